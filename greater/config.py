@@ -105,6 +105,7 @@ class RunConfig:
     max_reasoning_tokens: int = 1024  # greedy reasoning length, shared by optimization and evaluation
     data_dir: str | None = None  # where bbh/, gsm8k/, folio/ live (e.g. ../shared/data); None: the hub
     cache_dir: str = "~/.cache/greater"  # converted models and downloaded data sets
+    prompt: str | None = None  # evaluate or start from this prompt instead of task.initial_prompt
     resume: str | None = None  # a run directory to continue from its last checkpoint
     output_dir: str = "."
 
