@@ -40,6 +40,12 @@ class StepRecord:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepRecord:
+        fields = dict(data)
+        fields["candidates"] = [CandidateScore(**c) for c in data.get("candidates", [])]
+        return cls(**fields)
+
 
 @dataclass
 class OptimizationResult:

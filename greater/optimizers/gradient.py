@@ -1,0 +1,88 @@
+"""The loss and its gradient at one prompt position (paper, sections 3.3-3.4).
+
+L = mean_i [ CE(answer_i | x_i, p, r_i, extractor) + control_weight * CE(p | x_i) ].
+One forward and one backward per batch give, at position j, both the model's next-token logits
+(for proposal) and dL/de_j; every candidate c is then scored by E[c] . dL/de_j, which equals the
+gradient with respect to the one-hot entry of c (the one-hot times E is the input embedding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from greater.models.language_model import LanguageModel
+
+
+@dataclass
+class PositionGradient:
+    grads: torch.Tensor  # [N, d] dL_i/de_j per example
+    next_token_logits: torch.Tensor  # [N, V] the model's distribution over the token at j
+    answer_loss: torch.Tensor  # [N]
+    fluency_loss: torch.Tensor  # [N]
+
+
+def _span_ce(logits: torch.Tensor, column: dict[int, int], first: int, targets: list[int]) -> torch.Tensor:
+    """CE of `targets` placed at padded positions first, first+1, ... (each predicted one step earlier)."""
+    cols = [column[first + t - 1] for t in range(len(targets))]
+    device = logits.device
+    return F.cross_entropy(logits[torch.tensor(cols, device=device)], torch.tensor(targets, device=device))
+
+
+def position_gradient(
+    lm: LanguageModel,
+    sequences: list[list[int]],
+    spans: list[tuple[int, int]],
+    prompt_starts: list[int],
+    prompt_ids: list[int],
+    position: int,
+    control_weight: float,
+) -> PositionGradient:
+    """Gradient of each example's loss w.r.t. the embedding of prompt token `position`.
+
+    sequences[i][prompt_starts[i] + t] == prompt_ids[t]; spans[i] is the answer span in sequences[i].
+    """
+    embed = lm.model.get_input_embeddings()
+    grads, next_logits, answer_losses, fluency_losses = [], [], [], []
+    for chunk in lm.chunks(len(sequences)):
+        seqs = [sequences[i] for i in chunk]
+        batch = lm.pad(seqs)
+        starts = [batch.offsets[k] + prompt_starts[i] for k, i in enumerate(chunk)]  # padded prompt starts
+        answer = [(batch.offsets[k] + spans[i][0], spans[i][1] - spans[i][0]) for k, i in enumerate(chunk)]
+        # Logits are needed only where a loss or the proposal reads them.
+        keep = {s + position - 1 for s in starts}
+        keep |= {s + t - 1 for s in starts for t in range(len(prompt_ids))} if control_weight else set()
+        keep |= {a + t - 1 for a, n in answer for t in range(n)}
+        keep_sorted = sorted(keep)
+        column = {p: c for c, p in enumerate(keep_sorted)}
+
+        with torch.enable_grad():
+            base = embed(batch.input_ids).detach()  # [B, L, d]
+            delta = torch.zeros(len(seqs), base.shape[-1], dtype=base.dtype, device=base.device, requires_grad=True)
+            rows = torch.arange(len(seqs), device=base.device)
+            cols = torch.tensor([s + position for s in starts], device=base.device)
+            inputs = base.index_put((rows, cols), delta, accumulate=True)  # e_j + delta, differentiable at j
+            logits = lm.logits_at(batch, torch.tensor(keep_sorted, device=base.device), inputs).float()
+            a_loss = torch.stack([
+                _span_ce(logits[k], column, a, seqs[k][a - batch.offsets[k] :][:n]) for k, (a, n) in enumerate(answer)
+            ])
+            f_loss = torch.zeros_like(a_loss)
+            if control_weight:
+                f_loss = torch.stack([_span_ce(logits[k], column, s, prompt_ids) for k, s in enumerate(starts)])
+            total = (a_loss + control_weight * f_loss).sum()  # sum: each row's gradient is its own loss's
+            (grad,) = torch.autograd.grad(total, delta)
+        grads.append(grad.detach())
+        next_logits.append(torch.stack([logits[k, column[s + position - 1]] for k, s in enumerate(starts)]).detach())
+        answer_losses.append(a_loss.detach())
+        fluency_losses.append(f_loss.detach())
+    return PositionGradient(torch.cat(grads), torch.cat(next_logits), torch.cat(answer_losses), torch.cat(fluency_losses))
+
+
+def rank_by_gradient(lm: LanguageModel, grads: torch.Tensor, candidates: list[int]) -> list[tuple[int, float]]:
+    """Score every candidate by E[c] . mean_i dL_i/de_j (lower means the loss falls faster); best first."""
+    direction = grads.mean(0)  # [d]
+    embeddings = lm.embedding_matrix[torch.tensor(candidates, device=direction.device)].float()  # [C, d]
+    scores = (embeddings @ direction.float()).tolist()
+    return sorted(zip(candidates, scores), key=lambda pair: pair[1])
