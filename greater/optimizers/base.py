@@ -55,6 +55,7 @@ class OptimizationResult:
     final_train_acc: float | None = None
     initial_train_loss: float | None = None
     final_train_loss: float | None = None
+    final_dev_acc: float | None = None  # set when the final prompt was chosen on a dev split
     history: list[StepRecord] = field(default_factory=list)
     seconds: float = 0.0
 

@@ -97,7 +97,7 @@ class GreaterOptimizer:
                 save_state(state, run_dir, rng)
             hooks.on_step_end(record)
 
-        final_ids = self._final_prompt(lm, task, state, dev, placement, max_reasoning_tokens)
+        final_ids, dev_acc = self._final_prompt(lm, task, state, dev, placement, max_reasoning_tokens)
         final = scorer.score(final_ids)
         self.stats["tokens_generated"] = scorer.tokens_generated
         return OptimizationResult(
@@ -107,6 +107,7 @@ class GreaterOptimizer:
             final_train_acc=final.accuracy,
             initial_train_loss=initial.loss,
             final_train_loss=final.loss,
+            final_dev_acc=dev_acc,
             history=[StepRecord.from_dict(h) for h in state.history],
             seconds=time.perf_counter() - started,
         )
@@ -202,13 +203,14 @@ class GreaterOptimizer:
         )
 
     # ---- the final prompt -----------------------------------------------------------------------
-    def _final_prompt(self, lm, task, state, dev, placement, max_reasoning_tokens) -> list[int]:
+    def _final_prompt(self, lm, task, state, dev, placement, max_reasoning_tokens) -> tuple[list[int], float | None]:
         """The best prompt by training score; with a dev split, the best of the top few by dev score."""
         top = [ids for _, _, ids in state.leaderboard[: self.n_best_for_dev]]
-        if not dev or len(top) == 1:
-            return top[0]
+        if not dev:
+            return top[0], None
         dev_scorer = PromptScorer(lm, task, dev, placement, max_reasoning_tokens)
-        return max(top, key=lambda ids: dev_scorer.score(ids).rank_key())
+        best = max(top, key=lambda ids: dev_scorer.score(ids).rank_key())
+        return best, dev_scorer.score(best).accuracy
 
 
 class _Timer:

@@ -1,0 +1,140 @@
+"""One run from a composed config: build the parts, optimize, evaluate, write the run directory.
+
+Hydra-free: `run(cfg)` takes any DictConfig shaped like `RunConfig`, so notebooks and tests can call it.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from greater.callbacks import build_callbacks
+from greater.config import ModelConfig
+from greater.evaluation.evaluator import EvaluationResult, evaluate_prompt
+from greater.models.language_model import LanguageModel
+from greater.optimizers.search_state import load_state
+from greater.tasks import build_task
+
+log = logging.getLogger(__name__)
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def load_model_config(name: str) -> ModelConfig:
+    """A model config by its file name in conf/model/, checked against the schema."""
+    path = CONF_DIR / "model" / f"{name}.yaml"
+    if not path.exists():
+        options = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
+        raise ValueError(f"unknown model '{name}' in evaluation.models; choose from: {options}")
+    merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path))
+    return OmegaConf.to_object(merged)
+
+
+def run(cfg: DictConfig) -> float:
+    """Optimize and evaluate; returns the sweep objective (dev accuracy when there is a dev split, else test)."""
+    started = time.perf_counter()
+    run_dir = Path(cfg.resume or cfg.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
+    test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
+    state = load_state(run_dir) if cfg.resume else None
+    optimizer = instantiate(cfg.optimizer)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
+    callbacks = build_callbacks(cfg.logger, run_dir, start_step=state.step if state else 0)
+    try:
+        callbacks.on_run_start(_run_info(cfg, run_dir, state))
+        optimized = optimizer.optimize(
+            lm, task, task.train, callbacks.callbacks, dev=task.dev, prompt=cfg.prompt, placement=cfg.task.placement,
+            max_reasoning_tokens=cfg.max_reasoning_tokens, seed=cfg.seed, run_dir=run_dir, state=state,
+        )
+        opt_seconds = time.perf_counter() - started
+        evaluations = _evaluate_all(cfg, lm, task, test, optimized, run_dir, callbacks)
+        result = _result(cfg, task, optimized, evaluations, opt_seconds, time.perf_counter() - started)
+        (run_dir / "result.json").write_text(json.dumps(result, indent=2))
+        callbacks.on_run_end(result)
+    except KeyboardInterrupt:
+        log.warning("interrupted: the last completed step is saved; continue with resume=%s", run_dir)
+        raise
+    finally:
+        callbacks.close()
+    return optimized.final_dev_acc if optimized.final_dev_acc is not None else _final_test_acc(result)
+
+
+def _run_info(cfg: DictConfig, run_dir: Path, state: Any) -> dict[str, Any]:
+    return {
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "run_dir": str(run_dir),
+        "model": cfg.model.name,
+        "task": cfg.task.name,
+        "group": cfg.logger.wandb_group,
+        "start_step": state.step if state else 0,
+    }
+
+
+def _evaluate_all(cfg, lm, task, test, optimized, run_dir: Path, callbacks) -> list[tuple[str, EvaluationResult]]:
+    """The final (and initial) prompt on the test split, with the optimizing model and any transfer models."""
+    prompts = {"final": optimized.final_prompt}
+    if cfg.evaluation.evaluate_initial and optimized.initial_prompt != optimized.final_prompt:
+        prompts = {"initial": optimized.initial_prompt, **prompts}
+    results = _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks)
+    for name in cfg.evaluation.models:
+        other = LanguageModel.from_config(load_model_config(name), cfg.cache_dir)
+        results += _evaluate_model(cfg, other, task, test, prompts, run_dir, callbacks)
+        del other  # one transfer model in memory at a time
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return results
+
+
+def _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks) -> list[tuple[str, EvaluationResult]]:
+    out = []
+    for kind, prompt in prompts.items():
+        log.info("evaluating the %s prompt on %d test examples with %s", kind, len(test), lm.name)
+        res = evaluate_prompt(lm, task, test, prompt, cfg.evaluation, cfg.max_reasoning_tokens, cfg.task.placement)
+        res.write_predictions(run_dir / f"predictions_{lm.name}_{kind}.jsonl")
+        callbacks.on_evaluation_end({**res.metrics("test"), "prompt_kind": kind})
+        out.append((kind, res))
+    if "initial" not in prompts:  # the prompt did not change: the final row stands for both
+        out.append(("initial", out[0][1]))
+    return out
+
+
+def _result(cfg, task, optimized, evaluations, opt_seconds: float, total_seconds: float) -> dict[str, Any]:
+    rows = [
+        {"model": r.model, "prompt_kind": kind, "acc": r.accuracy, "ci_low": r.ci_low, "ci_high": r.ci_high,
+         "n": r.n, "n_unparsed": r.n_unparsed, "seconds": r.seconds}
+        for kind, r in evaluations
+    ]
+    return {
+        "task": task.name,
+        "model": cfg.model.name,
+        "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
+        "seed": cfg.seed,
+        "initial_prompt": optimized.initial_prompt,
+        "final_prompt": optimized.final_prompt,
+        "train": {
+            "n": len(task.train),
+            "initial_acc": optimized.initial_train_acc,
+            "final_acc": optimized.final_train_acc,
+            "initial_loss": optimized.initial_train_loss,
+            "final_loss": optimized.final_train_loss,
+        },
+        "test": rows,
+        "steps": len(optimized.history),
+        "seconds": {"optimization": round(optimized.seconds, 2), "total": round(total_seconds, 2),
+                    "until_evaluation": round(opt_seconds, 2)},
+    }
+
+
+def _final_test_acc(result: dict[str, Any]) -> float:
+    return next(row["acc"] for row in result["test"] if row["prompt_kind"] == "final")

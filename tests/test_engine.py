@@ -1,0 +1,184 @@
+"""The GReaTer engine, piece by piece, on a tiny random model."""
+
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from greater.optimizers.gradient import position_gradient, rank_by_gradient
+from greater.optimizers.greater import GreaterOptimizer
+from greater.optimizers.proposal import intersect_and_unite, propose_candidates, sample_groups
+from greater.optimizers.scoring import PromptScore, PromptScorer
+from greater.optimizers.search_state import SearchState
+
+
+def scorer_for(lm, task, tokens=4):
+    return PromptScorer(lm, task, task.train, "after", tokens)
+
+
+# ---- gradient --------------------------------------------------------------------------------
+
+
+def one_hot_gradient(lm, sequences, spans, starts, prompt_ids, j, control_weight):
+    """Independent computation: d(mean loss)/d(one-hot at j) with full logits and no padding."""
+    W = lm.embedding_matrix
+    grads = []
+    for seq, (s, e), start in zip(sequences, spans, starts):
+        one_hot = F.one_hot(torch.tensor(seq), W.shape[0]).float().requires_grad_(True)
+        logits = lm.model(inputs_embeds=(one_hot @ W)[None]).logits[0]
+        loss = F.cross_entropy(logits[s - 1 : e - 1], torch.tensor(seq[s:e]))
+        if control_weight:
+            fl = F.cross_entropy(logits[start - 1 : start - 1 + len(prompt_ids)], torch.tensor(prompt_ids))
+            loss = loss + control_weight * fl
+        (g,) = torch.autograd.grad(loss, one_hot)
+        grads.append(g[start + j])
+    return torch.stack(grads).mean(0)  # [V]
+
+
+@pytest.mark.parametrize("control_weight", [0.0, 0.2])
+@pytest.mark.parametrize("j", [0, 3])
+def test_gradient_score_equals_one_hot_gradient(tiny_lm, parity_task, control_weight, j):
+    scorer = scorer_for(tiny_lm, parity_task)
+    prompt = tiny_lm.encode(parity_task.initial_prompt)
+    current = scorer.score(prompt)
+    seqs, spans = scorer.sequences(prompt, current.reasonings)
+    starts = scorer.prompt_starts()
+    pg = position_gradient(tiny_lm, seqs, spans, starts, prompt, j, control_weight)
+    candidates = list(range(10, 60))
+    ranked = dict(rank_by_gradient(tiny_lm, pg.grads, candidates))
+    expected = one_hot_gradient(tiny_lm, seqs, spans, starts, prompt, j, control_weight)
+    for c in candidates:
+        assert ranked[c] == pytest.approx(expected[c].item(), abs=1e-5)
+    # the answer loss from the gradient pass equals the scorer's loss
+    assert pg.answer_loss.tolist() == pytest.approx(current.losses, abs=1e-5)
+
+
+def test_ranking_is_ascending_in_gradient(tiny_lm):
+    grads = torch.randn(3, tiny_lm.embedding_matrix.shape[1])
+    ranked = rank_by_gradient(tiny_lm, grads, [5, 9, 30, 31])
+    scores = [s for _, s in ranked]
+    assert scores == sorted(scores)
+
+
+def test_next_token_logits_are_the_models_distribution_at_the_position(tiny_lm, parity_task):
+    scorer = scorer_for(tiny_lm, parity_task)
+    prompt = tiny_lm.encode(parity_task.initial_prompt)
+    seqs, spans = scorer.sequences(prompt, scorer.score(prompt).reasonings)
+    starts = scorer.prompt_starts()
+    pg = position_gradient(tiny_lm, seqs, spans, starts, prompt, 2, 0.2)
+    for i, seq in enumerate(seqs):
+        with torch.no_grad():
+            logits = tiny_lm.model(input_ids=torch.tensor([seq[: starts[i] + 2]])).logits[0, -1]
+        assert torch.allclose(pg.next_token_logits[i], logits, atol=1e-4)
+
+
+# ---- proposal --------------------------------------------------------------------------------
+
+
+def test_intersection_within_groups_union_across():
+    topk = torch.tensor([[1, 2, 3], [2, 3, 4], [3, 4, 5], [4, 5, 6]])
+    assert intersect_and_unite(topk, [[0, 1], [2, 3]]) == [2, 3, 4, 5]
+    assert intersect_and_unite(topk, [[0, 1, 2]]) == [3]
+    assert intersect_and_unite(topk, [[0, 3]]) == []
+
+
+def test_k_grows_until_enough_candidates_survive():
+    # Two examples whose rankings are reversed: the top-k sets overlap only once k passes half the vocabulary.
+    vocab = 20
+    logits = torch.stack([torch.arange(vocab).float(), -torch.arange(vocab).float()])
+    allowed = torch.ones(vocab, dtype=torch.bool)
+    candidates, k = propose_candidates(logits, [[0, 1]], allowed, topk=4, growth=2, min_candidates=6, max_topk=50)
+    assert k == 14 and len(candidates) >= 6  # top-14 of each share 8 tokens; top-12 share only 4
+    tops = [set(logits[i].topk(k).indices.tolist()) for i in range(2)]
+    assert set(candidates) == tops[0] & tops[1]
+
+
+def test_disallowed_tokens_are_never_proposed():
+    logits = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]])
+    allowed = torch.tensor([False, True, True, True, True])
+    candidates, _ = propose_candidates(logits, [[0]], allowed, topk=2, growth=1, min_candidates=1, max_topk=5)
+    assert candidates == [1, 2]
+
+
+def test_groups_are_seeded_and_within_range():
+    a = sample_groups(10, 5, 6, random.Random(1))
+    b = sample_groups(10, 5, 6, random.Random(1))
+    assert a == b and len(a) == 6
+    assert all(len(set(g)) == 5 and max(g) < 10 for g in a)
+    assert sample_groups(3, 5, 2, random.Random(0)) == [[0, 1, 2], [0, 1, 2]]
+
+
+# ---- selection and the sweep -----------------------------------------------------------------
+
+
+class FakeScorer:
+    """Scores prompts from a table keyed by the token at the position under test."""
+
+    def __init__(self, table, j):
+        self.table, self.j, self.calls = table, j, []
+
+    def score(self, ids):
+        self.calls.append(ids[self.j])
+        acc, loss = self.table[ids[self.j]]
+        return PromptScore(list(ids), [], [loss], [acc >= 0.5])
+
+
+def test_selection_takes_best_accuracy_then_lowest_loss(tiny_lm):
+    opt = GreaterOptimizer(n_rescore=3, period_early_accept=False)
+    a, b, c, d = (tiny_lm.encode(x)[0] for x in "abcd")
+    state = SearchState(prompt_ids=[a, a, a], initial_length=3, position=1)
+    scorer = FakeScorer({a: (0.0, 1.0), b: (1.0, 2.0), c: (1.0, 0.5), d: (1.0, 0.1)}, j=1)
+    chosen, rescored = opt.select(tiny_lm, scorer, state, [(a, -3.0), (b, -2.0), (c, -1.0), (d, 0.0)])
+    assert set(rescored) == {a, b, c}  # only the 3 best-ranked are re-scored
+    assert chosen.prompt_ids[1] == c  # accuracy ties between b and c: the lower loss wins; d was never scored
+
+
+def test_period_candidate_late_in_the_prompt_is_taken_at_once(tiny_lm):
+    opt = GreaterOptimizer(n_rescore=3)
+    a, b, dot = (tiny_lm.encode(x)[0] for x in "ab.")
+    state = SearchState(prompt_ids=[a, a, a, a], initial_length=4, position=2)
+    scorer = FakeScorer({a: (0.0, 1.0), b: (1.0, 0.1), dot: (0.0, 9.0)}, j=2)
+    chosen, _ = opt.select(tiny_lm, scorer, state, [(dot, -5.0), (b, -1.0), (a, 0.0)])
+    assert chosen.prompt_ids[2] == dot and scorer.calls == [dot]
+    state.position = 1  # before half the initial length the period gets no special treatment
+    scorer = FakeScorer({a: (0.0, 1.0), b: (1.0, 0.1), dot: (0.0, 9.0)}, j=1)
+    chosen, _ = opt.select(tiny_lm, scorer, state, [(dot, -5.0), (b, -1.0), (a, 0.0)])
+    assert chosen.prompt_ids[1] == b
+
+
+def test_sweep_advances_grows_and_wraps(tiny_lm):
+    opt = GreaterOptimizer(placeholder=" !")
+    words = tiny_lm.encode("go on")
+    assert opt.advance(tiny_lm, words, 0) == (words, 1)
+    grown, j = opt.advance(tiny_lm, words, len(words) - 1)
+    assert j == len(words) and grown[:-1] == words and tiny_lm.decode(grown[-1:]) == "!"
+    sentence = tiny_lm.encode("go on.")
+    assert opt.advance(tiny_lm, sentence, len(sentence) - 1) == (sentence, 0)
+
+
+# ---- whole runs ------------------------------------------------------------------------------
+
+
+def test_two_steps_record_history_and_change_the_prompt(tiny_lm, parity_task, tmp_path):
+    opt = GreaterOptimizer(n_steps=2, topk=5, n_groups=2, group_size=3)
+    result = opt.optimize(tiny_lm, parity_task, parity_task.train, max_reasoning_tokens=4, run_dir=tmp_path)
+    assert [h.step for h in result.history] == [1, 2]
+    assert [h.position for h in result.history] == [0, 1]
+    assert (tmp_path / "checkpoint.pt").exists()
+    first = result.history[0]
+    assert first.candidates and all(c.gradient_score is not None for c in first.candidates)
+    assert sum(c.train_loss is not None for c in first.candidates) <= 3
+    assert result.final_train_loss <= result.initial_train_loss
+
+
+def test_same_seed_same_result_different_seed_may_differ(parity_task):
+    from greater.testing import tiny_language_model
+
+    def once(seed):
+        lm = tiny_language_model(seed=0)
+        opt = GreaterOptimizer(n_steps=3, topk=4, n_groups=2, group_size=2, min_candidates=2)
+        r = opt.optimize(lm, parity_task, parity_task.train, max_reasoning_tokens=4, seed=seed)
+        return [h.to_dict() | {"seconds": None} for h in r.history]
+
+    assert once(0) == once(0)

@@ -1,0 +1,71 @@
+"""LanguageModel: chat slots, left padding, generation and span losses against plain computations."""
+
+import torch
+import torch.nn.functional as F
+
+from greater.testing import tiny_language_model
+
+
+def full_logits(lm, seq):
+    with torch.no_grad():
+        return lm.model(input_ids=torch.tensor([seq])).logits[0]
+
+
+def test_prompt_slot_places_prompt_after_question(tiny_lm):
+    before, after = tiny_lm.prompt_slot("Q?", "after")
+    text = tiny_lm.decode(before + tiny_lm.encode("P") + after)
+    assert text == "<s><|user|>Q?\nP</s><|assistant|>"
+
+
+def test_prompt_slot_before_and_system(tiny_lm):
+    b, a = tiny_lm.prompt_slot("Q?", "before")
+    assert tiny_lm.decode(b + tiny_lm.encode("P") + a) == "<s><|user|>P\nQ?</s><|assistant|>"
+    b, a = tiny_lm.prompt_slot("Q?", "system")
+    assert tiny_lm.decode(b + tiny_lm.encode("P") + a) == "<s><|system|>P</s><|user|>Q?</s><|assistant|>"
+
+
+def test_plain_template_for_base_models():
+    lm = tiny_language_model(chat_template=False)
+    b, a = lm.prompt_slot("Q?", "after")
+    assert lm.decode(b + lm.encode("P") + a) == "<s>Question: Q?\nP\nAnswer:"
+
+
+def test_span_losses_match_unpadded_cross_entropy(tiny_lm):
+    seqs = [tiny_lm.encode("hello world, this is long"), tiny_lm.encode("short one")]
+    spans = [(10, 14), (3, 6)]
+    losses, exact = tiny_lm.span_losses(seqs, spans)
+    for seq, (s, e), loss, match in zip(seqs, spans, losses, exact):
+        logits = full_logits(tiny_lm, seq)
+        expected = F.cross_entropy(logits[s - 1 : e - 1], torch.tensor(seq[s:e]))
+        assert torch.allclose(loss, expected, atol=1e-5)
+        assert bool(match) == bool((logits[s - 1 : e - 1].argmax(-1) == torch.tensor(seq[s:e])).all())
+
+
+def test_span_loss_reads_only_the_span(tiny_lm):
+    seq = tiny_lm.encode("abcdefghij")
+    base, _ = tiny_lm.span_losses([seq], [(5, 7)])
+    changed_after = seq[:7] + tiny_lm.encode("XYZ")
+    after, _ = tiny_lm.span_losses([changed_after], [(5, 7)])
+    assert torch.allclose(base, after, atol=1e-6)
+
+
+def test_batched_generation_equals_one_at_a_time(tiny_lm):
+    inputs = [tiny_lm.encode("a"), tiny_lm.encode("a much longer input"), tiny_lm.encode("mid size")]
+    batched = tiny_lm.generate(inputs, max_new_tokens=6)
+    single = [tiny_lm.generate([x], max_new_tokens=6)[0] for x in inputs]
+    assert batched == single
+    # greedy: each token is the argmax given everything before it
+    seq = inputs[1] + batched[1]
+    logits = full_logits(tiny_lm, seq)
+    for t in range(len(inputs[1]), len(seq)):
+        assert logits[t - 1].argmax().item() == seq[t]
+
+
+def test_generation_stops_at_the_stop_token(tiny_lm, monkeypatch):
+    eos = tiny_lm.tokenizer.eos_token_id
+    assert tiny_lm._until_stop([5, 6, eos, 7]) == [5, 6]
+    assert tiny_lm._until_stop([5, 6]) == [5, 6]
+
+
+def test_weights_never_require_grad(tiny_lm):
+    assert not any(p.requires_grad for p in tiny_lm.model.parameters())
