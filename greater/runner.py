@@ -17,24 +17,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from greater.callbacks import build_callbacks
-from greater.config import ModelConfig
 from greater.evaluation.evaluator import EvaluationResult, evaluate_prompt
 from greater.models.language_model import LanguageModel
+from greater.models.registry import load_model_config
 from greater.optimizers.search_state import load_state
 from greater.tasks import build_task
 
 log = logging.getLogger(__name__)
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-
-
-def load_model_config(name: str) -> ModelConfig:
-    """A model config by its file name in conf/model/, checked against the schema."""
-    path = CONF_DIR / "model" / f"{name}.yaml"
-    if not path.exists():
-        options = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
-        raise ValueError(f"unknown model '{name}' in evaluation.models; choose from: {options}")
-    merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path))
-    return OmegaConf.to_object(merged)
 
 
 def run(cfg: DictConfig) -> float:

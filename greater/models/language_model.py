@@ -4,10 +4,12 @@ cross-entropy over chosen token spans. Weights never get gradients."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
 
 from greater.config import ModelConfig
@@ -48,9 +50,12 @@ class LanguageModel:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = self._stop_ids()
+        # Work done, for benchmarks: tokens generated, tokens fed through forward passes.
+        self.counters: Counter[str] = Counter()
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = "~/.cache/greater") -> LanguageModel:
+        transformers.utils.logging.disable_progress_bar()  # weight-loading bars drown the run's own progress
         weights = resolve_weights(cfg, cache_dir)
         kwargs: dict = {"dtype": getattr(torch, cfg.dtype), "trust_remote_code": cfg.trust_remote_code}
         if cfg.revision:
@@ -156,6 +161,7 @@ class LanguageModel:
             new = out[:, batch.input_ids.shape[1] :].tolist()
             for i, tokens in zip(idx, new):
                 outputs[i] = self._until_stop(tokens)
+                self.counters["tokens_generated"] += len(outputs[i])
         return outputs
 
     def _until_stop(self, tokens: list[int]) -> list[int]:
@@ -168,6 +174,7 @@ class LanguageModel:
     def logits_at(self, batch: Batch, positions: torch.Tensor, inputs_embeds: torch.Tensor | None = None):
         """Logits only at the padded `positions` [P] (shared by the batch): [B, P, V]."""
         kwargs = {"inputs_embeds": inputs_embeds} if inputs_embeds is not None else {"input_ids": batch.input_ids}
+        self.counters["tokens_forwarded"] += int(batch.attention_mask.sum())
         out = self.model(
             **kwargs,
             attention_mask=batch.attention_mask,
