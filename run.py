@@ -5,7 +5,6 @@ from omegaconf import DictConfig
 
 from greater.cli import configure_errors
 from greater.config import register_configs
-from greater.runner import run
 
 register_configs()
 
@@ -13,6 +12,8 @@ register_configs()
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     with configure_errors():
+        from greater.runner import run  # torch and transformers load only when a job runs, not for --cfg/--help
+
         return run(cfg)
 
 

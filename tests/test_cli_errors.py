@@ -1,0 +1,46 @@
+"""Bad input fails at start with one line that names the problem (and nothing is run)."""
+
+import pytest
+
+from tests.helpers import SHARED_DATA, error_line, run_cli
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["model=nope"], "Could not find 'model/nope'"),
+        (["task=bbh/nope"], "Could not find 'task/bbh/nope'"),
+        (["optimizer.topkk=3"], "Could not override 'optimizer.topkk'"),
+        (["optimizer.topk=abc"], "Error merging override optimizer.topk=abc"),
+        (["task.n_trian=3"], "Could not override 'task.n_trian'"),
+    ],
+)
+def test_config_errors_name_the_problem(args, expected, tmp_path):
+    proc = run_cli([*args, f"hydra.run.dir={tmp_path}"], timeout=120)
+    assert proc.returncode != 0
+    assert expected in error_line(proc)
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_missing_data_directory(tmp_path):
+    proc = run_cli(["task=bbh/causal_judgement", f"data_dir={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path}"],
+                   timeout=120)
+    assert proc.returncode == 1
+    line = error_line(proc)
+    assert line.startswith("error:") and "nowhere" in line and "data_dir" in line
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
+def test_n_train_larger_than_the_data(tmp_path):
+    proc = run_cli(["task=bbh/causal_judgement", f"data_dir={SHARED_DATA}", "task.n_train=100000",
+                    f"hydra.run.dir={tmp_path}"], timeout=120)
+    assert proc.returncode == 1
+    line = error_line(proc)
+    assert line.startswith("error:") and "n_train" in line and "100000" in line
+
+
+def test_unknown_transfer_model(tmp_path):
+    from greater.models.registry import load_model_config
+
+    with pytest.raises(ValueError, match="unknown model 'nope'; choose from: .*smollm2-135m"):
+        load_model_config("nope")

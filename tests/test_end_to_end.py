@@ -1,0 +1,45 @@
+"""The real entry point on the embedded model (SmolLM2-135M-Instruct), in a tiny profile."""
+
+import json
+
+import pytest
+
+from tests.helpers import TINY, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    proc = run_cli([*TINY, f"hydra.run.dir={run_dir}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir, proc
+
+
+def test_default_job_writes_result_history_and_predictions(default_run):
+    run_dir, proc = default_run
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["initial_prompt"] == "Let's think step by step."
+    assert result["final_prompt"] != result["initial_prompt"]
+    assert result["model"] == "smollm2-135m" and result["task"] == "synthetic/compare_numbers"
+    kinds = {row["prompt_kind"]: row for row in result["test"]}
+    assert set(kinds) == {"initial", "final"} and all(row["n"] == 4 for row in kinds.values())
+
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [1, 2]
+    assert [h["position"] for h in history] == [0, 1]
+    assert all(set(h["seconds"]) == {"reasoning", "gradient", "proposal", "selection"} for h in history)
+    assert history[-1]["best_prompt"] == result["final_prompt"]
+
+    predictions = [json.loads(line) for line in (run_dir / "predictions_smollm2-135m_final.jsonl").read_text().splitlines()]
+    assert len(predictions) == 4
+    assert sum(p["correct"] for p in predictions) / 4 == pytest.approx(kinds["final"]["acc"])
+    assert (run_dir / "config.yaml").exists() and (run_dir / "checkpoint.pt").exists()
+
+
+def test_console_ends_with_a_summary(default_run):
+    _, proc = default_run
+    out = proc.stdout + proc.stderr
+    assert "Let's think step by step." in out
+    assert "final" in out.lower()
