@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> float:
     """Optimize and evaluate; returns the sweep objective (dev accuracy when there is a dev split, else test)."""
     started = time.perf_counter()
+    if cfg.resume:
+        cfg = resumed_config(cfg)
     run_dir = Path(cfg.resume or cfg.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -38,7 +40,8 @@ def run(cfg: DictConfig) -> float:
     optimizer = instantiate(cfg.optimizer)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
-    callbacks = build_callbacks(cfg.logger, run_dir, start_step=state.step if state else 0)
+    # Steps are counted from 1; a resumed run's first step is the one after the last saved.
+    callbacks = build_callbacks(cfg.logger, run_dir, start_step=state.step + 1 if state else 0)
     try:
         callbacks.on_run_start(_run_info(cfg, run_dir, state))
         optimized = optimizer.optimize(
@@ -56,6 +59,31 @@ def run(cfg: DictConfig) -> float:
     finally:
         callbacks.close()
     return optimized.final_dev_acc if optimized.final_dev_acc is not None else _final_test_acc(result)
+
+
+def resumed_config(cfg: DictConfig) -> DictConfig:
+    """The saved config of the run being resumed, with this command's `key=value` overrides on top
+    (so `resume=<dir> optimizer.n_steps=40` extends a run); group choices cannot change mid-run."""
+    saved_path = Path(cfg.resume) / "config.yaml"
+    if not saved_path.exists():
+        raise FileNotFoundError(f"resume={cfg.resume} has no config.yaml; name the run directory of an earlier run")
+    saved = OmegaConf.load(saved_path)
+    overrides = [o for o in _command_overrides() if not o.startswith(("resume=", "hydra."))]
+    groups = [o for o in overrides if "." not in o.split("=", 1)[0]]
+    if any(o.split("=", 1)[0] in ("model", "task", "optimizer", "evaluation", "logger") for o in groups):
+        raise ValueError(f"resume keeps the saved run's config groups; drop {groups} or start a new run")
+    merged = OmegaConf.merge(saved, OmegaConf.from_dotlist(overrides))
+    merged.resume = cfg.resume
+    return merged
+
+
+def _command_overrides() -> list[str]:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not under Hydra (called from Python): nothing to merge
+        return []
 
 
 def _run_info(cfg: DictConfig, run_dir: Path, state: Any) -> dict[str, Any]:
