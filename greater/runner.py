@@ -45,8 +45,17 @@ def run(cfg: DictConfig) -> float:
     try:
         callbacks.on_run_start(_run_info(cfg, run_dir, state))
         optimized = optimizer.optimize(
-            lm, task, task.train, callbacks.callbacks, dev=task.dev, prompt=cfg.prompt, placement=cfg.task.placement,
-            max_reasoning_tokens=cfg.max_reasoning_tokens, seed=cfg.seed, run_dir=run_dir, state=state,
+            lm,
+            task,
+            task.train,
+            callbacks.callbacks,
+            dev=task.dev,
+            prompt=cfg.prompt,
+            placement=cfg.task.placement,
+            max_reasoning_tokens=cfg.max_reasoning_tokens,
+            seed=cfg.seed,
+            run_dir=run_dir,
+            state=state,
         )
         opt_seconds = time.perf_counter() - started
         evaluations = _evaluate_all(cfg, lm, task, test, optimized, run_dir, callbacks)
@@ -128,8 +137,16 @@ def _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks) -> list[tu
 
 def _result(cfg, task, optimized, evaluations, opt_seconds: float, total_seconds: float) -> dict[str, Any]:
     rows = [
-        {"model": r.model, "prompt_kind": kind, "acc": r.accuracy, "ci_low": r.ci_low, "ci_high": r.ci_high,
-         "n": r.n, "n_unparsed": r.n_unparsed, "seconds": r.seconds}
+        {
+            "model": r.model,
+            "prompt_kind": kind,
+            "acc": r.accuracy,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "n": r.n,
+            "n_unparsed": r.n_unparsed,
+            "seconds": r.seconds,
+        }
         for kind, r in evaluations
     ]
     return {
@@ -148,8 +165,11 @@ def _result(cfg, task, optimized, evaluations, opt_seconds: float, total_seconds
         },
         "test": rows,
         "steps": len(optimized.history),
-        "seconds": {"optimization": round(optimized.seconds, 2), "total": round(total_seconds, 2),
-                    "until_evaluation": round(opt_seconds, 2)},
+        "seconds": {
+            "optimization": round(optimized.seconds, 2),
+            "total": round(total_seconds, 2),
+            "until_evaluation": round(opt_seconds, 2),
+        },
     }
 
 

@@ -22,16 +22,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from greater.config import TaskConfig  # noqa: E402
-from greater.models.language_model import LanguageModel  # noqa: E402
-from greater.optimizers.gradient import position_gradient, rank_by_gradient  # noqa: E402
-from greater.optimizers.greater import GreaterOptimizer  # noqa: E402
-from greater.optimizers.proposal import allowed_token_mask, propose_candidates, sample_groups  # noqa: E402
-from greater.optimizers.scoring import PromptScorer  # noqa: E402
-from greater.optimizers.search_state import SearchState  # noqa: E402
-from greater.models.registry import load_model_config  # noqa: E402
-from greater.tasks.base import Task  # noqa: E402
-from greater.tasks.synthetic import load_synthetic  # noqa: E402
+from greater.config import TaskConfig
+from greater.models.language_model import LanguageModel
+from greater.models.registry import load_model_config
+from greater.optimizers.gradient import position_gradient, rank_by_gradient
+from greater.optimizers.greater import GreaterOptimizer
+from greater.optimizers.proposal import allowed_token_mask, propose_candidates, sample_groups
+from greater.optimizers.scoring import PromptScorer
+from greater.optimizers.search_state import SearchState
+from greater.tasks.base import Task
+from greater.tasks.synthetic import load_synthetic
 
 STAGES = ("reasoning", "gradient", "proposal", "selection")
 
@@ -44,8 +44,13 @@ def build(args) -> tuple[LanguageModel, Task]:
     lm = LanguageModel.from_config(load_model_config(args.model))
     cfg = TaskConfig(name="synthetic/compare_numbers", loader="synthetic", synthetic_size=args.n_train)
     examples = load_synthetic(cfg, seed=0)
-    task = Task("synthetic/compare_numbers", train=examples, test=[], extractor="Therefore, the final answer (a number) is",
-                initial_prompt="Let's think step by step.")
+    task = Task(
+        "synthetic/compare_numbers",
+        train=examples,
+        test=[],
+        extractor="Therefore, the final answer (a number) is",
+        initial_prompt="Let's think step by step.",
+    )
     return lm, task
 
 
@@ -91,9 +96,15 @@ def ratio_kv_cache(lm: LanguageModel, task: Task, tokens: int) -> float:
     for use_cache in (True, False):
         t0 = time.perf_counter()
         with torch.no_grad():
-            lm.model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, do_sample=False,
-                              max_new_tokens=tokens, min_new_tokens=tokens, use_cache=use_cache,
-                              pad_token_id=lm.tokenizer.pad_token_id)
+            lm.model.generate(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                do_sample=False,
+                max_new_tokens=tokens,
+                min_new_tokens=tokens,
+                use_cache=use_cache,
+                pad_token_id=lm.tokenizer.pad_token_id,
+            )
         times[use_cache] = time.perf_counter() - t0
     return times[False] / times[True]
 
@@ -108,7 +119,8 @@ def ratio_all_logits(lm: LanguageModel, task: Task, tokens: int) -> float:
     needed = time.perf_counter() - t0
     original = lm.logits_at
     lm.logits_at = lambda batch, positions, embeds=None: original(
-        batch, torch.arange(batch.input_ids.shape[1]), embeds)[:, positions]
+        batch, torch.arange(batch.input_ids.shape[1]), embeds
+    )[:, positions]
     t0 = time.perf_counter()
     position_gradient(lm, seqs, spans, scorer.prompt_starts(), prompt, 2, 0.2)
     everything = time.perf_counter() - t0
@@ -128,8 +140,10 @@ def main() -> None:
     opt = GreaterOptimizer(topk=10, n_groups=3, group_size=4, n_rescore=3)
     runs = [one_step(lm, task, opt, args.tokens, position=2) for _ in range(args.repeats)]
 
-    print(f"\nOne GReaTer step: {args.model}, {args.n_train} training examples, <= {args.tokens} reasoning tokens, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats}")
+    print(
+        f"\nOne GReaTer step: {args.model}, {args.n_train} training examples, <= {args.tokens} reasoning tokens, "
+        f"{torch.get_num_threads()} threads, median of {args.repeats}"
+    )
     print(f"{'stage':<11}{'seconds':>9}{'tok generated':>15}{'tok forwarded':>15}{'tok/s':>8}{'peak RSS MB':>13}")
     total = 0.0
     for name in STAGES:

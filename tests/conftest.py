@@ -12,5 +12,6 @@ def tiny_lm():
 @pytest.fixture
 def parity_task() -> Task:
     examples = [Example(f"Is {n} even?", "Yes" if n % 2 == 0 else "No", id=str(n)) for n in range(10)]
-    return Task("parity", train=examples[:6], test=examples[6:], initial_prompt="Think step by step.",
-                answer_type="yes_no")
+    return Task(
+        "parity", train=examples[:6], test=examples[6:], initial_prompt="Think step by step.", answer_type="yes_no"
+    )

@@ -23,8 +23,9 @@ def test_config_errors_name_the_problem(args, expected, tmp_path):
 
 
 def test_missing_data_directory(tmp_path):
-    proc = run_cli(["task=bbh/causal_judgement", f"data_dir={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path}"],
-                   timeout=120)
+    proc = run_cli(
+        ["task=bbh/causal_judgement", f"data_dir={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path}"], timeout=120
+    )
     assert proc.returncode == 1
     line = error_line(proc)
     assert line.startswith("error:") and "nowhere" in line and "data_dir" in line
@@ -32,8 +33,10 @@ def test_missing_data_directory(tmp_path):
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
 def test_n_train_larger_than_the_data(tmp_path):
-    proc = run_cli(["task=bbh/causal_judgement", f"data_dir={SHARED_DATA}", "task.n_train=100000",
-                    f"hydra.run.dir={tmp_path}"], timeout=120)
+    proc = run_cli(
+        ["task=bbh/causal_judgement", f"data_dir={SHARED_DATA}", "task.n_train=100000", f"hydra.run.dir={tmp_path}"],
+        timeout=120,
+    )
     assert proc.returncode == 1
     line = error_line(proc)
     assert line.startswith("error:") and "n_train" in line and "100000" in line

@@ -32,7 +32,9 @@ def test_default_job_writes_result_history_and_predictions(default_run):
     assert all(set(h["seconds"]) == {"reasoning", "gradient", "proposal", "selection"} for h in history)
     assert history[-1]["best_prompt"] == result["final_prompt"]
 
-    predictions = [json.loads(line) for line in (run_dir / "predictions_smollm2-135m_final.jsonl").read_text().splitlines()]
+    predictions = [
+        json.loads(line) for line in (run_dir / "predictions_smollm2-135m_final.jsonl").read_text().splitlines()
+    ]
     assert len(predictions) == 4
     assert sum(p["correct"] for p in predictions) / 4 == pytest.approx(kinds["final"]["acc"])
     assert (run_dir / "config.yaml").exists() and (run_dir / "checkpoint.pt").exists()

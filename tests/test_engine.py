@@ -126,12 +126,22 @@ class FakeScorer:
 
 def test_selection_takes_best_accuracy_then_lowest_loss(tiny_lm):
     opt = GreaterOptimizer(n_rescore=3, period_early_accept=False)
-    a, b, c, d = (tiny_lm.encode(x)[0] for x in "abcd")
+    a, b, c, d, e = (tiny_lm.encode(x)[0] for x in "abcde")
     state = SearchState(prompt_ids=[a, a, a], initial_length=3, position=1)
-    scorer = FakeScorer({a: (0.0, 1.0), b: (1.0, 2.0), c: (1.0, 0.5), d: (1.0, 0.1)}, j=1)
-    chosen, rescored = opt.select(tiny_lm, scorer, state, [(a, -3.0), (b, -2.0), (c, -1.0), (d, 0.0)])
-    assert set(rescored) == {a, b, c}  # only the 3 best-ranked are re-scored
-    assert chosen.prompt_ids[1] == c  # accuracy ties between b and c: the lower loss wins; d was never scored
+    table = {a: (0.0, 1.0), b: (1.0, 2.0), c: (1.0, 0.5), d: (1.0, 0.1), e: (1.0, 0.01)}
+    scorer = FakeScorer(table, j=1)
+    chosen, rescored = opt.select(tiny_lm, scorer, state, [(a, -3.0), (b, -2.0), (c, -1.0), (d, 0.0), (e, 1.0)])
+    assert set(rescored) == {a, b, c, d}  # the 3 best-ranked other tokens, and the current one
+    assert chosen.prompt_ids[1] == d  # accuracy ties: the lowest loss wins; e was never scored
+
+
+def test_selection_keeps_the_current_token_when_nothing_beats_it(tiny_lm):
+    opt = GreaterOptimizer(n_rescore=2, period_early_accept=False)
+    a, b, c = (tiny_lm.encode(x)[0] for x in "abc")
+    state = SearchState(prompt_ids=[a, a, a], initial_length=3, position=0)
+    scorer = FakeScorer({a: (1.0, 0.2), b: (1.0, 0.3), c: (0.0, 0.0)}, j=0)
+    chosen, _ = opt.select(tiny_lm, scorer, state, [(b, -2.0), (c, -1.0), (a, 0.0)])
+    assert chosen.prompt_ids == [a, a, a]
 
 
 def test_period_candidate_late_in_the_prompt_is_taken_at_once(tiny_lm):
@@ -168,7 +178,7 @@ def test_two_steps_record_history_and_change_the_prompt(tiny_lm, parity_task, tm
     assert (tmp_path / "checkpoint.pt").exists()
     first = result.history[0]
     assert first.candidates and all(c.gradient_score is not None for c in first.candidates)
-    assert sum(c.train_loss is not None for c in first.candidates) <= 3
+    assert sum(c.train_loss is not None for c in first.candidates) <= 3 + 1  # n_rescore and the current token
     assert result.final_train_loss <= result.initial_train_loss
 
 

@@ -23,14 +23,16 @@ def test_resume_matches_an_uninterrupted_run(parity_task, tmp_path):
     state = load_state(stopped_dir)
     assert state.step == 2 and len(state.history) == 2
 
-    resumed = optimizer(5).optimize(tiny_language_model(), parity_task, parity_task.train, run_dir=stopped_dir,
-                                    state=state, **kwargs)
+    resumed = optimizer(5).optimize(
+        tiny_language_model(), parity_task, parity_task.train, run_dir=stopped_dir, state=state, **kwargs
+    )
     assert resumed.final_prompt == straight.final_prompt
     assert comparable(resumed.history) == comparable(straight.history)
     assert load_state(stopped_dir).step == 5
 
 
 def test_checkpoint_write_is_atomic(parity_task, tmp_path):
-    optimizer(1).optimize(tiny_language_model(), parity_task, parity_task.train, run_dir=tmp_path,
-                          max_reasoning_tokens=4)
+    optimizer(1).optimize(
+        tiny_language_model(), parity_task, parity_task.train, run_dir=tmp_path, max_reasoning_tokens=4
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no temporary file left behind

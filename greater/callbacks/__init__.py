@@ -1,0 +1,36 @@
+"""Callbacks: console progress, history.jsonl, plots and Weights & Biases, chosen in conf/logger/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from greater.callbacks.base import Callback, CallbackList
+from greater.config import LoggerConfig
+
+__all__ = ["Callback", "CallbackList", "build_callbacks"]
+
+
+def build_callbacks(cfg: LoggerConfig, run_dir: Path, start_step: int = 0) -> CallbackList:
+    """The callbacks the logger config turns on; `start_step` > 0 when resuming."""
+    callbacks: list[Callback] = []
+    if cfg.console:
+        from greater.callbacks.console import ConsoleCallback
+
+        callbacks.append(ConsoleCallback())
+    if cfg.jsonl:
+        from greater.callbacks.jsonl import JsonlHistory
+
+        callbacks.append(JsonlHistory(run_dir, start_step))
+    if cfg.plots:
+        from greater.callbacks.plots import PlotCallback
+
+        callbacks.append(PlotCallback(run_dir))
+    if cfg.wandb and cfg.wandb_mode != "disabled":
+        from greater.callbacks.wandb_logger import WandbCallback
+
+        callbacks.append(
+            WandbCallback(
+                run_dir, cfg.wandb_project, cfg.wandb_entity, cfg.wandb_group, list(cfg.wandb_tags), cfg.wandb_mode
+            )
+        )
+    return CallbackList(callbacks)

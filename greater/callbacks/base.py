@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from greater.optimizers.base import OptimizationResult, StepRecord
+    from greater.optimizers.base import StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class CallbackList(Callback):
         for cb in self.callbacks:
             try:
                 getattr(cb, hook)(*args)
-            except Exception as err:  # noqa: BLE001 - logging must never stop optimization
+            except Exception as err:
                 if id(cb) not in self._warned:
                     log.warning("callback %s failed in %s (%s); continuing without it", type(cb).__name__, hook, err)
                     self._warned.add(id(cb))

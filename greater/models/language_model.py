@@ -121,7 +121,7 @@ class LanguageModel:
             messages.insert(0, {"role": "system", "content": system})
         try:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception:  # noqa: BLE001 - some templates (Gemma) reject a system turn: fold it into the user's
+        except Exception:
             if system is None:
                 raise
             merged = [{"role": "user", "content": f"{system}\n\n{user}"}]

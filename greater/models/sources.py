@@ -74,7 +74,9 @@ def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
         return str(convert_gguf(gguf, cache / "models" / f"{cfg.name}-{cfg.dtype}", cfg.dtype))
     if cfg.source == "local":
         if not Path(cfg.path).expanduser().is_dir():
-            raise ModelSourceError(f"model directory '{cfg.path}' does not exist; set model.path to a checkpoint folder")
+            raise ModelSourceError(
+                f"model directory '{cfg.path}' does not exist; set model.path to a checkpoint folder"
+            )
         return str(Path(cfg.path).expanduser())
     if cfg.source == "hub":
         return cfg.path

@@ -65,9 +65,9 @@ def position_gradient(
             cols = torch.tensor([s + position for s in starts], device=base.device)
             inputs = base.index_put((rows, cols), delta, accumulate=True)  # e_j + delta, differentiable at j
             logits = lm.logits_at(batch, torch.tensor(keep_sorted, device=base.device), inputs).float()
-            a_loss = torch.stack([
-                _span_ce(logits[k], column, a, seqs[k][a - batch.offsets[k] :][:n]) for k, (a, n) in enumerate(answer)
-            ])
+            a_loss = torch.stack(
+                [_span_ce(logits[k], column, a, seqs[k][a - batch.offsets[k] :][:n]) for k, (a, n) in enumerate(answer)]
+            )
             f_loss = torch.zeros_like(a_loss)
             if control_weight:
                 f_loss = torch.stack([_span_ce(logits[k], column, s, prompt_ids) for k, s in enumerate(starts)])
@@ -77,7 +77,9 @@ def position_gradient(
         next_logits.append(torch.stack([logits[k, column[s + position - 1]] for k, s in enumerate(starts)]).detach())
         answer_losses.append(a_loss.detach())
         fluency_losses.append(f_loss.detach())
-    return PositionGradient(torch.cat(grads), torch.cat(next_logits), torch.cat(answer_losses), torch.cat(fluency_losses))
+    return PositionGradient(
+        torch.cat(grads), torch.cat(next_logits), torch.cat(answer_losses), torch.cat(fluency_losses)
+    )
 
 
 def rank_by_gradient(lm: LanguageModel, grads: torch.Tensor, candidates: list[int]) -> list[tuple[int, float]]:

@@ -126,13 +126,16 @@ class GreaterOptimizer:
             current = scorer.score(prompt)
             sequences, spans = scorer.sequences(prompt, current.reasonings)
         with timer("gradient"):
-            grad = position_gradient(
-                lm, sequences, spans, scorer.prompt_starts(), prompt, j, self.control_weight
-            )
+            grad = position_gradient(lm, sequences, spans, scorer.prompt_starts(), prompt, j, self.control_weight)
         with timer("proposal"):
             groups = sample_groups(len(sequences), self.group_size, self.n_groups, rng)
             candidates, _ = propose_candidates(
-                grad.next_token_logits, groups, allowed, self.topk, self.topk_growth, self.min_candidates,
+                grad.next_token_logits,
+                groups,
+                allowed,
+                self.topk,
+                self.topk_growth,
+                self.min_candidates,
                 self.max_topk,
             )
             if prompt[j] not in candidates:
@@ -156,11 +159,15 @@ class GreaterOptimizer:
     ) -> tuple[PromptScore, dict[int, PromptScore]]:
         """Re-score the best-ranked candidates by reasoning with them; keep the best (accuracy, then loss).
 
-        A candidate that ends a sentence at a late position is taken at once, so prompts can close off.
+        The current token competes too (its score is cached, so this costs nothing): a step never makes the
+        prompt worse on the training batch. A candidate with a period at a late position is taken at once,
+        so prompts can close off a sentence.
         """
         prompt, j = state.prompt_ids, state.position
         rescored: dict[int, PromptScore] = {}
         for token, _ in ranked:
+            if token == prompt[j]:
+                continue
             trial = _replace(prompt, j, token)
             if not _round_trips(lm, trial):
                 continue  # the text of this prompt would tokenize differently: not a prompt a user can copy
@@ -169,8 +176,7 @@ class GreaterOptimizer:
                 return rescored[token], rescored
             if len(rescored) == self.n_rescore:
                 break
-        if not rescored:
-            return scorer.score(prompt), rescored
+        rescored[prompt[j]] = scorer.score(prompt)
         best = max(rescored.values(), key=PromptScore.rank_key)
         return best, rescored
 
@@ -188,7 +194,9 @@ class GreaterOptimizer:
     def _record(self, lm, state, j, chosen, ranked, rescored, seconds) -> StepRecord:
         candidates = [
             CandidateScore(
-                token_id=t, token=lm.decode([t]), gradient_score=g,
+                token_id=t,
+                token=lm.decode([t]),
+                gradient_score=g,
                 train_acc=rescored[t].accuracy if t in rescored else None,
                 train_loss=rescored[t].loss if t in rescored else None,
             )
@@ -196,10 +204,18 @@ class GreaterOptimizer:
         ]
         best_acc, best_loss, best_ids = state.leaderboard[0]
         return StepRecord(
-            step=state.step, position=j, prompt=lm.decode(state.prompt_ids), prompt_ids=list(state.prompt_ids),
-            chosen_token=lm.decode([state.prompt_ids[j]]), candidates=candidates,
-            train_loss=chosen.loss, train_acc=chosen.accuracy,
-            best_prompt=lm.decode(best_ids), best_train_acc=best_acc, best_train_loss=best_loss, seconds=seconds,
+            step=state.step,
+            position=j,
+            prompt=lm.decode(state.prompt_ids),
+            prompt_ids=list(state.prompt_ids),
+            chosen_token=lm.decode([state.prompt_ids[j]]),
+            candidates=candidates,
+            train_loss=chosen.loss,
+            train_acc=chosen.accuracy,
+            best_prompt=lm.decode(best_ids),
+            best_train_acc=best_acc,
+            best_train_loss=best_loss,
+            seconds=seconds,
         )
 
     # ---- the final prompt -----------------------------------------------------------------------
@@ -236,5 +252,3 @@ def _replace(prompt: list[int], j: int, token: int) -> list[int]:
 
 def _round_trips(lm: LanguageModel, prompt_ids: list[int]) -> bool:
     return lm.encode(lm.decode(prompt_ids)) == list(prompt_ids)
-
-

@@ -1,0 +1,58 @@
+"""Tasks: examples, splits and answer handling, built from a `TaskConfig`."""
+
+from __future__ import annotations
+
+from greater.config import TaskConfig
+from greater.tasks.answers import normalizer_for, parser_for
+from greater.tasks.base import Example, Task
+from greater.tasks.loaders import Pools, load_bbh, load_custom, load_folio, load_gsm8k
+from greater.tasks.splits import TaskError, split
+
+__all__ = ["Example", "Task", "TaskError", "build_task"]
+
+
+def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str) -> Pools:
+    if cfg.loader == "bbh":
+        return load_bbh(cfg.name.split("/", 1)[-1], data_dir, cache_dir)
+    if cfg.loader == "gsm8k":
+        return load_gsm8k(data_dir, cache_dir)
+    if cfg.loader == "folio":
+        return load_folio(data_dir, cache_dir)
+    if cfg.loader == "custom":
+        return load_custom(cfg.file, cfg.question_field, cfg.answer_field, cfg.hub_split, cache_dir)
+    if cfg.loader == "synthetic":
+        from greater.tasks.synthetic import load_synthetic
+
+        return load_synthetic(cfg, seed=0), None
+    raise TaskError(f"unknown task.loader '{cfg.loader}'; use bbh, gsm8k, folio, custom or synthetic")
+
+
+def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str = "~/.cache/greater") -> Task:
+    """Load, split and equip a task with its answer parser; errors are one-line `TaskError`s."""
+    pool, test_pool = load_pools(cfg, data_dir, cache_dir)
+    parts = split(pool, test_pool, cfg.n_train, cfg.n_dev, cfg.n_test, cfg.split, seed)
+    options = list(cfg.options) if cfg.options else _closed_options(cfg.answer_type, pool)
+    try:
+        parse = parser_for(cfg.answer_type, options)
+    except ValueError as err:
+        raise TaskError(str(err)) from None
+    return Task(
+        name=cfg.name,
+        train=parts.train,
+        dev=parts.dev,
+        test=parts.test,
+        answer_type=cfg.answer_type,
+        initial_prompt=cfg.initial_prompt,
+        extractor=cfg.extractor,
+        question_template=cfg.question_template,
+        options=options,
+        parse=parse,
+        normalize=normalizer_for(cfg.answer_type),
+    )
+
+
+def _closed_options(answer_type: str, pool: list[Example]) -> list[str] | None:
+    """For closed answer sets, the distinct gold answers (e.g. "(A)".."(E)" for a five-way choice)."""
+    if answer_type in ("integer", "text"):
+        return None
+    return sorted({ex.answer for ex in pool})

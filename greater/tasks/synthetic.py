@@ -12,10 +12,54 @@ from collections.abc import Callable
 from greater.config import TaskConfig
 from greater.tasks.base import Example
 
-ANIMALS = ["dog", "cat", "horse", "cow", "lion", "tiger", "rabbit", "mouse", "sheep", "goat", "bear", "wolf",
-           "fox", "deer", "duck", "eagle", "frog", "snake", "whale", "shark", "monkey", "zebra", "camel", "pig"]
-FRUITS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "orange", "peach", "pear", "plum", "melon",
-          "kiwi", "lime", "apricot", "papaya", "fig", "coconut", "strawberry", "pineapple", "raspberry"]
+ANIMALS = [
+    "dog",
+    "cat",
+    "horse",
+    "cow",
+    "lion",
+    "tiger",
+    "rabbit",
+    "mouse",
+    "sheep",
+    "goat",
+    "bear",
+    "wolf",
+    "fox",
+    "deer",
+    "duck",
+    "eagle",
+    "frog",
+    "snake",
+    "whale",
+    "shark",
+    "monkey",
+    "zebra",
+    "camel",
+    "pig",
+]
+FRUITS = [
+    "apple",
+    "banana",
+    "cherry",
+    "grape",
+    "lemon",
+    "mango",
+    "orange",
+    "peach",
+    "pear",
+    "plum",
+    "melon",
+    "kiwi",
+    "lime",
+    "apricot",
+    "papaya",
+    "fig",
+    "coconut",
+    "strawberry",
+    "pineapple",
+    "raspberry",
+]
 
 
 def compare_numbers(rng: random.Random) -> Example:

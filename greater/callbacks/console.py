@@ -1,0 +1,51 @@
+"""Progress on the console: a line a step, and a short summary at the end."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from greater.callbacks.base import Callback
+from greater.optimizers.base import StepRecord
+
+
+class ConsoleCallback(Callback):
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def on_run_start(self, run_info: dict[str, Any]) -> None:
+        start = run_info.get("start_step") or 0
+        resumed = f", resuming after step {start - 1}" if start > 1 else ""
+        self._print(f"greater: {run_info['task']} on {run_info['model']} -> {run_info['run_dir']}{resumed}")
+
+    def on_step_end(self, record: StepRecord) -> None:
+        seconds = sum(record.seconds.values())
+        self._print(
+            f"step {record.step:>3}  pos {record.position:>2}  loss {record.train_loss:.3f}  "
+            f"acc {record.train_acc:.2f}  best {record.best_train_acc:.2f}/{record.best_train_loss:.3f}  "
+            f"token {record.chosen_token!r:<12} {seconds:5.1f}s | {record.prompt}"
+        )
+
+    def on_evaluation_end(self, metrics: dict[str, Any]) -> None:
+        self._print(
+            f"test  {metrics.get('prompt_kind', ''):<7} prompt on {metrics['model']}: acc {metrics['test/acc']:.3f} "
+            f"[{metrics['test/acc_ci_low']:.3f}, {metrics['test/acc_ci_high']:.3f}] over {metrics['test/n']} "
+            f"({metrics['test/n_unparsed']} unparsed)"
+        )
+
+    def on_run_end(self, result: dict[str, Any]) -> None:
+        rows = {(r["model"], r["prompt_kind"]): r for r in result.get("test", [])}
+        own = result["model"]
+        lines = ["", "=" * 72, f"{result['task']} on {own}: {result['steps']} steps, {result['seconds']['total']:.0f}s"]
+        for kind in ("initial", "final"):
+            row = rows.get((own, kind))
+            acc = f"test acc {row['acc']:.3f} (n={row['n']})" if row else ""
+            lines.append(f"{kind:>8} prompt: {result[kind + '_prompt']!r}  {acc}")
+        for (model, kind), row in rows.items():
+            if model != own:
+                lines.append(f"{'':>8} on {model} ({kind}): test acc {row['acc']:.3f} (n={row['n']})")
+        lines.append("=" * 72)
+        self._print("\n".join(lines))

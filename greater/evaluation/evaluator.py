@@ -1,0 +1,127 @@
+"""Evaluating a prompt on held-out examples: batched reasoning, the extractor, then the answer.
+
+Mode "generate" decodes a short greedy answer and parses it (an unparseable answer is a wrong answer);
+mode "loglik" picks, for closed answer sets, the option the model finds most likely after the extractor.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from greater.config import EvaluationConfig
+from greater.evaluation.metrics import wilson_interval
+from greater.models.language_model import LanguageModel
+from greater.reasoning import extractor_ids, generate_reasoning, prompt_slots
+from greater.tasks.base import Example, Task
+
+
+@dataclass
+class Prediction:
+    id: str
+    question: str
+    reasoning: str
+    raw_answer: str
+    parsed_answer: str | None
+    gold: str
+    correct: bool
+
+
+@dataclass
+class EvaluationResult:
+    model: str
+    prompt: str
+    predictions: list[Prediction] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def n(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def n_correct(self) -> int:
+        return sum(p.correct for p in self.predictions)
+
+    @property
+    def accuracy(self) -> float:
+        return self.n_correct / self.n if self.n else 0.0
+
+    @property
+    def n_unparsed(self) -> int:
+        return sum(p.parsed_answer is None for p in self.predictions)
+
+    @property
+    def ci_low(self) -> float:
+        return wilson_interval(self.n_correct, self.n)[0]
+
+    @property
+    def ci_high(self) -> float:
+        return wilson_interval(self.n_correct, self.n)[1]
+
+    def metrics(self, prefix: str = "test") -> dict[str, Any]:
+        return {
+            "model": self.model,
+            f"{prefix}/acc": self.accuracy,
+            f"{prefix}/acc_ci_low": self.ci_low,
+            f"{prefix}/acc_ci_high": self.ci_high,
+            f"{prefix}/n": self.n,
+            f"{prefix}/n_unparsed": self.n_unparsed,
+            f"{prefix}/seconds": self.seconds,
+        }
+
+    def write_predictions(self, path: Path) -> None:
+        with Path(path).open("w", encoding="utf-8") as handle:
+            for prediction in self.predictions:
+                handle.write(json.dumps(asdict(prediction)) + "\n")
+
+
+def evaluate_prompt(
+    lm: LanguageModel,
+    task: Task,
+    examples: list[Example],
+    prompt: str,
+    cfg: EvaluationConfig,
+    max_reasoning_tokens: int,
+    placement: str = "after",
+) -> EvaluationResult:
+    started = time.perf_counter()
+    prompt_ids = lm.encode(prompt)  # the text itself, so what is reported is exactly what was evaluated
+    slots = prompt_slots(lm, task, examples, placement)
+    reasonings = generate_reasoning(lm, slots, prompt_ids, max_reasoning_tokens)
+    heads = [slot.with_prompt(prompt_ids) + r + extractor_ids(lm, task) for slot, r in zip(slots, reasonings)]
+    if cfg.mode == "generate":
+        raws = [lm.decode(ids) for ids in lm.generate(heads, cfg.max_answer_tokens)]
+        parsed = [task.parse(raw) for raw in raws]
+    elif cfg.mode == "loglik":
+        raws = parsed = most_likely_options(lm, task, heads)
+    else:
+        raise ValueError(f"unknown evaluation.mode '{cfg.mode}'; use generate or loglik")
+    predictions = [
+        Prediction(ex.id, ex.question, lm.decode(r), raw, p, ex.answer, task.is_correct(p, ex))
+        for ex, r, raw, p in zip(examples, reasonings, raws, parsed)
+    ]
+    return EvaluationResult(lm.name, prompt, predictions, time.perf_counter() - started)
+
+
+def most_likely_options(lm: LanguageModel, task: Task, heads: list[list[int]]) -> list[str]:
+    """For each head, the option with the highest total log-likelihood after the extractor.
+
+    Total (not mean) log-likelihood: options are short and alike ("(A)".."(E)", "Yes"/"No"), and a mean
+    would favour options that split into more, individually likely, tokens.
+    """
+    if not task.options:
+        raise ValueError(
+            f"evaluation.mode=loglik needs a closed answer set, and task '{task.name}' has none; "
+            "use evaluation.mode=generate"
+        )
+    targets = [lm.encode(" " + option) for option in task.options]
+    sequences = [head + target for head in heads for target in targets]
+    spans = [(len(head), len(head) + len(target)) for head in heads for target in targets]
+    mean_ce, _ = lm.span_losses(sequences, spans)
+    lengths = [len(t) for t in targets] * len(heads)
+    total = [-ce * n for ce, n in zip(mean_ce.tolist(), lengths)]
+    k = len(targets)
+    return [task.options[max(range(k), key=lambda j: total[i * k + j])] for i in range(len(heads))]
