@@ -45,5 +45,5 @@ def test_n_train_larger_than_the_data(tmp_path):
 def test_unknown_transfer_model(tmp_path):
     from greater.models.registry import load_model_config
 
-    with pytest.raises(ValueError, match="unknown model 'nope'; choose from: .*smollm2-135m"):
+    with pytest.raises(ValueError, match=r"unknown model 'nope'; choose from: .*smollm2-135m"):
         load_model_config("nope")

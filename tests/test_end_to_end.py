@@ -18,7 +18,7 @@ def default_run(tmp_path_factory):
 
 
 def test_default_job_writes_result_history_and_predictions(default_run):
-    run_dir, proc = default_run
+    run_dir, _ = default_run
     result = json.loads((run_dir / "result.json").read_text())
     assert result["initial_prompt"] == "Let's think step by step."
     assert result["final_prompt"] != result["initial_prompt"]

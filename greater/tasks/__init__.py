@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from greater.config import TaskConfig
-from greater.tasks.answers import normalizer_for, parser_for
+from greater.tasks.answers import normalizer_for, parse_choice, parser_for
 from greater.tasks.base import Example, Task
 from greater.tasks.loaders import Pools, load_bbh, load_custom, load_folio, load_gsm8k
 from greater.tasks.splits import TaskError, split
 
 __all__ = ["Example", "Task", "TaskError", "build_task"]
+log = logging.getLogger(__name__)
 
 
 def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str) -> Pools:
@@ -30,12 +33,15 @@ def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str) -> Pools:
 def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str = "~/.cache/greater") -> Task:
     """Load, split and equip a task with its answer parser; errors are one-line `TaskError`s."""
     pool, test_pool = load_pools(cfg, data_dir, cache_dir)
-    parts = split(pool, test_pool, cfg.n_train, cfg.n_dev, cfg.n_test, cfg.split, seed)
     options = list(cfg.options) if cfg.options else _closed_options(cfg.answer_type, pool)
     try:
         parse = parser_for(cfg.answer_type, options)
     except ValueError as err:
         raise TaskError(str(err)) from None
+    normalize = normalizer_for(cfg.answer_type)
+    pool = _answerable(pool, parse, normalize, cfg.name)
+    test_pool = _answerable(test_pool, parse, normalize, cfg.name) if test_pool is not None else None
+    parts = split(pool, test_pool, cfg.n_train, cfg.n_dev, cfg.n_test, cfg.split, seed)
     return Task(
         name=cfg.name,
         train=parts.train,
@@ -47,7 +53,7 @@ def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str 
         question_template=cfg.question_template,
         options=options,
         parse=parse,
-        normalize=normalizer_for(cfg.answer_type),
+        normalize=normalize,
     )
 
 
@@ -55,4 +61,21 @@ def _closed_options(answer_type: str, pool: list[Example]) -> list[str] | None:
     """For closed answer sets, the distinct gold answers (e.g. "(A)".."(E)" for a five-way choice)."""
     if answer_type in ("integer", "text"):
         return None
+    if answer_type == "choice":  # only well-formed letters: a stray free-text gold is a data error
+        return sorted({ex.answer for ex in pool if parse_choice(ex.answer) == ex.answer})
     return sorted({ex.answer for ex in pool})
+
+
+def _answerable(examples: list[Example], parse, normalize, name: str) -> list[Example]:
+    """Drop examples whose gold answer does not read as an answer of the task's type (a data error, such as
+    the one free-text target among movie_recommendation's choices), saying which."""
+    kept, dropped = [], []
+    for ex in examples:
+        parsed = parse(" " + ex.answer)
+        (kept if parsed is not None and normalize(parsed) == normalize(ex.answer) else dropped).append(ex)
+    if dropped:
+        log.warning(
+            "%s: dropped %d example(s) whose gold answer is not of the task's answer type: %s",
+            name, len(dropped), ", ".join(ex.id for ex in dropped[:10]),
+        )
+    return kept

@@ -55,7 +55,8 @@ def option_parser(options: list[str]) -> Callable[[str], str | None]:
 def parse_text(text: str) -> str | None:
     """Free text (dyck, word sorting): the first line, without quotes and a closing period."""
     line = text.strip().splitlines()[0] if text.strip() else ""
-    line = line.strip().strip("\"'`").rstrip(".").strip()
+    for _ in range(2):  # '"a b".' and '"a b."' alike
+        line = line.strip().rstrip(".").strip("\"'`")
     return line or None
 
 
