@@ -42,8 +42,15 @@ def test_too_many_examples_asked_for():
 
 
 def custom_cfg(path, **kwargs):
-    fields = dict(name="custom", loader="custom", file=str(path), n_train=2, n_test=2, answer_type="label",
-                  options=["positive", "negative"])
+    fields = dict(
+        name="custom",
+        loader="custom",
+        file=str(path),
+        n_train=2,
+        n_test=2,
+        answer_type="label",
+        options=["positive", "negative"],
+    )
     return TaskConfig(**{**fields, **kwargs})
 
 
@@ -58,9 +65,11 @@ def test_custom_csv_with_renamed_columns(tmp_path):
 
 def test_bad_rows_are_reported_with_line_numbers(tmp_path, caplog):
     path = tmp_path / "data.jsonl"
-    path.write_text('{"question": "a", "answer": "1"}\n{"question": "b"}\nnot json\n'
-                    '{"question": "c", "answer": ""}\n{"question": "d", "answer": "2"}\n'
-                    '{"question": "e", "answer": "3"}\n{"question": "f", "answer": "4"}\n')
+    path.write_text(
+        '{"question": "a", "answer": "1"}\n{"question": "b"}\nnot json\n'
+        '{"question": "c", "answer": ""}\n{"question": "d", "answer": "2"}\n'
+        '{"question": "e", "answer": "3"}\n{"question": "f", "answer": "4"}\n'
+    )
     with caplog.at_level(logging.WARNING):
         task = build_task(custom_cfg(path, answer_type="text", options=None), None, seed=0)
     assert len(task.train) + len(task.test) == 4
@@ -107,10 +116,26 @@ def test_synthetic_task_is_fixed_and_correct():
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
 def test_real_files_load_with_their_sizes():
-    gsm = build_task(TaskConfig(name="gsm8k", loader="gsm8k", answer_type="integer", n_train=100, n_dev=100,
-                                n_test=0, split="paper"), str(SHARED_DATA), seed=0)
+    gsm = build_task(
+        TaskConfig(
+            name="gsm8k", loader="gsm8k", answer_type="integer", n_train=100, n_dev=100, n_test=0, split="paper"
+        ),
+        str(SHARED_DATA),
+        seed=0,
+    )
     assert (len(gsm.train), len(gsm.dev), len(gsm.test)) == (100, 100, 1319)
-    folio = build_task(TaskConfig(name="folio", loader="folio", answer_type="label", n_train=100, n_dev=100,
-                                  n_test=203, split="paper", options=["True", "False", "Uncertain"]),
-                       str(SHARED_DATA), seed=0)
+    folio = build_task(
+        TaskConfig(
+            name="folio",
+            loader="folio",
+            answer_type="label",
+            n_train=100,
+            n_dev=100,
+            n_test=203,
+            split="paper",
+            options=["True", "False", "Uncertain"],
+        ),
+        str(SHARED_DATA),
+        seed=0,
+    )
     assert len(folio.test) == 203 and {e.answer for e in folio.test} <= {"True", "False", "Uncertain"}

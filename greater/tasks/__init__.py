@@ -76,6 +76,8 @@ def _answerable(examples: list[Example], parse, normalize, name: str) -> list[Ex
     if dropped:
         log.warning(
             "%s: dropped %d example(s) whose gold answer is not of the task's answer type: %s",
-            name, len(dropped), ", ".join(ex.id for ex in dropped[:10]),
+            name,
+            len(dropped),
+            ", ".join(ex.id for ex in dropped[:10]),
         )
     return kept
