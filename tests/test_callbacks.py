@@ -1,0 +1,169 @@
+"""Callbacks: JSONL round trip and resume truncation, console lines, failure isolation, W&B offline."""
+
+import json
+import logging
+import struct
+
+import pytest
+
+from greater.callbacks import build_callbacks
+from greater.callbacks.base import Callback, CallbackList
+from greater.callbacks.console import ConsoleCallback
+from greater.callbacks.jsonl import JsonlHistory, read_history
+from greater.config import LoggerConfig
+from greater.optimizers.base import CandidateScore, StepRecord
+
+
+def record(step, prompt="Think step by step."):
+    return StepRecord(
+        step=step,
+        position=step - 1,
+        prompt=prompt,
+        prompt_ids=[1, 2, 3],
+        chosen_token=" by",
+        candidates=[CandidateScore(7, " by", -0.5, 1.0, 0.3), CandidateScore(8, " to", 0.2)],
+        train_loss=1.0 / step,
+        train_acc=0.5,
+        best_prompt=prompt,
+        best_train_acc=0.5,
+        best_train_loss=0.3,
+        seconds={"reasoning": 1.0, "gradient": 0.5, "proposal": 0.01, "selection": 2.0},
+    )
+
+
+def test_jsonl_round_trips_step_records(tmp_path):
+    history = JsonlHistory(tmp_path)
+    records = [record(1), record(2, "Think.")]
+    for r in records:
+        history.on_step_end(r)
+    assert [StepRecord.from_dict(h) for h in read_history(tmp_path / "history.jsonl")] == records
+
+
+def test_jsonl_resume_drops_the_steps_it_will_write_again(tmp_path):
+    history = JsonlHistory(tmp_path)
+    for step in (1, 2, 3):
+        history.on_step_end(record(step))
+    resumed = JsonlHistory(tmp_path, start_step=3)
+    resumed.on_step_end(record(3, "again"))
+    lines = read_history(tmp_path / "history.jsonl")
+    assert [h["step"] for h in lines] == [1, 2, 3] and lines[-1]["prompt"] == "again"
+    JsonlHistory(tmp_path)  # a fresh run in the same directory starts a new history
+    assert not (tmp_path / "history.jsonl").exists()
+
+
+def test_console_shows_step_loss_and_prompt(capsys):
+    ConsoleCallback().on_step_end(record(4, "Count carefully."))
+    out = capsys.readouterr().out
+    assert "step   4" in out and "loss 0.250" in out and "Count carefully." in out
+
+
+class Broken(Callback):
+    def on_step_end(self, record):
+        raise RuntimeError("boom")
+
+
+class Counter(Callback):
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, record):
+        self.steps += 1
+
+
+def test_a_failing_callback_warns_once_and_the_others_go_on(caplog):
+    counter = Counter()
+    hooks = CallbackList([Broken(), counter])
+    with caplog.at_level(logging.WARNING):
+        for step in (1, 2, 3):
+            hooks.on_step_end(record(step))
+    assert counter.steps == 3
+    assert caplog.text.count("Broken failed") == 1
+
+
+def wandb_logger(tmp_path, **kwargs):
+    cfg = LoggerConfig(
+        console=False,
+        jsonl=False,
+        plots=False,
+        checkpoint=False,
+        wandb=True,
+        wandb_mode="offline",
+        wandb_project="greater-test",
+        **kwargs,
+    )
+    return build_callbacks(cfg, tmp_path)
+
+
+def run_fake(hooks, tmp_path, steps=3):
+    hooks.on_run_start(
+        {"config": {"seed": 0}, "run_dir": str(tmp_path), "model": "tiny", "task": "t", "group": None, "start_step": 0}
+    )
+    for step in range(1, steps + 1):
+        hooks.on_step_end(record(step, f"prompt {step}"))
+    hooks.on_evaluation_end({"model": "tiny", "prompt_kind": "final", "test/acc": 0.75, "test/n": 4})
+    (tmp_path / "result.json").write_text(json.dumps({"final_prompt": "prompt 3"}))
+    hooks.on_run_end({"final_prompt": "prompt 3", "initial_prompt": "prompt 0"})
+    hooks.close()
+
+
+def test_wandb_offline_run_records_every_step(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    run_fake(wandb_logger(tmp_path), tmp_path)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    history, summary = read_offline_run(next(runs[0].glob("*.wandb")))
+    assert [h["_step"] for h in history] == [1, 2, 3]
+    assert [h["prompt"] for h in history] == ["prompt 1", "prompt 2", "prompt 3"]
+    assert [h["train/loss"] for h in history] == pytest.approx([1.0, 0.5, 1 / 3])
+    assert summary["final_prompt"] == "prompt 3" and summary["tiny/final/test/acc"] == 0.75
+
+
+def wandb_log_records(path):
+    """The protobuf payloads of a .wandb file: a 7-byte file header, then LevelDB-log records (7-byte
+    header: crc32, length, type) in 32 KiB blocks; types 1 full, 2 first, 3 middle, 4 last."""
+    data, pos, block, out, pending = path.read_bytes(), 7, 32768, [], b""
+    assert data[:4] == b":W&B"
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind == 1:
+            out.append(chunk)
+        elif kind in (2, 3):
+            pending += chunk
+        elif kind == 4:
+            out.append(pending + chunk)
+            pending = b""
+    return out
+
+
+def read_offline_run(path):
+    """History rows and summary updates stored in an offline run's .wandb file."""
+    from wandb.proto import wandb_internal_pb2
+
+    rows, summary = [], {}
+    for data in wandb_log_records(path):
+        rec = wandb_internal_pb2.Record()
+        rec.ParseFromString(data)
+        kind = rec.WhichOneof("record_type")
+        if kind == "history":
+            rows.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.history.item})
+        elif kind == "summary":
+            summary.update({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.summary.update})
+    return rows, summary
+
+
+def test_wandb_failure_is_one_warning_and_the_run_goes_on(tmp_path, monkeypatch, caplog):
+    import wandb
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("no route to W&B")
+
+    monkeypatch.setattr(wandb, "init", broken)
+    with caplog.at_level(logging.WARNING):
+        run_fake(wandb_logger(tmp_path), tmp_path)
+    assert caplog.text.count("Weights & Biases failed") == 1
