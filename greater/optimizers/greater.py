@@ -93,9 +93,10 @@ class GreaterOptimizer:
             record = self.step(lm, scorer, state, allowed, rng)
             state.history.append(record.to_dict())
             state.current_reasonings = scorer.score(state.prompt_ids).reasonings
+            # Report first, then checkpoint: a kill in between replays this step on resume rather than lose it.
+            hooks.on_step_end(record)
             if run_dir is not None:
                 save_state(state, run_dir, rng)
-            hooks.on_step_end(record)
 
         final_ids, dev_acc = self._final_prompt(lm, task, state, dev, placement, max_reasoning_tokens)
         final = scorer.score(final_ids)
@@ -151,7 +152,6 @@ class GreaterOptimizer:
         state.step += 1
         record = self._record(lm, state, j, chosen, ranked, rescored, seconds)
         state.prompt_ids, state.position = self.advance(lm, state.prompt_ids, j)
-        record.prompt = lm.decode(state.prompt_ids)
         return record
 
     def select(

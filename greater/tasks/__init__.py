@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from greater.config import TaskConfig
-from greater.tasks.answers import normalizer_for, parse_choice, parser_for
+from greater.tasks.answers import canonical_gold, normalizer_for, parse_choice, parser_for
 from greater.tasks.base import Example, Task
 from greater.tasks.loaders import Pools, load_bbh, load_custom, load_folio, load_gsm8k
 from greater.tasks.splits import TaskError, split
@@ -14,7 +15,7 @@ __all__ = ["Example", "Task", "TaskError", "build_task"]
 log = logging.getLogger(__name__)
 
 
-def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str) -> Pools:
+def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str, seed: int = 0) -> Pools:
     if cfg.loader == "bbh":
         return load_bbh(cfg.name.split("/", 1)[-1], data_dir, cache_dir)
     if cfg.loader == "gsm8k":
@@ -26,21 +27,22 @@ def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str) -> Pools:
     if cfg.loader == "synthetic":
         from greater.tasks.synthetic import load_synthetic
 
-        return load_synthetic(cfg, seed=0), None
+        return load_synthetic(cfg, seed), None
     raise TaskError(f"unknown task.loader '{cfg.loader}'; use bbh, gsm8k, folio, custom or synthetic")
 
 
 def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str = "~/.cache/greater") -> Task:
     """Load, split and equip a task with its answer parser; errors are one-line `TaskError`s."""
-    pool, test_pool = load_pools(cfg, data_dir, cache_dir)
+    pool, test_pool = load_pools(cfg, data_dir, cache_dir, seed)
     options = list(cfg.options) if cfg.options else _closed_options(cfg.answer_type, pool)
     try:
         parse = parser_for(cfg.answer_type, options)
     except ValueError as err:
         raise TaskError(str(err)) from None
     normalize = normalizer_for(cfg.answer_type)
-    pool = _answerable(pool, parse, normalize, cfg.name)
-    test_pool = _answerable(test_pool, parse, normalize, cfg.name) if test_pool is not None else None
+    pool = _answerable(_canonical(pool, options, normalize), parse, normalize, cfg.name)
+    if test_pool is not None:
+        test_pool = _answerable(_canonical(test_pool, options, normalize), parse, normalize, cfg.name)
     parts = split(pool, test_pool, cfg.n_train, cfg.n_dev, cfg.n_test, cfg.split, seed)
     return Task(
         name=cfg.name,
@@ -64,6 +66,13 @@ def _closed_options(answer_type: str, pool: list[Example]) -> list[str] | None:
     if answer_type == "choice":  # only well-formed letters: a stray free-text gold is a data error
         return sorted({ex.answer for ex in pool if parse_choice(ex.answer) == ex.answer})
     return sorted({ex.answer for ex in pool})
+
+
+def _canonical(examples: list[Example], options: list[str] | None, normalize) -> list[Example]:
+    """Gold answers in their option's spelling: sports_understanding's "yes" becomes "Yes", like the others."""
+    if not options:
+        return examples
+    return [replace(ex, answer=canonical_gold(ex.answer, options, normalize)) for ex in examples]
 
 
 def _answerable(examples: list[Example], parse, normalize, name: str) -> list[Example]:

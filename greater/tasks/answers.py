@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 
 ANSWER_TYPES = ("choice", "yes_no", "true_false", "valid_invalid", "label", "integer", "text")
 DEFAULT_OPTIONS = {
@@ -16,8 +17,12 @@ DEFAULT_OPTIONS = {
     "true_false": ["True", "False"],
     "valid_invalid": ["valid", "invalid"],
 }
-CHOICE = re.compile(r"\(([A-R])\)|^\s*([A-R])(?:[).:,\s]|$)")
+# "(B)" anywhere, or a bare leading letter followed by punctuation or the end ("B.", "B)", "B"):
+# a bare letter followed by a word ("A man ...") is prose, not an answer.
+CHOICE = re.compile(r"\(([A-R])\)|^\s*([A-R])(?=[).:,;]|\s*$)")
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+BRACKETS = set("()[]{}<>")
+SENTENCE_END = re.compile(r"\.(?:\s|$)")
 
 
 def parse_choice(text: str) -> str | None:
@@ -26,17 +31,21 @@ def parse_choice(text: str) -> str | None:
 
 
 def parse_integer(text: str) -> str | None:
-    match = NUMBER.search(text.replace("$", ""))
+    # "−" (U+2212) is how some models write a minus; "$" is dropped so "$1,234" reads as 1234.
+    match = NUMBER.search(text.replace("\u2212", "-").replace("$", ""))
     return normalize_number(match.group(0)) if match else None
 
 
 def normalize_number(text: str) -> str:
+    """ "1,234" / "1234.0" / " 1234." -> "1234"; Decimal keeps large integers exact (float would not)."""
     cleaned = text.replace(",", "").strip().rstrip(".")
     try:
-        value = float(cleaned)
-    except ValueError:
+        value = Decimal(cleaned)
+    except InvalidOperation:
         return cleaned
-    return str(int(value)) if value == int(value) else str(value)
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
 
 
 def option_parser(options: list[str]) -> Callable[[str], str | None]:
@@ -53,15 +62,19 @@ def option_parser(options: list[str]) -> Callable[[str], str | None]:
 
 
 def parse_text(text: str) -> str | None:
-    """Free text (dyck, word sorting): the first line, without quotes and a closing period."""
+    """Free text (dyck, word sorting): the first line up to its first sentence end, without quotes."""
     line = text.strip().splitlines()[0] if text.strip() else ""
+    line = SENTENCE_END.split(line, maxsplit=1)[0]  # "a b c. Because ..." -> "a b c"
     for _ in range(2):  # '"a b".' and '"a b."' alike
         line = line.strip().rstrip(".").strip("\"'`")
     return line or None
 
 
 def normalize_text(text: str) -> str:
-    return " ".join(text.split()).lower()
+    """Case- and spacing-blind; word lists ignore commas; bracket sequences ignore spaces ("] )" == "])")."""
+    if text and set(text) <= BRACKETS | {" ", "\t", "\n"}:
+        return "".join(text.split())
+    return " ".join(text.replace(",", " ").split()).lower()
 
 
 def parser_for(answer_type: str, options: list[str] | None) -> Callable[[str], str | None]:
@@ -85,3 +98,12 @@ def normalizer_for(answer_type: str) -> Callable[[str], str]:
     if answer_type == "choice":
         return lambda text: text.strip().upper()
     return normalize_text
+
+
+def canonical_gold(answer: str, options: list[str] | None, normalize: Callable[[str], str]) -> str:
+    """The gold answer spelled as its option ("yes" -> "Yes" when the options are Yes / No), so the answer
+    loss trains the same spelling the extractor asks for; answers outside the options stay as they are."""
+    for option in options or []:
+        if normalize(option) == normalize(answer):
+            return option
+    return answer

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,11 @@ HUB = {
     "bbh": ("lukaemon/bbh", None),  # the task name is the dataset config
     "gsm8k": ("openai/gsm8k", "main"),
     "folio": ("yale-nlp/FOLIO", None),
+}
+LOCAL_FILES = {  # what data_dir must hold, named in the error when the hub is out of reach
+    "bbh": "bbh/<task>.json",
+    "gsm8k": "gsm8k/train.jsonl and gsm8k/test.jsonl",
+    "folio": "folio/folio-train.jsonl and folio/folio-validation.jsonl",
 }
 Pools = tuple[list[Example], list[Example] | None]  # (pool for train/dev/test, separate test pool or None)
 
@@ -41,26 +48,48 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
         if not line.strip():
             continue
         try:
-            rows.append((number, json.loads(line)))
+            row = json.loads(line)
         except json.JSONDecodeError:
-            rows.append((number, {}))  # reported as a bad row by the caller
+            row = {}  # reported as a bad row by the caller
+        rows.append((number, row if isinstance(row, dict) else {}))
     return rows
 
 
 def _hub(source: str, config: str | None, split: str, cache_dir: str) -> list[dict[str, Any]]:
     name, default_config = HUB.get(source, (source, None))
-    try:
-        import datasets
+    cache = Path(cache_dir).expanduser() / "datasets"
+    # Offline and nothing cached: fail now rather than after datasets' ~25 s of connection retries.
+    reason = None if _hub_reachable() or _cached(cache, name) else "no network and not cached"
+    if reason is None:
+        try:
+            import datasets
 
-        data = datasets.load_dataset(
-            name, config or default_config, split=split, cache_dir=str(Path(cache_dir).expanduser() / "datasets")
-        )
-    except Exception as err:
-        raise TaskError(
-            f"could not load '{name}' from the Hugging Face hub ({type(err).__name__}); download the "
-            f"files and set data_dir= to their folder (see README, 'Data')"
-        ) from None
-    return list(data)
+            return list(datasets.load_dataset(name, config or default_config, split=split, cache_dir=str(cache)))
+        except Exception as err:
+            reason = type(err).__name__
+    raise TaskError(f"could not load '{name}' from the Hugging Face hub ({reason}); {_local_fix(source)}")
+
+
+def _local_fix(source: str) -> str:
+    if source in LOCAL_FILES:
+        return f"put {LOCAL_FILES[source]} in a folder and set data_dir= to it (e.g. data_dir=../shared/data)"
+    return "download it as a .jsonl or .csv file and set task.file= to its path"
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _cached(cache: Path, name: str) -> bool:
+    # datasets caches "owner/name" as a folder "owner___name" (lower-cased in recent releases).
+    folder = name.replace("/", "___")
+    return cache.is_dir() and any(p.name.lower() == folder.lower() for p in cache.iterdir())
 
 
 # ---- BBH ------------------------------------------------------------------------------------------
@@ -126,24 +155,21 @@ def load_folio(data_dir: str | None, cache_dir: str) -> Pools:
 
 
 # ---- a user's own data ----------------------------------------------------------------------------
+FILE_TYPES = (".jsonl", ".csv", ".tsv")
+
+
 def load_custom(file: str | None, question_field: str, answer_field: str, hub_split: str, cache_dir: str) -> Pools:
-    """JSONL or CSV (by extension), else a hub dataset id. Bad rows are skipped and reported by line."""
+    """JSONL, CSV or TSV (by extension), else a hub dataset id. Bad rows are skipped and reported by line."""
     if not file:
         raise TaskError("task=custom needs task.file: a .jsonl or .csv path, or a hub dataset id")
-    path = Path(file).expanduser()
-    if path.suffix in (".jsonl", ".csv"):
-        if not path.exists():
-            raise TaskError(f"task.file '{file}' does not exist; give the path of your .jsonl or .csv file")
-        rows = _read_jsonl(path) if path.suffix == ".jsonl" else _read_csv(path)
-    else:
-        rows = [(i + 1, r) for i, r in enumerate(_hub(file, None, hub_split, cache_dir))]
+    rows = _custom_rows(file, hub_split, cache_dir)
     examples, bad = [], []
     for number, row in rows:
-        question, answer = str(row.get(question_field) or "").strip(), str(row.get(answer_field) or "").strip()
+        question, answer = _field(row, question_field), _field(row, answer_field)
         if not question or not answer:
             bad.append(number)
             continue
-        examples.append(Example(question, answer, id=f"{path.name}:{number}"))
+        examples.append(Example(question, answer, id=f"{Path(file).name}:{number}"))
     if bad:
         shown = ", ".join(map(str, bad[:20])) + (" ..." if len(bad) > 20 else "")
         log.warning(
@@ -155,14 +181,39 @@ def load_custom(file: str | None, question_field: str, answer_field: str, hub_sp
             shown,
         )
     if not examples:
-        raise TaskError(
-            f"'{file}' has no usable row: every row lacks '{question_field}' or '{answer_field}'; "
-            "set task.question_field / task.answer_field to your column names"
-        )
+        raise TaskError(_no_usable_row(file, rows, question_field, answer_field))
     return examples, None
 
 
-def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def _custom_rows(file: str, hub_split: str, cache_dir: str) -> list[tuple[int, dict[str, Any]]]:
+    path = Path(file).expanduser()
+    if path.suffix not in FILE_TYPES and not path.exists():  # "owner/name": a hub dataset id
+        return [(i + 1, r) for i, r in enumerate(_hub(file, None, hub_split, cache_dir))]
+    if not path.is_file():
+        raise TaskError(f"task.file '{file}' does not exist; give the path of your .jsonl or .csv file")
+    if path.suffix == ".jsonl":
+        return _read_jsonl(path)
+    if path.suffix in (".csv", ".tsv"):
+        return _read_csv(path, delimiter="\t" if path.suffix == ".tsv" else ",")
+    raise TaskError(f"task.file '{file}' is not a .jsonl, .csv or .tsv file; convert it to one of those")
+
+
+def _field(row: dict[str, Any], name: str) -> str:
+    value = row.get(name)
+    return "" if value is None else str(value).strip()  # 0 and False are answers, None is not
+
+
+def _no_usable_row(file: str, rows: list[tuple[int, dict[str, Any]]], question_field: str, answer_field: str) -> str:
+    if not rows:
+        return f"task.file '{file}' has no usable row (it holds no data rows); add question/answer rows"
+    columns = sorted({key for _, row in rows for key in row if isinstance(key, str)})  # csv: extra cells key None
+    return (
+        f"task.file '{file}' has no usable row: none has both '{question_field}' and '{answer_field}' "
+        f"(columns found: {', '.join(columns) or 'none'}); set task.question_field / task.answer_field"
+    )
+
+
+def _read_csv(path: Path, delimiter: str = ",") -> list[tuple[int, dict[str, Any]]]:
     with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(handle, delimiter=delimiter)
         return [(reader.line_num, row) for row in reader]  # line_num: the file line the row ended on

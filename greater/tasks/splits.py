@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from greater.tasks.base import Example
 
+SPLITS = ("random", "paper")
+
 
 class TaskError(ValueError):
     """A task cannot be built from its config or data; the message names the problem and the fix."""
@@ -20,35 +22,63 @@ class Splits:
 
 
 def split(
-    pool: list[Example], test_pool: list[Example] | None, n_train: int, n_dev: int, n_test: int, how: str, seed: int
+    pool: list[Example],
+    test_pool: list[Example] | None,
+    n_train: int,
+    n_dev: int,
+    n_test: int | None,
+    how: str,
+    seed: int,
 ) -> Splits:
     """Draw the splits. With a separate `test_pool` (GSM8K, FOLIO) train and dev come from `pool` and test
-    from `test_pool`. `how="paper"` keeps file order (first n_train, next n_dev, the rest); "random" shuffles
-    by seed. n_test <= 0 takes everything left."""
-    if how not in ("random", "paper"):
-        raise TaskError(f"unknown task.split '{how}'; use random or paper")
-    if n_train < 1 or n_dev < 0:
-        raise TaskError(f"task.n_train must be >= 1 and task.n_dev >= 0 (got {n_train} and {n_dev})")
-    order = list(range(len(pool)))
-    test_order = list(range(len(test_pool))) if test_pool is not None else None
+    from `test_pool`. `how="paper"` keeps file order (first n_train, next n_dev, the rest, capped at n_test);
+    "random" shuffles by seed. n_test <= 0 or None takes everything left."""
+    _check_sizes(how, n_train, n_dev)
+    n_test = n_test if n_test and n_test > 0 else None  # None: all that remain
+    order, test_order = list(range(len(pool))), list(range(len(test_pool or [])))
     if how == "random":
-        rng = random.Random(seed)
+        rng = random.Random(seed)  # a private generator: the split never depends on global random state
         rng.shuffle(order)
-        if test_order is not None:
-            rng.shuffle(test_order)
-    head = n_train + n_dev + (n_test if test_pool is None and n_test > 0 else 0)
-    if head > len(pool):
+        rng.shuffle(test_order)
+        _check_random_fits(len(pool), None if test_pool is None else len(test_pool), n_train, n_dev, n_test)
+    elif n_train + n_dev > len(pool):
         raise TaskError(
-            f"task.n_train={n_train} + n_dev={n_dev}"
-            + (f" + n_test={n_test}" if test_pool is None and n_test > 0 else "")
-            + f" is more than the {len(pool)} examples available; lower them"
+            f"task.n_train={n_train} + n_dev={n_dev} is more than the {len(pool)} examples available "
+            "for training; lower task.n_train / task.n_dev"
         )
     train = [pool[i] for i in order[:n_train]]
     dev = [pool[i] for i in order[n_train : n_train + n_dev]]
     if test_pool is None:
-        rest = order[n_train + n_dev :]
-        test = [pool[i] for i in (rest[:n_test] if n_test > 0 else rest)]
+        test = [pool[i] for i in order[n_train + n_dev :][:n_test]]
     else:
-        assert test_order is not None
-        test = [test_pool[i] for i in (test_order[:n_test] if n_test > 0 else test_order)]
+        test = [test_pool[i] for i in test_order[:n_test]]
     return Splits(train, dev, test)
+
+
+def _check_sizes(how: str, n_train: int, n_dev: int) -> None:
+    if how not in SPLITS:
+        raise TaskError(f"unknown task.split '{how}'; use random or paper")
+    if n_train < 1 or n_dev < 0:  # the optimizer needs at least one training example
+        raise TaskError(f"task.n_train must be >= 1 and task.n_dev >= 0 (got {n_train} and {n_dev})")
+
+
+def _check_random_fits(n_pool: int, n_test_pool: int | None, n_train: int, n_dev: int, n_test: int | None) -> None:
+    """A random split must honour every size it is given; asking for more than exists is a config error."""
+    if n_test_pool is None:
+        wanted = n_train + n_dev + (n_test or 0)
+        if wanted > n_pool:
+            shown = f" + n_test={n_test}" if n_test else ""
+            raise TaskError(
+                f"task.n_train={n_train} + n_dev={n_dev}{shown} is more than the {n_pool} examples available; "
+                "lower them (task.n_test=0 takes all that remain)"
+            )
+    elif n_train + n_dev > n_pool:
+        raise TaskError(
+            f"task.n_train={n_train} + n_dev={n_dev} is more than the {n_pool} training examples available; "
+            "lower task.n_train / task.n_dev"
+        )
+    elif n_test and n_test > n_test_pool:
+        raise TaskError(
+            f"task.n_test={n_test} is more than the {n_test_pool} test examples available; "
+            "lower task.n_test (0 takes them all)"
+        )
