@@ -66,7 +66,7 @@ class GreaterConfig:
     control_weight: float = 0.2  # weight of the fluency term (the prompt's own cross-entropy)
     patience: int = 0  # stop after this many steps without a better prompt; 0 never stops early
     period_early_accept: bool = True  # a period candidate at a late position is taken at once
-    placeholder: str = " !"  # text appended when the prompt grows past its end
+    placeholder: str = "_"  # its last token is appended when the prompt grows past its end
     keep_ascii_only: bool = True
     n_best_for_dev: int = 3  # final prompt: the best this many by train score, re-ranked on dev when a dev split exists
 

@@ -121,7 +121,7 @@ class FakeScorer:
     def score(self, ids):
         self.calls.append(ids[self.j])
         acc, loss = self.table[ids[self.j]]
-        return PromptScore(list(ids), [], [loss], [acc >= 0.5])
+        return PromptScore(list(ids), [], [loss], [acc >= 0.5], [0.0])
 
 
 def test_selection_takes_best_accuracy_then_lowest_loss(tiny_lm):
@@ -158,13 +158,15 @@ def test_period_candidate_late_in_the_prompt_is_taken_at_once(tiny_lm):
 
 
 def test_sweep_advances_grows_and_wraps(tiny_lm):
-    opt = GreaterOptimizer(placeholder=" !")
+    opt = GreaterOptimizer(placeholder="_")
     words = tiny_lm.encode("go on")
     assert opt.advance(tiny_lm, words, 0) == (words, 1)
     grown, j = opt.advance(tiny_lm, words, len(words) - 1)
-    assert j == len(words) and grown[:-1] == words and tiny_lm.decode(grown[-1:]) == "!"
+    assert j == len(words) and grown[:-1] == words and tiny_lm.decode(grown[-1:]) == "_"
     sentence = tiny_lm.encode("go on.")
     assert opt.advance(tiny_lm, sentence, len(sentence) - 1) == (sentence, 0)
+    shout = tiny_lm.encode("go on!")  # only a period closes the prompt, as in the reference implementation
+    assert opt.advance(tiny_lm, shout, len(shout) - 1)[1] == len(shout)
 
 
 # ---- whole runs ------------------------------------------------------------------------------
@@ -192,3 +194,17 @@ def test_same_seed_same_result_different_seed_may_differ(parity_task):
         return [h.to_dict() | {"seconds": None} for h in r.history]
 
     assert once(0) == once(0)
+
+
+def test_fluency_is_the_prompts_cross_entropy_after_the_question(tiny_lm, parity_task):
+    scorer = PromptScorer(tiny_lm, parity_task, parity_task.train, "after", 4, control_weight=0.5)
+    prompt = tiny_lm.encode("Be careful.")
+    score = scorer.score(prompt)
+    for slot, value in zip(scorer.slots, score.fluency):
+        seq = torch.tensor([slot.before + prompt])
+        with torch.no_grad():
+            logits = tiny_lm.model(input_ids=seq).logits[0]
+        start = len(slot.before)
+        expected = F.cross_entropy(logits[start - 1 : -1], torch.tensor(prompt)).item()
+        assert value == pytest.approx(expected, abs=1e-5)
+    assert score.objective == pytest.approx(score.loss + 0.5 * sum(score.fluency) / len(score.fluency))

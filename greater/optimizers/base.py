@@ -26,7 +26,7 @@ class StepRecord:
 
     step: int
     position: int
-    prompt: str  # the prompt after this step
+    prompt: str  # the prompt chosen at this step (the one train_loss and train_acc score)
     prompt_ids: list[int]
     chosen_token: str
     candidates: list[CandidateScore]
@@ -34,7 +34,7 @@ class StepRecord:
     train_acc: float
     best_prompt: str
     best_train_acc: float
-    best_train_loss: float
+    best_train_loss: float  # the selection objective: answer loss + control_weight x the prompt's fluency
     seconds: dict[str, float] = field(default_factory=dict)  # per stage: reasoning, proposal, gradient, selection
 
     def to_dict(self) -> dict[str, Any]:

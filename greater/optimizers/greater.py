@@ -25,7 +25,6 @@ from greater.optimizers.search_state import SearchState, save_state
 from greater.tasks.base import Example, Task
 
 log = logging.getLogger(__name__)
-SENTENCE_ENDS = (".", "!", "?")
 
 
 class GreaterOptimizer:
@@ -42,7 +41,7 @@ class GreaterOptimizer:
         control_weight: float = 0.2,
         patience: int = 0,
         period_early_accept: bool = True,
-        placeholder: str = " !",
+        placeholder: str = "_",
         keep_ascii_only: bool = True,
         n_best_for_dev: int = 3,
     ) -> None:
@@ -73,7 +72,7 @@ class GreaterOptimizer:
     ) -> OptimizationResult:
         started = time.perf_counter()
         hooks = CallbackList(callbacks)
-        scorer = PromptScorer(lm, task, train, placement, max_reasoning_tokens)
+        scorer = PromptScorer(lm, task, train, placement, max_reasoning_tokens, self.control_weight)
         rng = random.Random(seed)
         torch.manual_seed(seed)
         initial_ids = lm.encode(prompt if prompt is not None else task.initial_prompt)
@@ -85,7 +84,7 @@ class GreaterOptimizer:
                 scorer.cache[tuple(state.prompt_ids)] = scorer.score_with(state.prompt_ids, state.current_reasonings)
         allowed = allowed_token_mask(lm.tokenizer, self.keep_ascii_only)
         initial = scorer.score(initial_ids)
-        state.offer(initial.accuracy, initial.loss, initial_ids)
+        state.offer(initial.accuracy, initial.objective, initial_ids)
         self.stats = {"tokens_generated": 0}
 
         while state.step < self.n_steps and not self._out_of_patience(state):
@@ -145,9 +144,9 @@ class GreaterOptimizer:
         with timer("selection"):
             chosen, rescored = self.select(lm, scorer, state, ranked)
         state.prompt_ids = _replace(prompt, j, chosen.prompt_ids[j])
-        improved = state.offer(chosen.accuracy, chosen.loss, chosen.prompt_ids)
+        improved = state.offer(chosen.accuracy, chosen.objective, chosen.prompt_ids)
         for score in rescored.values():
-            improved |= state.offer(score.accuracy, score.loss, score.prompt_ids)
+            improved |= state.offer(score.accuracy, score.objective, score.prompt_ids)
         state.steps_since_best = 0 if improved else state.steps_since_best + 1
         state.step += 1
         record = self._record(lm, state, j, chosen, ranked, rescored, seconds)
@@ -184,10 +183,11 @@ class GreaterOptimizer:
         return self.period_early_accept and "." in lm.decode([token]) and j >= initial_length / 2
 
     def advance(self, lm: LanguageModel, prompt: list[int], j: int) -> tuple[list[int], int]:
-        """Next position; past the end, wrap to the start if the prompt ends a sentence, else grow it."""
+        """Next position; past the end, wrap to the start if the last token closes a sentence (holds a
+        period), else grow the prompt by a placeholder token to optimize next."""
         if j + 1 < len(prompt):
             return prompt, j + 1
-        if lm.decode(prompt[-1:]).rstrip().endswith(SENTENCE_ENDS):
+        if "." in lm.decode(prompt[-1:]):
             return prompt, 0
         return prompt + lm.encode(self.placeholder)[-1:], j + 1
 
@@ -224,7 +224,7 @@ class GreaterOptimizer:
         top = [ids for _, _, ids in state.leaderboard[: self.n_best_for_dev]]
         if not dev:
             return top[0], None
-        dev_scorer = PromptScorer(lm, task, dev, placement, max_reasoning_tokens)
+        dev_scorer = PromptScorer(lm, task, dev, placement, max_reasoning_tokens, self.control_weight)
         best = max(top, key=lambda ids: dev_scorer.score(ids).rank_key())
         return best, dev_scorer.score(best).accuracy
 

@@ -1,8 +1,9 @@
 """Scoring a prompt on the training batch by re-running the reasoning (paper, section 3.5).
 
-A prompt's score is (accuracy, loss) over the batch: accuracy counts examples whose greedy answer
+A prompt's score is (accuracy, objective) over the batch: accuracy counts examples whose greedy answer
 after the extractor is exactly the gold answer (the argmax equals the gold token at every answer
-position, which is what greedy decoding would emit), the loss is the mean answer cross-entropy.
+position, which is what greedy decoding would emit); the objective is the loss the gradient follows,
+mean answer cross-entropy plus control_weight times the prompt's own cross-entropy (its fluency).
 Scores are cached by prompt, so no prompt is ever scored twice.
 """
 
@@ -21,6 +22,8 @@ class PromptScore:
     reasonings: list[list[int]]
     losses: list[float]  # answer cross-entropy per example
     correct: list[bool]
+    fluency: list[float]  # cross-entropy of the prompt's tokens after the question, per example
+    control_weight: float = 0.0
 
     @property
     def accuracy(self) -> float:
@@ -30,9 +33,13 @@ class PromptScore:
     def loss(self) -> float:
         return sum(self.losses) / len(self.losses)
 
+    @property
+    def objective(self) -> float:
+        return self.loss + self.control_weight * sum(self.fluency) / len(self.fluency)
+
     def rank_key(self) -> tuple[float, float]:
-        """Higher is better: accuracy first, then lower loss."""
-        return (self.accuracy, -self.loss)
+        """Higher is better: accuracy first, then the lower objective."""
+        return (self.accuracy, -self.objective)
 
 
 @dataclass
@@ -42,6 +49,7 @@ class PromptScorer:
     examples: list[Example]
     placement: str
     max_reasoning_tokens: int
+    control_weight: float = 0.0
     cache: dict[tuple[int, ...], PromptScore] = field(default_factory=dict)
     tokens_generated: int = 0
 
@@ -59,7 +67,16 @@ class PromptScorer:
     def score_with(self, prompt_ids: list[int], reasonings: list[list[int]]) -> PromptScore:
         sequences, spans = self.sequences(prompt_ids, reasonings)
         losses, exact = self.lm.span_losses(sequences, spans)
-        return PromptScore(list(prompt_ids), reasonings, losses.tolist(), exact.tolist())
+        return PromptScore(
+            list(prompt_ids), reasonings, losses.tolist(), exact.tolist(), self.fluency(prompt_ids), self.control_weight
+        )
+
+    def fluency(self, prompt_ids: list[int]) -> list[float]:
+        if not self.control_weight or not prompt_ids:
+            return [0.0] * len(self.slots)
+        heads = [slot.before + list(prompt_ids) for slot in self.slots]
+        spans = [(len(slot.before), len(slot.before) + len(prompt_ids)) for slot in self.slots]
+        return self.lm.span_losses(heads, spans)[0].tolist()
 
     def sequences(self, prompt_ids: list[int], reasonings: list[list[int]]):
         return answer_sequences(self.lm, self.task, self.examples, self.slots, prompt_ids, reasonings)

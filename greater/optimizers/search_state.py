@@ -20,7 +20,7 @@ class SearchState:
     position: int = 0
     step: int = 0  # steps completed
     steps_since_best: int = 0
-    # The best prompts seen, as (accuracy, loss, prompt ids), best first.
+    # The best prompts seen, as (accuracy, objective, prompt ids), best first.
     leaderboard: list[tuple[float, float, list[int]]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     rng_state: Any = None
