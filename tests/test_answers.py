@@ -1,13 +1,13 @@
 """Answer parsing and scoring, per answer type, on hand-written model outputs and on every gold target."""
 
 import json
+import re
 
 import pytest
 
 from greater.config import TaskConfig
 from greater.tasks import build_task
-from greater.tasks.answers import normalize_number, parser_for
-from greater.tasks.base import Example
+from greater.tasks.answers import normalize_number, normalizer_for, parser_for
 from tests.helpers import SHARED_DATA
 
 BBH_TASKS = sorted(p.stem for p in (SHARED_DATA / "bbh").glob("*.json")) if SHARED_DATA.exists() else []
@@ -102,11 +102,74 @@ def test_bbh_answer_formats_match_the_data_readme(caplog):
         assert dropped == {"movie_recommendation": 1, "ruin_names": 2}.get(name, 0), name
 
 
-def test_sports_understanding_lower_case_gold_matches_either_case():
-    parse = parser_for("yes_no", None)
-    from greater.tasks.answers import normalizer_for
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
+def test_sports_understanding_lower_case_gold_is_read_as_Yes_No():
+    task = task_for("bbh/sports_understanding")
+    assert {e.answer for e in task.train + task.test} == {"Yes", "No"}
+    example = next(e for e in task.test if e.answer == "Yes")
+    assert task.target_text(example) == " Yes"  # the answer loss trains the spelling the extractor asks for
+    assert task.is_correct(task.parse(" yes."), example)
+    assert not task.is_correct(task.parse(" no, it is implausible."), example)
 
-    normalize = normalizer_for("yes_no")
-    assert normalize(parse(" Yes")) == normalize("yes")
-    ex = Example("q", "yes")
-    assert ex.answer == "yes"
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
+def test_choice_options_cover_every_letter_the_questions_offer():
+    """Options list the most letters any question offers (for log-likelihood evaluation), not only the golds."""
+    for name in BBH_TASKS:
+        task = task_for(f"bbh/{name}", n_test=0)
+        if task.answer_type != "choice":
+            continue
+        offered = {
+            f"({letter})" for e in task.train + task.test for letter in re.findall(r"^\(([A-R])\)", e.question, re.M)
+        }
+        assert offered == set(task.options), name
+
+
+@pytest.mark.parametrize(
+    ("name", "output", "correct", "expected"),
+    [
+        ("bbh/date_understanding", " (C) 04/12/2001. The date one week ago was ...", "(C)", True),
+        ("bbh/date_understanding", " The answer is (D), since ...", "(C)", False),
+        ("bbh/date_understanding", " A date is hard to tell.", "(A)", None),  # prose, not option A
+        ("bbh/causal_judgement", " No. The man did not intend it.", "No", True),
+        ("bbh/causal_judgement", " Yes.", "No", False),
+        ("bbh/formal_fallacies", " invalid. The premises do not entail it.", "valid", False),
+        ("bbh/boolean_expressions", " False, because not True is False.", "False", True),
+        ("bbh/multistep_arithmetic_two", " -1,234.0", "-1234", True),
+        ("bbh/multistep_arithmetic_two", " 1234", "-1234", False),
+        ("bbh/object_counting", " 7 objects in total.", "7", True),
+        ("bbh/dyck_languages", " ] ) }", "] ) }", True),
+        ("bbh/dyck_languages", " ])}", "] ) }", True),
+        ("bbh/dyck_languages", " ) ] }", "] ) }", False),
+        ("bbh/word_sorting", " apple banana cherry. These are sorted.", "apple banana cherry", True),
+        ("bbh/word_sorting", ' "apple, banana, cherry"', "apple banana cherry", True),
+        ("bbh/word_sorting", " banana apple cherry", "apple banana cherry", False),
+        ("gsm8k", " $1,080.", "1080", True),
+        ("gsm8k", " 18 dollars", "1080", False),
+        ("gsm8k", " I cannot tell.", "1080", None),
+        ("folio", " Uncertain, since the premises say nothing about Rina.", "Uncertain", True),
+        ("folio", " True.", "False", False),
+    ],
+)
+def test_realistic_model_outputs(name, output, correct, expected):
+    """expected: True (correct), False (parsed but wrong) or None (nothing parses: scored wrong)."""
+    from omegaconf import OmegaConf
+
+    from tests.helpers import ROOT
+
+    cfg = OmegaConf.to_object(
+        OmegaConf.merge(OmegaConf.structured(TaskConfig), OmegaConf.load(ROOT / "conf" / "task" / f"{name}.yaml"))
+    )
+    parse = parser_for(cfg.answer_type, cfg.options)
+    normalize = normalizer_for(cfg.answer_type)
+    parsed = parse(output)
+    if expected is None:
+        assert parsed is None
+    else:
+        assert (normalize(parsed) == normalize(correct)) is expected, parsed
+
+
+def test_numbers_are_exact_and_read_unicode_minus():
+    assert normalize_number("123456789012345678901") == "123456789012345678901"
+    assert parser_for("integer", None)(" \u22127 degrees") == "-7"
+    assert normalize_number("2.50") == "2.5"

@@ -1,4 +1,6 @@
-"""Loaders and splits: disjoint, seeded, sized from config; bad files give one-line errors."""
+"""Loaders and build_task: real files, custom files with renamed columns, bad rows and one-line errors.
+
+Splits are tested in test_splits.py."""
 
 import logging
 
@@ -6,39 +8,7 @@ import pytest
 
 from greater.config import TaskConfig
 from greater.tasks import TaskError, build_task
-from greater.tasks.base import Example
-from greater.tasks.splits import split
 from tests.helpers import SHARED_DATA
-
-POOL = [Example(f"q{i}", str(i)) for i in range(30)]
-
-
-def test_random_splits_are_disjoint_and_repeat_by_seed():
-    a = split(POOL, None, 5, 5, 10, "random", seed=1)
-    b = split(POOL, None, 5, 5, 10, "random", seed=1)
-    c = split(POOL, None, 5, 5, 10, "random", seed=2)
-    assert (a.train, a.dev, a.test) == (b.train, b.dev, b.test)
-    assert a.train != c.train
-    ids = [e.question for e in a.train + a.dev + a.test]
-    assert len(ids) == len(set(ids)) == 20
-
-
-def test_paper_split_keeps_file_order_and_takes_the_rest():
-    s = split(POOL, None, 5, 10, 0, "paper", seed=9)
-    assert [e.answer for e in s.train] == ["0", "1", "2", "3", "4"]
-    assert s.dev[0].answer == "5" and s.test[0].answer == "15" and len(s.test) == 15
-
-
-def test_separate_test_pool_feeds_only_the_test_split():
-    test_pool = [Example(f"t{i}", str(i)) for i in range(7)]
-    s = split(POOL, test_pool, 3, 2, 0, "random", seed=0)
-    assert sorted(e.question for e in s.test) == sorted(e.question for e in test_pool)
-    assert not {e.question for e in s.train + s.dev} & {e.question for e in s.test}
-
-
-def test_too_many_examples_asked_for():
-    with pytest.raises(TaskError, match=r"task.n_train=25 \+ n_dev=0 \+ n_test=10 is more than the 30 examples"):
-        split(POOL, None, 25, 0, 10, "random", seed=0)
 
 
 def custom_cfg(path, **kwargs):
@@ -139,3 +109,131 @@ def test_real_files_load_with_their_sizes():
         seed=0,
     )
     assert len(folio.test) == 203 and {e.answer for e in folio.test} <= {"True", "False", "Uncertain"}
+
+
+def task_error(cfg, data_dir=None, **kwargs) -> str:
+    """The TaskError message build_task raises; it must be one line."""
+    with pytest.raises(TaskError) as info:
+        build_task(cfg, data_dir, seed=0, **kwargs)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+BBH_CFG = TaskConfig(name="bbh/causal_judgement", loader="bbh", answer_type="yes_no")
+
+
+def test_missing_data_dir_and_file_messages_name_the_path_and_the_fix(tmp_path):
+    assert task_error(BBH_CFG, str(tmp_path / "nowhere")) == (
+        f"data directory '{tmp_path / 'nowhere'}' does not exist; set data_dir= to the folder holding "
+        "bbh/, gsm8k/ and folio/ (e.g. data_dir=../shared/data)"
+    )
+    message = task_error(BBH_CFG, str(tmp_path))
+    assert message.startswith(f"data directory '{tmp_path}' has no bbh/causal_judgement.json")
+    gsm = TaskConfig(name="gsm8k", loader="gsm8k", answer_type="integer")
+    assert "has no gsm8k/train.jsonl" in task_error(gsm, str(tmp_path))
+
+
+def test_bbh_file_from_extra_bbh_task(tmp_path):
+    (tmp_path / "bbh").mkdir()
+    rows = [{"input": f"Is {i} even?", "target": "Yes" if i % 2 == 0 else "No"} for i in range(6)]
+    (tmp_path / "bbh" / "parity.json").write_text(__import__("json").dumps({"examples": rows}))
+    cfg = TaskConfig(name="bbh/my_parity", loader="bbh", answer_type="yes_no", n_train=2, n_test=4,
+                     extra={"bbh_task": "parity"})
+    task = build_task(cfg, str(tmp_path), seed=0)
+    assert sorted(e.question for e in task.train + task.test) == sorted(r["input"] for r in rows)
+
+
+def test_too_large_n_train_through_build_task(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(f'{{"question": "q{i}", "answer": "a{i}"}}\n' for i in range(5)))
+    message = task_error(custom_cfg(path, answer_type="text", options=None, n_train=10, n_test=0))
+    assert message == "task.n_train=10 + n_dev=0 is more than the 5 examples available; lower them " \
+        "(task.n_test=0 takes all that remain)"
+
+
+def test_unknown_loader_and_answer_type(tmp_path):
+    assert "unknown task.loader 'nope'" in task_error(TaskConfig(name="x", loader="nope"))
+    path = tmp_path / "d.csv"
+    path.write_text("question,answer\na,1\nb,2\nc,3\nd,4\n")
+    assert "unknown task.answer_type 'odd'" in task_error(custom_cfg(path, answer_type="odd"))
+
+
+def test_custom_tsv_and_zero_answers(tmp_path):
+    path = tmp_path / "sums.tsv"
+    path.write_text("prompt\tresult\n1 - 1\t0\n2 - 1\t1\n5 - 3\t2\n9 - 6\t3\n")
+    cfg = custom_cfg(path, question_field="prompt", answer_field="result", answer_type="integer", options=None)
+    task = build_task(cfg, None, seed=0)
+    assert {e.question: e.answer for e in task.train + task.test}["1 - 1"] == "0"
+
+
+def test_custom_jsonl_keeps_numeric_zero(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"question": "a", "answer": 0}\n{"question": "b", "answer": 1}\n'
+                    '{"question": "c", "answer": 2}\n{"question": "d", "answer": null}\n[1, 2]\n'
+                    '{"question": "e", "answer": 3}\n')
+    task = build_task(custom_cfg(path, answer_type="integer", options=None), None, seed=0)
+    assert sorted(e.answer for e in task.train + task.test) == ["0", "1", "2", "3"]
+
+
+def test_wrong_column_names_list_the_columns_found(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,label\nGreat,positive\nAwful,negative\n")
+    message = task_error(custom_cfg(path))
+    assert "none has both 'question' and 'answer' (columns found: label, text)" in message
+    assert "set task.question_field / task.answer_field" in message
+
+
+def test_empty_custom_files_are_errors(tmp_path):
+    for name, text in [("empty.jsonl", ""), ("header_only.csv", "question,answer\n"), ("blank.jsonl", "\n\n")]:
+        path = tmp_path / name
+        path.write_text(text)
+        assert "has no usable row" in task_error(custom_cfg(path)), name
+
+
+def test_unsupported_or_missing_custom_file(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text("[]")
+    assert task_error(custom_cfg(path)) == f"task.file '{path}' is not a .jsonl, .csv or .tsv file; convert it " \
+        "to one of those"
+    no_file = custom_cfg(path)
+    no_file.file = None
+    assert "task=custom needs task.file" in task_error(no_file)
+
+
+def test_offline_hub_fails_fast_with_where_to_put_files(monkeypatch, tmp_path):
+    import time
+
+    import datasets
+
+    from greater.tasks import loaders
+
+    def never(*args, **kwargs):
+        raise AssertionError("load_dataset must not be called when the hub is unreachable and nothing is cached")
+
+    monkeypatch.setattr(loaders, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(datasets, "load_dataset", never)
+    start = time.monotonic()
+    message = task_error(TaskConfig(name="folio", loader="folio", answer_type="label",
+                                    options=["True", "False", "Uncertain"]), cache_dir=str(tmp_path))
+    assert time.monotonic() - start < 2
+    assert message == (
+        "could not load 'yale-nlp/FOLIO' from the Hugging Face hub (no network and not cached); put "
+        "folio/folio-train.jsonl and folio/folio-validation.jsonl in a folder and set data_dir= to it "
+        "(e.g. data_dir=../shared/data)"
+    )
+    custom_hub = custom_cfg("someone/some-dataset")
+    assert "download it as a .jsonl or .csv file and set task.file=" in task_error(custom_hub, cache_dir=str(tmp_path))
+
+
+def test_sports_understanding_gold_reads_as_Yes_No(tmp_path):
+    (tmp_path / "bbh").mkdir()
+    rows = [{"input": f"Sentence {i}", "target": "yes" if i % 2 else "no"} for i in range(6)]
+    (tmp_path / "bbh" / "sports_understanding.json").write_text(__import__("json").dumps({"examples": rows}))
+    cfg = TaskConfig(name="bbh/sports_understanding", loader="bbh", answer_type="yes_no", options=["Yes", "No"],
+                     n_train=2, n_test=4)
+    task = build_task(cfg, str(tmp_path), seed=0)
+    assert {e.answer for e in task.train + task.test} == {"Yes", "No"}
+    example = next(e for e in task.test if e.answer == "Yes")
+    assert task.target_text(example) == " Yes"
+    assert task.is_correct(task.parse(" yes, it is plausible."), example)
+    assert not task.is_correct(task.parse(" No."), example)

@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str, seed: int = 0) -> Pools:
     if cfg.loader == "bbh":
-        return load_bbh(cfg.name.split("/", 1)[-1], data_dir, cache_dir)
+        # the file is extra.bbh_task when set (a renamed task), else the name after "bbh/"
+        bbh_task = (cfg.extra or {}).get("bbh_task") or cfg.name.split("/", 1)[-1]
+        return load_bbh(str(bbh_task), data_dir, cache_dir)
     if cfg.loader == "gsm8k":
         return load_gsm8k(data_dir, cache_dir)
     if cfg.loader == "folio":
