@@ -79,8 +79,9 @@ def test_random_split_larger_than_the_data_names_sizes_and_fix():
 
 
 def test_paper_split_with_train_and_dev_larger_than_the_data_is_an_error():
-    message = one_line_error(POOL, None, 20, 11, 0, "paper", seed=0)
+    message = one_line_error(POOL, TEST_POOL, 20, 11, 0, "paper", seed=0)  # GSM8K-like: dev cannot borrow test
     assert "task.n_train=20 + n_dev=11 is more than the 30 examples" in message
+    assert "n_train=30 leaves none" in one_line_error(POOL, None, 30, 0, 0, "paper", seed=0)
 
 
 def test_separate_test_pool_too_small_for_n_test_in_a_random_split():
@@ -91,3 +92,13 @@ def test_separate_test_pool_too_small_for_n_test_in_a_random_split():
 def test_bad_split_settings():
     assert "unknown task.split 'sorted'; use random or paper" in one_line_error(POOL, None, 1, 0, 0, "sorted", 0)
     assert "task.n_train must be >= 1" in one_line_error(POOL, None, 0, 0, 0, "random", seed=0)
+
+
+def test_paper_split_of_a_small_task_shares_the_rest_between_dev_and_test(caplog):
+    from greater.tasks.base import Example as Ex
+    from greater.tasks.splits import split as draw
+
+    pool = [Ex(f"q{i}", "a") for i in range(146)]  # the size of BBH penguins_in_a_table
+    parts = draw(pool, None, 50, 100, None, "paper", seed=0)
+    assert (len(parts.train), len(parts.dev), len(parts.test)) == (50, 48, 48)
+    assert "leaves no test examples" in caplog.text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
 from greater.tasks.base import Example
 
 SPLITS = ("random", "paper")
+
+log = logging.getLogger(__name__)
 
 
 class TaskError(ValueError):
@@ -41,6 +44,16 @@ def split(
         rng.shuffle(order)
         rng.shuffle(test_order)
         _check_random_fits(len(pool), None if test_pool is None else len(test_pool), n_train, n_dev, n_test)
+    elif n_train >= len(pool):
+        raise TaskError(
+            f"task.n_train={n_train} leaves none of the {len(pool)} examples for dev and test; lower task.n_train"
+        )
+    elif n_train + n_dev >= len(pool) and test_pool is None:
+        # A small task (BBH penguins_in_a_table has 146) under the paper's 50/100 split: share what is left
+        # between dev and test rather than fail a whole sweep.
+        shrunk = (len(pool) - n_train) // 2
+        log.warning("task.n_dev=%d leaves no test examples of %d; using n_dev=%d", n_dev, len(pool), shrunk)
+        n_dev = shrunk
     elif n_train + n_dev > len(pool):
         raise TaskError(
             f"task.n_train={n_train} + n_dev={n_dev} is more than the {len(pool)} examples available "
