@@ -101,9 +101,23 @@ def _run_info(cfg: DictConfig, run_dir: Path, state: Any) -> dict[str, Any]:
         "run_dir": str(run_dir),
         "model": cfg.model.name,
         "task": cfg.task.name,
-        "group": cfg.logger.wandb_group,
+        "group": cfg.logger.wandb_group or _sweep_group(),
         "start_step": state.step if state else 0,
     }
+
+
+def _sweep_group() -> str | None:
+    """Jobs of one multirun share a W&B group: the sweep directory's name."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            return None
+        return "_".join(Path(hydra_cfg.sweep.dir).parts[-2:])  # e.g. 2026-11-24_02-27-53
+    except ValueError:
+        return None
 
 
 def _evaluate_all(cfg, lm, task, test, optimized, run_dir: Path, callbacks) -> list[tuple[str, EvaluationResult]]:

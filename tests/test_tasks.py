@@ -137,8 +137,9 @@ def test_bbh_file_from_extra_bbh_task(tmp_path):
     (tmp_path / "bbh").mkdir()
     rows = [{"input": f"Is {i} even?", "target": "Yes" if i % 2 == 0 else "No"} for i in range(6)]
     (tmp_path / "bbh" / "parity.json").write_text(__import__("json").dumps({"examples": rows}))
-    cfg = TaskConfig(name="bbh/my_parity", loader="bbh", answer_type="yes_no", n_train=2, n_test=4,
-                     extra={"bbh_task": "parity"})
+    cfg = TaskConfig(
+        name="bbh/my_parity", loader="bbh", answer_type="yes_no", n_train=2, n_test=4, extra={"bbh_task": "parity"}
+    )
     task = build_task(cfg, str(tmp_path), seed=0)
     assert sorted(e.question for e in task.train + task.test) == sorted(r["input"] for r in rows)
 
@@ -147,8 +148,10 @@ def test_too_large_n_train_through_build_task(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text("".join(f'{{"question": "q{i}", "answer": "a{i}"}}\n' for i in range(5)))
     message = task_error(custom_cfg(path, answer_type="text", options=None, n_train=10, n_test=0))
-    assert message == "task.n_train=10 + n_dev=0 is more than the 5 examples available; lower them " \
+    assert (
+        message == "task.n_train=10 + n_dev=0 is more than the 5 examples available; lower them "
         "(task.n_test=0 takes all that remain)"
+    )
 
 
 def test_unknown_loader_and_answer_type(tmp_path):
@@ -168,9 +171,11 @@ def test_custom_tsv_and_zero_answers(tmp_path):
 
 def test_custom_jsonl_keeps_numeric_zero(tmp_path):
     path = tmp_path / "d.jsonl"
-    path.write_text('{"question": "a", "answer": 0}\n{"question": "b", "answer": 1}\n'
-                    '{"question": "c", "answer": 2}\n{"question": "d", "answer": null}\n[1, 2]\n'
-                    '{"question": "e", "answer": 3}\n')
+    path.write_text(
+        '{"question": "a", "answer": 0}\n{"question": "b", "answer": 1}\n'
+        '{"question": "c", "answer": 2}\n{"question": "d", "answer": null}\n[1, 2]\n'
+        '{"question": "e", "answer": 3}\n'
+    )
     task = build_task(custom_cfg(path, answer_type="integer", options=None), None, seed=0)
     assert sorted(e.answer for e in task.train + task.test) == ["0", "1", "2", "3"]
 
@@ -193,8 +198,10 @@ def test_empty_custom_files_are_errors(tmp_path):
 def test_unsupported_or_missing_custom_file(tmp_path):
     path = tmp_path / "data.json"
     path.write_text("[]")
-    assert task_error(custom_cfg(path)) == f"task.file '{path}' is not a .jsonl, .csv or .tsv file; convert it " \
+    assert (
+        task_error(custom_cfg(path)) == f"task.file '{path}' is not a .jsonl, .csv or .tsv file; convert it "
         "to one of those"
+    )
     no_file = custom_cfg(path)
     no_file.file = None
     assert "task=custom needs task.file" in task_error(no_file)
@@ -213,8 +220,10 @@ def test_offline_hub_fails_fast_with_where_to_put_files(monkeypatch, tmp_path):
     monkeypatch.setattr(loaders, "_hub_reachable", lambda timeout=3.0: False)
     monkeypatch.setattr(datasets, "load_dataset", never)
     start = time.monotonic()
-    message = task_error(TaskConfig(name="folio", loader="folio", answer_type="label",
-                                    options=["True", "False", "Uncertain"]), cache_dir=str(tmp_path))
+    message = task_error(
+        TaskConfig(name="folio", loader="folio", answer_type="label", options=["True", "False", "Uncertain"]),
+        cache_dir=str(tmp_path),
+    )
     assert time.monotonic() - start < 2
     assert message == (
         "could not load 'yale-nlp/FOLIO' from the Hugging Face hub (no network and not cached); put "
@@ -229,8 +238,9 @@ def test_sports_understanding_gold_reads_as_Yes_No(tmp_path):
     (tmp_path / "bbh").mkdir()
     rows = [{"input": f"Sentence {i}", "target": "yes" if i % 2 else "no"} for i in range(6)]
     (tmp_path / "bbh" / "sports_understanding.json").write_text(__import__("json").dumps({"examples": rows}))
-    cfg = TaskConfig(name="bbh/sports_understanding", loader="bbh", answer_type="yes_no", options=["Yes", "No"],
-                     n_train=2, n_test=4)
+    cfg = TaskConfig(
+        name="bbh/sports_understanding", loader="bbh", answer_type="yes_no", options=["Yes", "No"], n_train=2, n_test=4
+    )
     task = build_task(cfg, str(tmp_path), seed=0)
     assert {e.answer for e in task.train + task.test} == {"Yes", "No"}
     example = next(e for e in task.test if e.answer == "Yes")

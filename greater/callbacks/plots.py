@@ -34,9 +34,9 @@ class PlotCallback(Callback):
 
         steps = [r.step for r in self.records]
         fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-        ax_loss.plot(steps, [r.train_loss for r in self.records], label="chosen")
-        ax_loss.plot(steps, [r.best_train_loss for r in self.records], label="best")
-        ax_loss.set(xlabel="step", ylabel="train answer loss", title="loss")
+        ax_loss.plot(steps, [r.train_loss for r in self.records], label="chosen: answer loss")
+        ax_loss.plot(steps, [r.best_train_loss for r in self.records], label="best: answer loss + fluency term")
+        ax_loss.set(xlabel="step", ylabel="train loss", title="loss")
         ax_acc.plot(steps, [r.train_acc for r in self.records], label="chosen")
         ax_acc.plot(steps, [r.best_train_acc for r in self.records], label="best")
         ax_acc.set(xlabel="step", ylabel="train accuracy", title="accuracy", ylim=(-0.05, 1.05))

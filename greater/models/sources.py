@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
+import shutil
 from pathlib import Path
 
 from greater.config import ModelConfig
@@ -59,10 +61,15 @@ def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str) -> Path:
     plain.load_state_dict(loaded.state_dict(), strict=False)
     if getattr(config, "tie_word_embeddings", False):
         plain.tie_weights()
-    tmp = out_dir.with_name(out_dir.name + ".partial")
+    # Write aside, then rename (atomic): a killed conversion never leaves a half-written cache, and
+    # parallel sweep jobs converting at once each write their own copy; the first rename wins.
+    tmp = out_dir.with_name(f"{out_dir.name}.partial-{os.getpid()}")
     plain.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    tmp.rename(out_dir)  # atomic: a killed conversion never leaves a half-written cache
+    try:
+        tmp.rename(out_dir)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another job finished first: use its copy
     return out_dir
 
 
