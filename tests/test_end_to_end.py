@@ -46,3 +46,29 @@ def test_console_ends_with_a_summary(default_run):
     out = proc.stdout + proc.stderr
     assert "Answer with one word." in out
     assert "final" in out.lower()
+
+
+def test_custom_csv_with_renamed_columns_runs_end_to_end(tmp_path):
+    data = tmp_path / "pairs.csv"
+    rows = [(a, b) for a, b in [(12, 40), (77, 31), (58, 64), (90, 15), (23, 45), (66, 13), (81, 29), (34, 70)]]
+    data.write_text("prompt,label\n" + "".join(f'"Which is larger, {a} or {b}?",{max(a, b)}\n' for a, b in rows))
+    run_dir = tmp_path / "run"
+    proc = run_cli(
+        [
+            *TINY,
+            "task=custom",
+            f"task.file={data}",
+            "task.question_field=prompt",
+            "task.answer_field=label",
+            "task.answer_type=integer",
+            f"hydra.run.dir={run_dir}",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["task"] == "custom" and result["steps"] == 2
+    predictions = [
+        json.loads(line) for line in (run_dir / "predictions_smollm2-135m_final.jsonl").read_text().splitlines()
+    ]
+    golds = {str(max(a, b)) for a, b in rows}
+    assert len(predictions) == 4 and {p["gold"] for p in predictions} <= golds
