@@ -26,7 +26,7 @@ def test_two_by_two_multirun_with_submitit_local(tmp_path):
         "seed=0,1",
         "optimizer.topk=4,8",
     ]
-    proc = run_cli(args, timeout=1200)
+    proc = run_cli(args, timeout=1200, OMP_NUM_THREADS="1")  # four jobs share two cores: one thread each
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = sorted(sweep.rglob("result.json"))
     assert len(results) == 4
@@ -34,9 +34,10 @@ def test_two_by_two_multirun_with_submitit_local(tmp_path):
     finals = table[table.prompt_kind == "final"]
     assert len(finals) == 4 and set(finals.seed) == {0, 1}
     # run directories name their overrides
-    assert {p.parent.name.split("_", 1)[1] for p in results} == {
-        f"optimizer.topk={k},seed={s}" for k in (4, 8) for s in (0, 1)
-    }
+    names = [p.parent.name for p in results]
+    for k in (4, 8):
+        for s in (0, 1):
+            assert sum(f"optimizer.topk={k}," in n and f"seed={s}," in n for n in names) == 1
 
 
 def history_steps(run_dir):
