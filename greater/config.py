@@ -103,6 +103,7 @@ class RunConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     max_reasoning_tokens: int = 1024  # greedy reasoning length, shared by optimization and evaluation
+    threads: int | None = None  # torch CPU threads per job; set 1 when parallel jobs share a machine's cores
     data_dir: str | None = None  # where bbh/, gsm8k/, folio/ live (e.g. ../shared/data); None: the hub
     cache_dir: str = "~/.cache/greater"  # converted models and downloaded data sets
     prompt: str | None = None  # evaluate or start from this prompt instead of task.initial_prompt

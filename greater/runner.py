@@ -34,6 +34,8 @@ def run(cfg: DictConfig) -> float:
     run_dir = Path(cfg.resume or cfg.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
     test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
     state = load_state(run_dir) if cfg.resume else None

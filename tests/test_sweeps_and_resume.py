@@ -19,6 +19,7 @@ def test_two_by_two_multirun_with_submitit_local(tmp_path):
     sweep = tmp_path / "sweep"
     args = [
         "-m",
+        "threads=1",  # four jobs share two cores: one torch thread each
         "hydra/launcher=local",
         f"hydra.sweep.dir={sweep}",
         *TINY,
@@ -26,7 +27,7 @@ def test_two_by_two_multirun_with_submitit_local(tmp_path):
         "seed=0,1",
         "optimizer.topk=4,8",
     ]
-    proc = run_cli(args, timeout=1200, OMP_NUM_THREADS="1")  # four jobs share two cores: one thread each
+    proc = run_cli(args, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = sorted(sweep.rglob("result.json"))
     assert len(results) == 4
