@@ -56,7 +56,7 @@ def build(args) -> tuple[LanguageModel, Task]:
 
 def one_step(lm: LanguageModel, task: Task, opt: GreaterOptimizer, tokens: int, position: int) -> dict[str, dict]:
     """The stages of GreaterOptimizer.step, timed and counted one by one."""
-    scorer = PromptScorer(lm, task, task.train, "after", tokens)  # fresh: nothing cached
+    scorer = PromptScorer(lm, task, task.train, "after", tokens, opt.control_weight)  # fresh: nothing cached
     prompt = lm.encode(task.initial_prompt)
     state = SearchState(prompt_ids=prompt, initial_length=len(prompt), position=position)
     allowed = allowed_token_mask(lm.tokenizer)
