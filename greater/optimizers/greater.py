@@ -85,7 +85,6 @@ class GreaterOptimizer:
         allowed = allowed_token_mask(lm.tokenizer, self.keep_ascii_only)
         initial = scorer.score(initial_ids)
         state.offer(initial.accuracy, initial.objective, initial_ids)
-        self.stats = {"tokens_generated": 0}
 
         while state.step < self.n_steps and not self._out_of_patience(state):
             hooks.on_step_start(state.step, state.position, lm.decode(state.prompt_ids))
@@ -99,7 +98,6 @@ class GreaterOptimizer:
 
         final_ids, dev_acc = self._final_prompt(lm, task, state, dev, placement, max_reasoning_tokens)
         final = scorer.score(final_ids)
-        self.stats["tokens_generated"] = scorer.tokens_generated
         return OptimizationResult(
             initial_prompt=lm.decode(initial_ids),
             final_prompt=lm.decode(final_ids),
