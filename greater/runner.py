@@ -39,6 +39,7 @@ def run(cfg: DictConfig) -> float:
     task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
     test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
     state = load_state(run_dir) if cfg.resume else None
+    transfer = [load_model_config(name) for name in cfg.evaluation.models]  # unknown names fail before any work
     optimizer = instantiate(cfg.optimizer)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
@@ -60,7 +61,7 @@ def run(cfg: DictConfig) -> float:
             state=state,
         )
         opt_seconds = time.perf_counter() - started
-        evaluations = _evaluate_all(cfg, lm, task, test, optimized, run_dir, callbacks)
+        evaluations = _evaluate_all(cfg, lm, transfer, task, test, optimized, run_dir, callbacks)
         result = _result(cfg, task, optimized, evaluations, opt_seconds, time.perf_counter() - started)
         (run_dir / "result.json").write_text(json.dumps(result, indent=2))
         callbacks.on_run_end(result)
@@ -122,14 +123,27 @@ def _sweep_group() -> str | None:
         return None
 
 
-def _evaluate_all(cfg, lm, task, test, optimized, run_dir: Path, callbacks) -> list[tuple[str, EvaluationResult]]:
-    """The final (and initial) prompt on the test split, with the optimizing model and any transfer models."""
+def _evaluate_all(
+    cfg, lm, transfer, task, test, optimized, run_dir: Path, callbacks
+) -> list[tuple[str, EvaluationResult]]:
+    """The final (and initial) prompt on the test split, with the optimizing model and any transfer models.
+
+    A transfer model that cannot load (gated, offline, out of memory) is reported and skipped: the rows
+    already computed are kept."""
     prompts = {"final": optimized.final_prompt}
     if cfg.evaluation.evaluate_initial and optimized.initial_prompt != optimized.final_prompt:
         prompts = {"initial": optimized.initial_prompt, **prompts}
     results = _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks)
-    for name in cfg.evaluation.models:
-        other = LanguageModel.from_config(load_model_config(name), cfg.cache_dir)
+    for model_cfg in transfer:
+        try:
+            other = LanguageModel.from_config(model_cfg, cfg.cache_dir)
+        except (OSError, ValueError, ImportError, RuntimeError) as err:
+            log.error(
+                "could not load %s for transfer evaluation (%s); the other results are kept",
+                model_cfg.name,
+                str(err).splitlines()[0] if str(err) else type(err).__name__,
+            )
+            continue
         results += _evaluate_model(cfg, other, task, test, prompts, run_dir, callbacks)
         del other  # one transfer model in memory at a time
         gc.collect()

@@ -88,3 +88,28 @@ def test_every_config_group_option_composes(tmp_path):
                 assert cfg.model.name == name
             if group == "task":
                 assert cfg.task.name == name or name == "custom"
+
+
+def test_a_transfer_model_that_cannot_load_keeps_the_other_results(tmp_path, monkeypatch, caplog):
+    from greater.runner import run
+
+    def from_config(cfg, cache_dir=None):
+        if cfg.name == "gemma2-9b":
+            raise OSError("google/gemma-2-9b-it is not reachable")
+        lm = tiny_language_model()
+        lm.name = cfg.name
+        return lm
+
+    monkeypatch.setattr(LanguageModel, "from_config", staticmethod(from_config))
+    run(composed(tmp_path, "evaluation.models=[gemma2-9b]"))
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert {r["model"] for r in result["test"]} == {"smollm2-135m"}
+    assert "could not load gemma2-9b" in caplog.text
+
+
+def test_an_unknown_transfer_model_fails_before_any_work(tmp_path, tiny_models):
+    from greater.runner import run
+
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        run(composed(tmp_path, "evaluation.models=[nope]"))
+    assert tiny_models == [] and not (tmp_path / "history.jsonl").exists()
