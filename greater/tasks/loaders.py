@@ -114,11 +114,7 @@ def load_gsm8k(data_dir: str | None, cache_dir: str) -> Pools:
     def convert(rows, split):
         return [Example(r["question"], gsm8k_answer(r["answer"]), id=f"gsm8k-{split}#{i}") for i, r in enumerate(rows)]
 
-    if data_dir:
-        train = [r for _, r in _read_jsonl(_data_file(data_dir, "gsm8k", "train.jsonl"))]
-        test = [r for _, r in _read_jsonl(_data_file(data_dir, "gsm8k", "test.jsonl"))]
-    else:
-        train, test = (_hub("gsm8k", None, s, cache_dir) for s in ("train", "test"))
+    train, test = _train_and_test_rows("gsm8k", ("train.jsonl", "test.jsonl"), ("train", "test"), data_dir, cache_dir)
     return convert(train, "train"), convert(test, "test")
 
 
@@ -146,12 +142,18 @@ def load_folio(data_dir: str | None, cache_dir: str) -> Pools:
             for i, r in enumerate(rows)
         ]
 
-    if data_dir:
-        train = [r for _, r in _read_jsonl(_data_file(data_dir, "folio", "folio-train.jsonl"))]
-        test = [r for _, r in _read_jsonl(_data_file(data_dir, "folio", "folio-validation.jsonl"))]
-    else:
-        train, test = (_hub("folio", None, s, cache_dir) for s in ("train", "validation"))
+    files = ("folio-train.jsonl", "folio-validation.jsonl")
+    train, test = _train_and_test_rows("folio", files, ("train", "validation"), data_dir, cache_dir)
     return convert(train, "train"), convert(test, "validation")
+
+
+def _train_and_test_rows(
+    source: str, files: tuple[str, str], hub_splits: tuple[str, str], data_dir: str | None, cache_dir: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Raw rows of a benchmark shipped as a train file and a test file: local JSONL, else the hub."""
+    if data_dir:
+        return tuple([r for _, r in _read_jsonl(_data_file(data_dir, source, name))] for name in files)
+    return tuple(_hub(source, None, split, cache_dir) for split in hub_splits)
 
 
 # ---- a user's own data ----------------------------------------------------------------------------
