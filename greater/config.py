@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -83,6 +83,7 @@ class EvaluationConfig:
 @dataclass
 class LoggerConfig:
     console: bool = True
+    progress_bar: bool | None = None  # a bar while generating; None: only when stderr is a terminal
     jsonl: bool = True
     plots: bool = True
     checkpoint: bool = True
@@ -122,6 +123,8 @@ def register_configs() -> None:
     """Put the schemas into Hydra's ConfigStore (idempotent)."""
     from hydra.core.config_store import ConfigStore
 
+    # Task names hold a "/" (bbh/navigate); run and sweep directories use this to stay one level deep.
+    OmegaConf.register_new_resolver("path_safe", lambda text: str(text).replace("/", "-"), replace=True)
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="optimizer", name="greater_schema", node=GreaterConfig)

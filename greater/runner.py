@@ -45,6 +45,7 @@ def run(cfg: DictConfig) -> float:
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
     # Steps are counted from 1; a resumed run's first step is the one after the last saved.
     callbacks = build_callbacks(cfg.logger, run_dir, start_step=state.step + 1 if state else 0)
+    lm.on_generation = callbacks.on_generation
     try:
         callbacks.on_run_start(_run_info(cfg, run_dir, state))
         optimized = optimizer.optimize(
@@ -153,6 +154,7 @@ def _evaluate_all(
 
 
 def _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks) -> list[tuple[str, EvaluationResult]]:
+    lm.on_generation = callbacks.on_generation
     out = []
     for kind, prompt in prompts.items():
         log.info("evaluating the %s prompt on %d test examples with %s", kind, len(test), lm.name)

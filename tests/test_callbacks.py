@@ -1,5 +1,6 @@
 """Callbacks: JSONL round trip and resume truncation, console lines, failure isolation, W&B offline."""
 
+import io
 import json
 import logging
 import struct
@@ -55,6 +56,23 @@ def test_console_shows_step_loss_and_prompt(capsys):
     ConsoleCallback().on_step_end(record(4, "Count carefully."))
     out = capsys.readouterr().out
     assert "step   4" in out and "loss 0.250" in out and "Count carefully." in out
+
+
+def test_console_bar_follows_generation_and_only_when_asked():
+    out, bar = io.StringIO(), io.StringIO()
+    console = ConsoleCallback(stream=out, progress_bar=True, bar_stream=bar)
+    for done in (2, 4, 6):
+        console.on_generation(done, 6)
+    drawn = bar.getvalue()
+    assert "generating" in drawn and "2/6" in drawn and "4/6" in drawn and out.getvalue() == ""
+    assert console._bar is None  # closed when the last batch is done
+
+    quiet = io.StringIO()
+    one_batch = ConsoleCallback(stream=out, progress_bar=True, bar_stream=quiet)
+    one_batch.on_generation(3, 3)  # a single batch: nothing to wait for, no bar
+    off = ConsoleCallback(stream=out, progress_bar=False, bar_stream=quiet)
+    off.on_generation(1, 6)
+    assert quiet.getvalue() == ""
 
 
 class Broken(Callback):

@@ -69,3 +69,15 @@ def test_generation_stops_at_the_stop_token(tiny_lm, monkeypatch):
 
 def test_weights_never_require_grad(tiny_lm):
     assert not any(p.requires_grad for p in tiny_lm.model.parameters())
+
+
+def test_generation_reports_progress_after_each_batch(tiny_lm):
+    reports = []
+    tiny_lm.on_generation = lambda done, total: reports.append((done, total))
+    old_batch = tiny_lm.batch_size
+    try:
+        tiny_lm.batch_size = 2
+        tiny_lm.generate([tiny_lm.encode(f"q{i}") for i in range(5)], max_new_tokens=2)
+    finally:
+        tiny_lm.batch_size, tiny_lm.on_generation = old_batch, None
+    assert reports == [(2, 5), (4, 5), (5, 5)]

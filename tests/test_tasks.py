@@ -8,7 +8,10 @@ import pytest
 
 from greater.config import TaskConfig
 from greater.tasks import TaskError, build_task
+from greater.tasks.synthetic import ANIMALS, FRUITS
 from tests.helpers import SHARED_DATA
+
+ANIMAL_WORDS, FRUIT_WORDS = set(ANIMALS), set(FRUITS)
 
 
 def custom_cfg(path, **kwargs):
@@ -82,6 +85,23 @@ def test_synthetic_task_is_fixed_and_correct():
     for ex in a.train + a.test:
         x, y = (int(t) for t in ex.question.rstrip("?").split(", ")[1].split(" or "))
         assert ex.answer == str(max(x, y))
+
+
+@pytest.mark.parametrize("name", ["synthetic/compare_numbers", "synthetic/odd_one_out", "synthetic/animal_or_fruit"])
+def test_every_synthetic_config_builds_with_gold_its_parser_reads(name):
+    import greater
+
+    task = greater.load_task(name)
+    words = ANIMAL_WORDS | FRUIT_WORDS
+    for ex in task.train + task.test:
+        assert task.is_correct(task.parse(f" {ex.answer}."), ex)
+        if name.endswith("odd_one_out"):
+            items = ex.question.split(": ")[1].rstrip("?").split(", ")
+            in_animals = [w in ANIMAL_WORDS for w in items]
+            assert set(items) <= words and in_animals.count(ex.answer in ANIMAL_WORDS) == 1
+        if name.endswith("animal_or_fruit"):
+            word = ex.question.split()[2]
+            assert ex.answer == ("animal" if word in ANIMAL_WORDS else "fruit")
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")

@@ -16,7 +16,7 @@ def build_callbacks(cfg: LoggerConfig, run_dir: Path, start_step: int = 0) -> Ca
     if cfg.console:
         from greater.callbacks.console import ConsoleCallback
 
-        callbacks.append(ConsoleCallback())
+        callbacks.append(ConsoleCallback(progress_bar=cfg.progress_bar))
     if cfg.jsonl:
         from greater.callbacks.jsonl import JsonlHistory
 

@@ -24,6 +24,9 @@ class Callback:
 
     def on_step_end(self, record: StepRecord) -> None: ...
 
+    def on_generation(self, done: int, total: int) -> None:
+        """Generation progress: `done` of `total` sequences finished (called after each batch)."""
+
     def on_evaluation_end(self, metrics: dict[str, Any]) -> None: ...
 
     def on_run_end(self, result: dict[str, Any]) -> None: ...
@@ -55,6 +58,9 @@ class CallbackList(Callback):
 
     def on_step_end(self, record: StepRecord) -> None:
         self._call("on_step_end", record)
+
+    def on_generation(self, done: int, total: int) -> None:
+        self._call("on_generation", done, total)
 
     def on_evaluation_end(self, metrics: dict[str, Any]) -> None:
         self._call("on_evaluation_end", metrics)

@@ -5,13 +5,23 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 from greater.callbacks.base import Callback
 from greater.optimizers.base import StepRecord
 
 
 class ConsoleCallback(Callback):
-    def __init__(self, stream: TextIO | None = None) -> None:
+    """`progress_bar`: draw a bar on `bar_stream` while a generation of several batches runs;
+    None draws it only on a terminal, so log files stay clean."""
+
+    def __init__(
+        self, stream: TextIO | None = None, progress_bar: bool | None = None, bar_stream: TextIO | None = None
+    ) -> None:
         self.stream = stream or sys.stdout
+        self.bar_stream = bar_stream or sys.stderr
+        self.show_bar = self.bar_stream.isatty() if progress_bar is None else progress_bar
+        self._bar: tqdm | None = None
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -28,6 +38,28 @@ class ConsoleCallback(Callback):
             f"acc {record.train_acc:.2f}  best {record.best_train_acc:.2f}/{record.best_train_loss:.3f}  "
             f"token {record.chosen_token!r:<12} {seconds:5.1f}s | {record.prompt}"
         )
+
+    def on_generation(self, done: int, total: int) -> None:
+        if not self.show_bar:
+            return
+        if self._bar is None or self._bar.total != total or self._bar.n > done:
+            if done >= total:  # a single batch: nothing to wait for
+                return
+            self._close_bar()
+            self._bar = tqdm(
+                total=total, desc="generating", unit="seq", leave=False, file=self.bar_stream, mininterval=0, miniters=1
+            )  # batches are seconds apart: draw every one
+        self._bar.update(done - self._bar.n)
+        if done >= total:
+            self._close_bar()
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def close(self) -> None:
+        self._close_bar()
 
     def on_evaluation_end(self, metrics: dict[str, Any]) -> None:
         self._print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class LanguageModel:
         self.stop_ids = self._stop_ids()
         # Work done, for benchmarks: tokens generated, tokens fed through forward passes.
         self.counters: Counter[str] = Counter()
+        # Told (done, total) after each generated batch; the runner points it at the callbacks.
+        self.on_generation: Callable[[int, int], None] | None = None
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = "~/.cache/greater") -> LanguageModel:
@@ -162,6 +165,8 @@ class LanguageModel:
             for i, tokens in zip(idx, new):
                 outputs[i] = self._until_stop(tokens)
                 self.counters["tokens_generated"] += len(outputs[i])
+            if self.on_generation is not None:
+                self.on_generation(chunk.stop, len(inputs))
         return outputs
 
     def _until_stop(self, tokens: list[int]) -> list[int]:

@@ -1,0 +1,80 @@
+"""The framework from Python, without the command line: the same configs, checks and runs as `run.py`.
+
+    import greater
+    cfg = greater.compose(["task=bbh/navigate", "data_dir=../shared/data", "optimizer.n_steps=3"])
+    accuracy = greater.run(cfg)              # writes the run directory, like `python run.py ...`
+
+    lm = greater.load_model("smollm2-135m")
+    task = greater.load_task("synthetic/compare_numbers", n_train=8, n_test=20)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from greater.config import register_configs
+
+if TYPE_CHECKING:
+    from greater.models.language_model import LanguageModel
+    from greater.tasks.base import Task
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+    """The config `python run.py <overrides>` would run, checked against the schemas.
+
+    Outside Hydra there is no run directory yet: unless `output_dir=...` is among the overrides it
+    becomes `outputs/<date>/<time>_<task>_<model>`, as on the command line."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+    if not any(o.startswith("output_dir=") for o in overrides):
+        with open_dict(cfg):
+            cfg.output_dir = _default_output_dir(cfg)
+    return cfg
+
+
+def _default_output_dir(cfg: DictConfig) -> str:
+    task = str(cfg.task.name).replace("/", "-")
+    return str(Path("outputs") / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}_{task}_{cfg.model.name}")
+
+
+def run(cfg: DictConfig) -> float:
+    """Optimize and evaluate as `run.py` does; returns dev accuracy when there is a dev split, else test."""
+    from greater.runner import run as run_config
+
+    return run_config(cfg)
+
+
+def load_model(name: str = "smollm2-135m", cache_dir: str = "~/.cache/greater") -> LanguageModel:
+    """A model by its config name in conf/model/ (e.g. "smollm2-135m", "gemma2-9b")."""
+    from greater.models.language_model import LanguageModel
+    from greater.models.registry import load_model_config
+
+    return LanguageModel.from_config(load_model_config(name), cache_dir)
+
+
+def load_task(name: str, data_dir: str | None = None, seed: int = 0, **fields: Any) -> Task:
+    """A task by its config name in conf/task/, split by `seed`; `fields` override its config
+    (`n_train=10`, `split="paper"`, ...) and are checked like command-line overrides."""
+    from greater.tasks import build_task
+
+    overrides = [f"task={name}"] + [f"task.{key}={_override_value(value)}" for key, value in fields.items()]
+    cfg = compose(overrides)
+    return build_task(cfg.task, data_dir, seed, cfg.cache_dir)
+
+
+def _override_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_override_value(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    return str(value)
