@@ -37,6 +37,15 @@ def generate_reasoning(
     return lm.generate([slot.with_prompt(prompt_ids) for slot in slots], max_new_tokens)
 
 
+def generate_reasoning_many(
+    lm: LanguageModel, slots: list[Slot], prompts: list[list[int]], max_new_tokens: int
+) -> list[list[list[int]]]:
+    """`generate_reasoning` for several prompts in one batched generation: [prompt][question] -> tokens."""
+    flat = lm.generate([slot.with_prompt(p) for p in prompts for slot in slots], max_new_tokens)
+    n = len(slots)
+    return [flat[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+
 def extractor_ids(lm: LanguageModel, task: Task) -> list[int]:
     # A new line after the reasoning, then the extractor sentence that asks for the final answer.
     return lm.encode("\n" + task.extractor)

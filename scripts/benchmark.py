@@ -5,7 +5,7 @@
 Prints one table (median seconds over repeats, tokens generated and forwarded, peak memory) and the
 speed ratios of two design choices measured in the same run: generation with vs without the key-value
 cache (the reference implementation switched it off), and the gradient pass with logits only where a loss
-reads them vs logits at every position. Ratios, not absolute times, are what compare across machines.
+reads them vs logits at every position, and re-scoring the candidate prompts one by one vs in one batch. Ratios, not absolute times, are what compare across machines.
 """
 
 from __future__ import annotations
@@ -128,6 +128,19 @@ def ratio_all_logits(lm: LanguageModel, task: Task, tokens: int) -> float:
     return everything / needed
 
 
+def ratio_batched_rescoring(lm: LanguageModel, task: Task, tokens: int, n_prompts: int = 3) -> float:
+    """Seconds to re-score `n_prompts` candidate prompts one after another / all in one batched generation."""
+    base = lm.encode(task.initial_prompt)
+    prompts = [base[:-1] + [token] for token in lm.encode(" now again here")[:n_prompts]]
+    t0 = time.perf_counter()
+    for prompt in prompts:
+        PromptScorer(lm, task, task.train, "after", tokens).score(prompt)
+    one_by_one = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    PromptScorer(lm, task, task.train, "after", tokens).score_many(prompts)
+    return one_by_one / (time.perf_counter() - t0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
@@ -158,6 +171,8 @@ def main() -> None:
     logits = statistics.median(ratio_all_logits(lm, task, args.tokens) for _ in range(args.repeats))
     print(f"\nratio, generation without / with key-value cache (32 tokens): {kv:.2f}x")
     print(f"ratio, gradient pass with all logits / logits only where read: {logits:.2f}x")
+    batched = statistics.median(ratio_batched_rescoring(lm, task, args.tokens) for _ in range(args.repeats))
+    print(f"ratio, re-scoring 3 candidates one at a time / in one batch (batch size {lm.batch_size}): {batched:.2f}x")
 
 
 if __name__ == "__main__":

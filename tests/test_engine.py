@@ -123,6 +123,22 @@ class FakeScorer:
         acc, loss = self.table[ids[self.j]]
         return PromptScore(list(ids), [], [loss], [acc >= 0.5], [0.0])
 
+    def score_many(self, prompts):
+        return [self.score(ids) for ids in prompts]
+
+
+def test_scoring_several_prompts_at_once_equals_one_by_one(tiny_lm, parity_task):
+    prompts = [tiny_lm.encode(text) for text in ("Think step by step.", "Be brief.", "Think step by step.")]
+    together = PromptScorer(tiny_lm, parity_task, parity_task.train, "after", 6, control_weight=0.2)
+    batched = together.score_many(prompts)
+    alone = PromptScorer(tiny_lm, parity_task, parity_task.train, "after", 6, control_weight=0.2)
+    for prompt, score in zip(prompts, batched):
+        single = alone.score(prompt)
+        assert score.reasonings == single.reasonings and score.correct == single.correct
+        assert score.losses == pytest.approx(single.losses, abs=1e-5)
+        assert score.fluency == pytest.approx(single.fluency, abs=1e-5)
+    assert batched[0] is batched[2] and len(together.cache) == 2  # a repeated prompt is scored once
+
 
 def test_selection_takes_best_accuracy_then_lowest_loss(tiny_lm):
     opt = GreaterOptimizer(n_rescore=3, period_early_accept=False)

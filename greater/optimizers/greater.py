@@ -161,21 +161,31 @@ class GreaterOptimizer:
         so prompts can close off a sentence.
         """
         prompt, j = state.prompt_ids, state.position
-        rescored: dict[int, PromptScore] = {}
-        for token, _ in ranked:
-            if token == prompt[j]:
-                continue
-            trial = _replace(prompt, j, token)
-            if not _round_trips(lm, trial):
-                continue  # the text of this prompt would tokenize differently: not a prompt a user can copy
-            rescored[token] = scorer.score(trial)
-            if self._accept_at_once(lm, token, j, state.initial_length):
-                return rescored[token], rescored
-            if len(rescored) == self.n_rescore:
-                break
+        tokens = self._tokens_to_rescore(lm, prompt, j, state.initial_length, ranked)
+        # All trials reason in one batched generation; the result is the same as scoring them one by one.
+        scores = scorer.score_many([_replace(prompt, j, token) for token in tokens])
+        rescored = dict(zip(tokens, scores))
+        if tokens and self._accept_at_once(lm, tokens[-1], j, state.initial_length):
+            return rescored[tokens[-1]], rescored
         rescored[prompt[j]] = scorer.score(prompt)
         best = max(rescored.values(), key=PromptScore.rank_key)
         return best, rescored
+
+    def _tokens_to_rescore(
+        self, lm: LanguageModel, prompt: list[int], j: int, initial_length: int, ranked: list[tuple[int, float]]
+    ) -> list[int]:
+        """The best-ranked replacements, up to `n_rescore`; the list stops early at one that would be
+        accepted at once (a period late in the prompt), since nothing after it would be looked at."""
+        tokens: list[int] = []
+        for token, _ in ranked:
+            if token == prompt[j]:
+                continue
+            if not _round_trips(lm, _replace(prompt, j, token)):
+                continue  # the text of this prompt would tokenize differently: not a prompt a user can copy
+            tokens.append(token)
+            if self._accept_at_once(lm, token, j, initial_length) or len(tokens) == self.n_rescore:
+                break
+        return tokens
 
     def _accept_at_once(self, lm: LanguageModel, token: int, j: int, initial_length: int) -> bool:
         return self.period_early_accept and "." in lm.decode([token]) and j >= initial_length / 2

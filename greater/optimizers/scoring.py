@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from greater.models.language_model import LanguageModel
-from greater.reasoning import Slot, answer_sequences, generate_reasoning, prompt_slots
+from greater.reasoning import Slot, answer_sequences, generate_reasoning_many, prompt_slots
 from greater.tasks.base import Example, Task
 
 
@@ -57,12 +57,18 @@ class PromptScorer:
         self.slots: list[Slot] = prompt_slots(self.lm, self.task, self.examples, self.placement)
 
     def score(self, prompt_ids: list[int]) -> PromptScore:
-        key = tuple(prompt_ids)
-        if key not in self.cache:
-            reasonings = generate_reasoning(self.lm, self.slots, prompt_ids, self.max_reasoning_tokens)
-            self.tokens_generated += sum(len(r) for r in reasonings)
-            self.cache[key] = self.score_with(prompt_ids, reasonings)
-        return self.cache[key]
+        return self.score_many([prompt_ids])[0]
+
+    def score_many(self, prompts: list[list[int]]) -> list[PromptScore]:
+        """Scores of several prompts; the reasoning of all uncached ones is generated in one batched call,
+        which on a small model costs little more than one prompt's (generation is overhead-bound)."""
+        new = list(dict.fromkeys(tuple(p) for p in prompts if tuple(p) not in self.cache))
+        if new:
+            reasonings = generate_reasoning_many(self.lm, self.slots, [list(p) for p in new], self.max_reasoning_tokens)
+            for key, prompt_reasonings in zip(new, reasonings):
+                self.tokens_generated += sum(len(r) for r in prompt_reasonings)
+                self.cache[key] = self.score_with(list(key), prompt_reasonings)
+        return [self.cache[tuple(p)] for p in prompts]
 
     def score_with(self, prompt_ids: list[int], reasonings: list[list[int]]) -> PromptScore:
         sequences, spans = self.sequences(prompt_ids, reasonings)
