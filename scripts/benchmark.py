@@ -3,9 +3,10 @@
     python scripts/benchmark.py [--model smollm2-135m] [--n-train 8] [--tokens 64] [--repeats 3]
 
 Prints one table (median seconds over repeats, tokens generated and forwarded, peak memory) and the
-speed ratios of two design choices measured in the same run: generation with vs without the key-value
-cache (the reference implementation switched it off), and the gradient pass with logits only where a loss
-reads them vs logits at every position, and re-scoring the candidate prompts one by one vs in one batch. Ratios, not absolute times, are what compare across machines.
+speed ratios of three design choices measured in the same run: generation with vs without the key-value
+cache (the reference implementation switched it off); the gradient pass with logits only where a loss
+reads them vs logits at every position; re-scoring the candidate prompts in one batch vs one by one.
+Ratios, not absolute times, are what compare across machines.
 """
 
 from __future__ import annotations
