@@ -26,6 +26,9 @@ class ModelConfig:
     chat_template: bool = True  # use the tokenizer's chat template when it has one; False: plain Q/A template
     system_prompt: str | None = None
     batch_size: int = 8  # sequences per generate / forward call
+    # Cap on a generation batch's padded input tokens (0: none): long inputs then go in smaller batches.
+    # On a CPU, short inputs generate faster in big batches but long ones slow down.
+    batch_tokens: int = 0
     trust_remote_code: bool = False
 
 

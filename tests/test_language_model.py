@@ -81,3 +81,20 @@ def test_generation_reports_progress_after_each_batch(tiny_lm):
     finally:
         tiny_lm.batch_size, tiny_lm.on_generation = old_batch, None
     assert reports == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_generation_batches_respect_the_size_and_token_caps(tiny_lm):
+    lengths = [3, 5, 5, 10, 40, 50]
+    order = [7, 2, 9, 4, 1, 0]
+    old = tiny_lm.batch_size, tiny_lm.batch_tokens
+    try:
+        tiny_lm.batch_size, tiny_lm.batch_tokens = 3, 0
+        assert tiny_lm.generation_batches(lengths, order) == [[7, 2, 9], [4, 1, 0]]
+        tiny_lm.batch_size, tiny_lm.batch_tokens = 3, 30
+        batches = tiny_lm.generation_batches(lengths, order)
+        assert batches == [[7, 2, 9], [4], [1], [0]]  # a 40-token input over the budget still goes alone
+        by_index = dict(zip(order, lengths))
+        for batch in batches:
+            assert len(batch) == 1 or len(batch) * max(by_index[i] for i in batch) <= 30
+    finally:
+        tiny_lm.batch_size, tiny_lm.batch_tokens = old

@@ -41,13 +41,14 @@ class LanguageModel:
         chat_template: bool = True,
         system_prompt: str | None = None,
         batch_size: int = 8,
+        batch_tokens: int = 0,
     ) -> None:
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.name = name
         self.use_chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
         self.system_prompt = system_prompt
-        self.batch_size = batch_size
+        self.batch_size, self.batch_tokens = batch_size, batch_tokens
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = self._stop_ids()
@@ -69,7 +70,9 @@ class LanguageModel:
         model = AutoModelForCausalLM.from_pretrained(weights, **kwargs)
         if cfg.device != "auto":
             model = model.to(cfg.device)
-        return cls(model, tokenizer, cfg.name, cfg.chat_template, cfg.system_prompt, cfg.batch_size)
+        return cls(
+            model, tokenizer, cfg.name, cfg.chat_template, cfg.system_prompt, cfg.batch_size, cfg.batch_tokens
+        )
 
     # ---- text <-> ids -------------------------------------------------------------------------
     @property
@@ -155,8 +158,8 @@ class LanguageModel:
             eos_token_id=sorted(self.stop_ids),
             pad_token_id=self.tokenizer.pad_token_id,
         )
-        for chunk in self.chunks(len(order)):
-            idx = [order[i] for i in chunk]
+        done = 0
+        for idx in self.generation_batches([len(inputs[i]) for i in order], order):
             batch = self.pad([inputs[i] for i in idx])
             out = self.model.generate(
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, generation_config=config
@@ -165,9 +168,25 @@ class LanguageModel:
             for i, tokens in zip(idx, new):
                 outputs[i] = self._until_stop(tokens)
                 self.counters["tokens_generated"] += len(outputs[i])
+            done += len(idx)
             if self.on_generation is not None:
-                self.on_generation(chunk.stop, len(inputs))
+                self.on_generation(done, len(inputs))
         return outputs
+
+    def generation_batches(self, lengths: list[int], order: list[int]) -> list[list[int]]:
+        """`order` (sorted by ascending `lengths`) cut into batches of at most `batch_size` sequences and, when
+        `batch_tokens` is set, at most that many padded input tokens (always at least one sequence)."""
+        batches: list[list[int]] = []
+        for index, length in zip(order, lengths):
+            last = batches[-1] if batches else None
+            fits = last is not None and len(last) < self.batch_size
+            if fits and self.batch_tokens:
+                fits = (len(last) + 1) * length <= self.batch_tokens  # the newest is the longest: it sets the padding
+            if fits:
+                last.append(index)
+            else:
+                batches.append([index])
+        return batches
 
     def _until_stop(self, tokens: list[int]) -> list[int]:
         for n, token in enumerate(tokens):
