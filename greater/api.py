@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from greater.config import register_configs
@@ -32,19 +32,27 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
     """The config `python run.py <overrides>` would run, checked against the schemas.
 
     Outside Hydra there is no run directory yet: unless `output_dir=...` is among the overrides it
-    becomes `outputs/<date>/<time>_<task>_<model>`, as on the command line."""
+    becomes the one `hydra.run.dir` in conf/config.yaml names, as on the command line."""
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
-    if not any(o.startswith("output_dir=") for o in overrides):
-        with open_dict(cfg):
-            cfg.output_dir = _default_output_dir(cfg)
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    run_dir = _resolved_run_dir(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # a run from Python is not a Hydra job
+        if not any(o.startswith("output_dir=") for o in overrides):
+            cfg.output_dir = run_dir
     return cfg
 
 
-def _default_output_dir(cfg: DictConfig) -> str:
-    task = str(cfg.task.name).replace("/", "-")
-    return str(Path("outputs") / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}_{task}_{cfg.model.name}")
+def _resolved_run_dir(cfg: DictConfig) -> str:
+    """`hydra.run.dir` resolved (it reads `hydra:` values), leaving no Hydra state behind."""
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(cfg)
+    try:
+        return str(cfg.hydra.run.dir)
+    finally:
+        hydra_config.cfg = previous
 
 
 def run(cfg: DictConfig) -> float:

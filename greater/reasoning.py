@@ -34,7 +34,7 @@ def generate_reasoning(
     lm: LanguageModel, slots: list[Slot], prompt_ids: list[int], max_new_tokens: int
 ) -> list[list[int]]:
     """Greedy chain of thought for every question with this prompt (batched)."""
-    return lm.generate([slot.with_prompt(prompt_ids) for slot in slots], max_new_tokens)
+    return generate_reasoning_many(lm, slots, [prompt_ids], max_new_tokens)[0]
 
 
 def generate_reasoning_many(

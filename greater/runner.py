@@ -145,6 +145,7 @@ def _evaluate_all(
                 str(err).splitlines()[0] if str(err) else type(err).__name__,
             )
             continue
+        other.on_generation = callbacks.on_generation
         results += _evaluate_model(cfg, other, task, test, prompts, run_dir, callbacks)
         del other  # one transfer model in memory at a time
         gc.collect()
@@ -154,7 +155,6 @@ def _evaluate_all(
 
 
 def _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks) -> list[tuple[str, EvaluationResult]]:
-    lm.on_generation = callbacks.on_generation
     out = []
     for kind, prompt in prompts.items():
         log.info("evaluating the %s prompt on %d test examples with %s", kind, len(test), lm.name)
