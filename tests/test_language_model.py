@@ -1,8 +1,10 @@
 """LanguageModel: chat slots, left padding, generation and span losses against plain computations."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
+from greater.models.language_model import LanguageModel
 from greater.testing import tiny_language_model
 
 
@@ -84,17 +86,21 @@ def test_generation_reports_progress_after_each_batch(tiny_lm):
 
 
 def test_generation_batches_respect_the_size_and_token_caps(tiny_lm):
-    lengths = [3, 5, 5, 10, 40, 50]
-    order = [7, 2, 9, 4, 1, 0]
+    lengths = [50, 40, 5, 3, 10, 5]  # shortest first: 3 (index 3), 5 (2), 5 (5), 10 (4), 40 (1), 50 (0)
     old = tiny_lm.batch_size, tiny_lm.batch_tokens
     try:
         tiny_lm.batch_size, tiny_lm.batch_tokens = 3, 0
-        assert tiny_lm.generation_batches(lengths, order) == [[7, 2, 9], [4, 1, 0]]
+        assert tiny_lm.generation_batches(lengths) == [[3, 2, 5], [4, 1, 0]]
         tiny_lm.batch_size, tiny_lm.batch_tokens = 3, 30
-        batches = tiny_lm.generation_batches(lengths, order)
-        assert batches == [[7, 2, 9], [4], [1], [0]]  # a 40-token input over the budget still goes alone
-        by_index = dict(zip(order, lengths))
+        batches = tiny_lm.generation_batches(lengths)
+        assert batches == [[3, 2, 5], [4], [1], [0]]  # a 40-token input over the budget still goes alone
         for batch in batches:
-            assert len(batch) == 1 or len(batch) * max(by_index[i] for i in batch) <= 30
+            assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 30
     finally:
         tiny_lm.batch_size, tiny_lm.batch_tokens = old
+
+
+@pytest.mark.parametrize(("batch_size", "batch_tokens"), [(0, 0), (4, -1)])
+def test_bad_batching_names_both_settings_and_the_fix(tiny_lm, batch_size, batch_tokens):
+    with pytest.raises(ValueError, match=r"model\.batch_size=.*model\.batch_tokens=.*set batch_size >= 1"):
+        LanguageModel(tiny_lm.model, tiny_lm.tokenizer, batch_size=batch_size, batch_tokens=batch_tokens)

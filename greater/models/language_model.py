@@ -32,6 +32,14 @@ class Batch:
     offsets: list[int]
 
 
+def check_batching(batch_size: int, batch_tokens: int) -> None:
+    if batch_size < 1 or batch_tokens < 0:
+        raise ValueError(
+            f"model.batch_size={batch_size}, model.batch_tokens={batch_tokens}: "
+            "set batch_size >= 1 and batch_tokens >= 0 (0 means no token cap)"
+        )
+
+
 class LanguageModel:
     def __init__(
         self,
@@ -43,6 +51,7 @@ class LanguageModel:
         batch_size: int = 8,
         batch_tokens: int = 0,
     ) -> None:
+        check_batching(batch_size, batch_tokens)
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.name = name
@@ -59,6 +68,7 @@ class LanguageModel:
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = "~/.cache/greater") -> LanguageModel:
+        check_batching(cfg.batch_size, cfg.batch_tokens)  # before minutes of loading weights
         transformers.utils.logging.disable_progress_bar()  # weight-loading bars drown the run's own progress
         weights = resolve_weights(cfg, cache_dir)
         kwargs: dict = {"dtype": getattr(torch, cfg.dtype), "trust_remote_code": cfg.trust_remote_code}
@@ -150,7 +160,6 @@ class LanguageModel:
     @torch.no_grad()
     def generate(self, inputs: list[list[int]], max_new_tokens: int) -> list[list[int]]:
         """Greedy continuations (new tokens only, stop token dropped), batched by similar length."""
-        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
         outputs: list[list[int]] = [[] for _ in inputs]
         config = GenerationConfig(
             do_sample=False,
@@ -159,7 +168,7 @@ class LanguageModel:
             pad_token_id=self.tokenizer.pad_token_id,
         )
         done = 0
-        for idx in self.generation_batches([len(inputs[i]) for i in order], order):
+        for idx in self.generation_batches([len(x) for x in inputs]):
             batch = self.pad([inputs[i] for i in idx])
             out = self.model.generate(
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, generation_config=config
@@ -173,11 +182,13 @@ class LanguageModel:
                 self.on_generation(done, len(inputs))
         return outputs
 
-    def generation_batches(self, lengths: list[int], order: list[int]) -> list[list[int]]:
-        """`order` (sorted by ascending `lengths`) cut into batches of at most `batch_size` sequences and, when
-        `batch_tokens` is set, at most that many padded input tokens (always at least one sequence)."""
+    def generation_batches(self, lengths: list[int]) -> list[list[int]]:
+        """Indices of inputs with these lengths, shortest first (little padding), in batches of at most
+        `batch_size` sequences and, when `batch_tokens` is set, at most that many padded input tokens
+        (always at least one sequence)."""
         batches: list[list[int]] = []
-        for index, length in zip(order, lengths):
+        for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+            length = lengths[index]
             last = batches[-1] if batches else None
             fits = last is not None and len(last) < self.batch_size
             if fits and self.batch_tokens:
