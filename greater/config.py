@@ -1,7 +1,8 @@
 """Typed schemas behind the YAML files in conf/: a typo or a wrong type fails when Hydra composes.
 
-`RunConfig` types every group but the optimizer; each optimizer YAML extends its own schema through its
-defaults list (`- greater_schema`), since optimizers differ in their hyperparameters.
+`RunConfig` types every group but the optimizer; each optimizer YAML extends its own schema (the config
+dataclass in its module, registered as `<name>_schema`) through its defaults list, since optimizers differ
+in their hyperparameters.
 """
 
 from __future__ import annotations
@@ -56,25 +57,6 @@ class TaskConfig:
 
 
 @dataclass
-class GreaterConfig:
-    _target_: str = "greater.optimizers.greater.GreaterOptimizer"
-    n_steps: int = 125  # optimization steps (one position each)
-    topk: int = 30  # next-token candidates per example before intersection
-    topk_growth: int = 2  # k grows by this until `min_candidates` survive the intersection
-    min_candidates: int = 6
-    max_topk: int = 200
-    group_size: int = 5  # examples per intersection group
-    n_groups: int = 6  # q random groups; candidates = union over groups of the intersection within each
-    n_rescore: int = 3  # best-ranked candidates re-scored by regenerating the reasoning
-    control_weight: float = 0.2  # weight of the fluency term (the prompt's own cross-entropy)
-    patience: int = 0  # stop after this many steps without a better prompt; 0 never stops early
-    period_early_accept: bool = True  # a period candidate at a late position is taken at once
-    placeholder: str = "_"  # its last token is appended when the prompt grows past its end
-    keep_ascii_only: bool = True
-    n_best_for_dev: int = 3  # final prompt: the best this many by train score, re-ranked on dev when a dev split exists
-
-
-@dataclass
 class EvaluationConfig:
     mode: str = "generate"  # generate (parse the generated answer) | loglik (most likely option)
     n_test: int | None = None  # overrides task.n_test when set
@@ -115,13 +97,6 @@ class RunConfig:
     output_dir: str = "."
 
 
-@dataclass
-class ZeroShotConfig:
-    """The zero-shot chain-of-thought baseline: evaluate the task's initial prompt as it is."""
-
-    _target_: str = "greater.optimizers.zero_shot.ZeroShotOptimizer"
-
-
 def register_configs() -> None:
     """Put the schemas into Hydra's ConfigStore (idempotent)."""
     from hydra.core.config_store import ConfigStore
@@ -130,5 +105,7 @@ def register_configs() -> None:
     OmegaConf.register_new_resolver("path_safe", lambda text: str(text).replace("/", "-"), replace=True)
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
-    cs.store(group="optimizer", name="greater_schema", node=GreaterConfig)
-    cs.store(group="optimizer", name="zs_cot_schema", node=ZeroShotConfig)
+    from greater.optimizers.registry import config_classes
+
+    for name, config_class in config_classes().items():  # each method's own schema: conf/optimizer/<x>.yaml
+        cs.store(group="optimizer", name=f"{name}_schema", node=config_class)

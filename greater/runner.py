@@ -6,21 +6,23 @@ Hydra-free: `run(cfg)` takes any DictConfig shaped like `RunConfig`, so notebook
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from greater.callbacks import build_callbacks
+from greater.checkpoint import load_checkpoint
 from greater.evaluation.evaluator import EvaluationResult, evaluate_prompt
 from greater.models.language_model import LanguageModel
 from greater.models.registry import load_model_config
-from greater.optimizers.search_state import load_state
+from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult
+from greater.optimizers.registry import build_optimizer
+from greater.results import RunResult, TestRow
+from greater.scoring import Scorer
 from greater.tasks import build_task
 
 log = logging.getLogger(__name__)
@@ -38,40 +40,43 @@ def run(cfg: DictConfig) -> float:
         torch.set_num_threads(cfg.threads)
     task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
     test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
-    state = load_state(run_dir) if cfg.resume else None
+    optimizer = build_optimizer(cfg.optimizer)
+    state = load_checkpoint(run_dir, optimizer.name) if cfg.resume else None
     transfer = [load_model_config(name) for name in cfg.evaluation.models]  # unknown names fail before any work
-    optimizer = instantiate(cfg.optimizer)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
     # Steps are counted from 1; a resumed run's first step is the one after the last saved.
-    callbacks = build_callbacks(cfg.logger, run_dir, start_step=state.step + 1 if state else 0)
+    start_step = len(state.get("history", [])) + 1 if state else 0
+    callbacks = build_callbacks(cfg.logger, run_dir, start_step=start_step)
     lm.on_generation = callbacks.on_generation
     try:
-        callbacks.on_run_start(_run_info(cfg, run_dir, state))
-        optimized = optimizer.optimize(
-            lm,
-            task,
-            task.train,
-            callbacks.callbacks,
+        callbacks.on_run_start(_run_info(cfg, run_dir, start_step))
+        context = OptimizationContext(
+            train=task.train,
             dev=task.dev,
-            prompt=cfg.prompt,
+            initial_prompt=cfg.prompt if cfg.prompt is not None else task.initial_prompt,
             placement=cfg.task.placement,
             max_reasoning_tokens=cfg.max_reasoning_tokens,
+            scorer=Scorer(lm, task, cfg.task.placement, cfg.max_reasoning_tokens),
+            callbacks=callbacks,
+            budget=Budget(optimizer.config.budget),
             seed=cfg.seed,
             run_dir=run_dir,
-            state=state,
+            resume_state=state,
         )
+        optimized = optimizer.optimize(lm, task, context)
+        compute = {k: round(v, 3) for k, v in sorted(lm.counters.items())}  # optimization only, before the test
         opt_seconds = time.perf_counter() - started
         evaluations = _evaluate_all(cfg, lm, transfer, task, test, optimized, run_dir, callbacks)
-        result = _result(cfg, task, optimized, evaluations, opt_seconds, time.perf_counter() - started)
-        (run_dir / "result.json").write_text(json.dumps(result, indent=2))
-        callbacks.on_run_end(result)
+        result = _result(cfg, task, optimized, evaluations, compute, opt_seconds, time.perf_counter() - started)
+        result.write(run_dir)
+        callbacks.on_run_end(result.to_dict())
     except KeyboardInterrupt:
         log.warning("interrupted: the last completed step is saved; continue with resume=%s", run_dir)
         raise
     finally:
         callbacks.close()
-    return optimized.final_dev_acc if optimized.final_dev_acc is not None else _final_test_acc(result)
+    return optimized.final_dev_acc if optimized.final_dev_acc is not None else result.row().acc
 
 
 def resumed_config(cfg: DictConfig) -> DictConfig:
@@ -99,14 +104,15 @@ def _command_overrides() -> list[str]:
         return []
 
 
-def _run_info(cfg: DictConfig, run_dir: Path, state: Any) -> dict[str, Any]:
+def _run_info(cfg: DictConfig, run_dir: Path, start_step: int) -> dict[str, Any]:
     return {
         "config": OmegaConf.to_container(cfg, resolve=True),
         "run_dir": str(run_dir),
         "model": cfg.model.name,
         "task": cfg.task.name,
         "group": cfg.logger.wandb_group or _sweep_group(),
-        "start_step": state.step if state else 0,
+        "method": cfg.optimizer.name,
+        "start_step": start_step,
     }
 
 
@@ -159,7 +165,8 @@ def _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks) -> list[tu
     for kind, prompt in prompts.items():
         log.info("evaluating the %s prompt on %d test examples with %s", kind, len(test), lm.name)
         res = evaluate_prompt(lm, task, test, prompt, cfg.evaluation, cfg.max_reasoning_tokens, cfg.task.placement)
-        res.write_predictions(run_dir / f"predictions_{lm.name}_{kind}.jsonl")
+        res.predictions_file = predictions_file(lm.name, kind)
+        res.write_predictions(run_dir / res.predictions_file)
         callbacks.on_evaluation_end({**res.metrics("test"), "prompt_kind": kind})
         out.append((kind, res))
     if "initial" not in prompts:  # the prompt did not change: the final row stands for both
@@ -167,43 +174,45 @@ def _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks) -> list[tu
     return out
 
 
-def _result(cfg, task, optimized, evaluations, opt_seconds: float, total_seconds: float) -> dict[str, Any]:
+def predictions_file(model: str, kind: str) -> str:
+    return f"predictions_{model}_{kind}.jsonl"
+
+
+def _result(
+    cfg, task, optimized: OptimizationResult, evaluations, compute, opt_seconds: float, total_seconds: float
+) -> RunResult:
     rows = [
-        {
-            "model": r.model,
-            "prompt_kind": kind,
-            "acc": r.accuracy,
-            "ci_low": r.ci_low,
-            "ci_high": r.ci_high,
-            "n": r.n,
-            "n_unparsed": r.n_unparsed,
-            "seconds": r.seconds,
-        }
+        TestRow(
+            model=r.model,
+            prompt_kind=kind,
+            acc=r.accuracy,
+            ci_low=r.ci_low,
+            ci_high=r.ci_high,
+            n=r.n,
+            n_unparsed=r.n_unparsed,
+            seconds=round(r.seconds, 2),
+            predictions_file=r.predictions_file,
+        )
         for kind, r in evaluations
     ]
-    return {
-        "task": task.name,
-        "model": cfg.model.name,
-        "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
-        "seed": cfg.seed,
-        "initial_prompt": optimized.initial_prompt,
-        "final_prompt": optimized.final_prompt,
-        "train": {
-            "n": len(task.train),
-            "initial_acc": optimized.initial_train_acc,
-            "final_acc": optimized.final_train_acc,
-            "initial_loss": optimized.initial_train_loss,
-            "final_loss": optimized.final_train_loss,
-        },
-        "test": rows,
-        "steps": len(optimized.history),
-        "seconds": {
+    return RunResult(
+        task=task.name,
+        model=cfg.model.name,
+        optimizer=optimized.method,
+        seed=cfg.seed,
+        initial_prompt=optimized.initial_prompt,
+        final_prompt=optimized.final_prompt,
+        train={"n": len(task.train), "initial_acc": optimized.initial_train_acc,
+               "final_acc": optimized.final_train_acc},
+        test=rows,
+        steps=len(optimized.history),
+        seconds={
             "optimization": round(optimized.seconds, 2),
             "total": round(total_seconds, 2),
             "until_evaluation": round(opt_seconds, 2),
         },
-    }
-
-
-def _final_test_acc(result: dict[str, Any]) -> float:
-    return next(row["acc"] for row in result["test"] if row["prompt_kind"] == "final")
+        compute=compute,
+        dev_acc=optimized.final_dev_acc,
+        stopped_because=optimized.stopped_because,
+        extra=optimized.extra,
+    )

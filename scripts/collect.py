@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from greater.results import RunResult
+
 log = logging.getLogger("collect")
 COLUMNS = [
     "run_dir",
@@ -30,31 +34,42 @@ COLUMNS = [
     "steps",
     "final_prompt",
     "seconds",
+    "tokens",
+    "rollouts",
+    "predictions",
 ]
 
 
 def rows_of(path: Path) -> list[dict]:
-    result = json.loads(path.read_text())
+    result = RunResult.read(path)
     return [
         {
             "run_dir": str(path.parent),
-            "task": result["task"],
-            "model": result["model"],
-            "eval_model": row["model"],
-            "optimizer": result.get("optimizer"),
-            "seed": result.get("seed"),
-            "prompt_kind": row["prompt_kind"],
-            "acc": row["acc"],
-            "ci_low": row.get("ci_low"),
-            "ci_high": row.get("ci_high"),
-            "n": row["n"],
-            "n_unparsed": row.get("n_unparsed"),
-            "steps": result.get("steps"),
-            "final_prompt": result["final_prompt"],
-            "seconds": result.get("seconds", {}).get("total"),
+            "task": result.task,
+            "model": result.model,
+            "eval_model": row.model,
+            "optimizer": result.optimizer,
+            "seed": result.seed,
+            "prompt_kind": row.prompt_kind,
+            "acc": row.acc,
+            "ci_low": row.ci_low,
+            "ci_high": row.ci_high,
+            "n": row.n,
+            "n_unparsed": row.n_unparsed,
+            "steps": result.steps,
+            "final_prompt": result.final_prompt,
+            "seconds": result.seconds.get("total"),
+            "tokens": _tokens(result.compute),
+            "rollouts": result.compute.get("task.rollouts", 0),
+            "predictions": str(path.parent / row.predictions_file) if row.predictions_file else None,
         }
-        for row in result["test"]
+        for row in result.test
     ]
+
+
+def _tokens(compute: dict[str, float]) -> float:
+    """Optimization compute in tokens: generated plus forwarded, over every role."""
+    return sum(v for k, v in compute.items() if k.endswith((".tokens_generated", ".tokens_forwarded")))
 
 
 def collect(root: Path) -> pd.DataFrame:
@@ -63,7 +78,7 @@ def collect(root: Path) -> pd.DataFrame:
     for path in sorted(Path(root).rglob("result.json")):
         try:
             rows += rows_of(path)
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             log.warning("skipping %s: not a greater result file (%s: %s)", path, type(err).__name__, err)
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -19,7 +19,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.collect import collect
 
-METHODS = {"ZeroShotOptimizer": "ZS-CoT", "GreaterOptimizer": "GReaTer"}
+METHODS = {
+    "zs_cot": "ZS-CoT",
+    "ape": "APE",
+    "apo": "APO",
+    "pe2": "PE2",
+    "textgrad": "TextGrad",
+    "opro": "OPRO",
+    "greater": "GReaTer",
+    "greater_plus": "GReaTer+",
+}
 # Table 1 of Das et al. (ICLR 2025), as listed in shared/paper/reported.md: (model, benchmark) -> accuracy.
 PAPER = {
     "ZS-CoT": {

@@ -12,23 +12,24 @@ from greater.callbacks.base import Callback, CallbackList
 from greater.callbacks.console import ConsoleCallback
 from greater.callbacks.jsonl import JsonlHistory, read_history
 from greater.config import LoggerConfig
-from greater.optimizers.base import CandidateScore, StepRecord
+from greater.records import StepRecord
 
 
 def record(step, prompt="Think step by step."):
     return StepRecord(
         step=step,
-        position=step - 1,
+        method="greater",
         prompt=prompt,
-        prompt_ids=[1, 2, 3],
-        chosen_token=" by",
-        candidates=[CandidateScore(7, " by", -0.5, 1.0, 0.3), CandidateScore(8, " to", 0.2)],
-        train_loss=1.0 / step,
-        train_acc=0.5,
+        train_score=1.0 / step,
         best_prompt=prompt,
-        best_train_acc=0.5,
-        best_train_loss=0.3,
-        seconds={"reasoning": 1.0, "gradient": 0.5, "proposal": 0.01, "selection": 2.0},
+        best_score=0.5,
+        seconds=3.51,
+        stage_seconds={"reasoning": 1.0, "gradient": 0.5, "proposal": 0.01, "selection": 2.0},
+        model_calls={"task.rollouts": 8},
+        details={
+            "summary": "pos 0 token ' by'",
+            "candidates": [{"token_id": 7, "token": " by", "gradient_score": -0.5, "train_acc": 1.0}],
+        },
     )
 
 
@@ -55,7 +56,7 @@ def test_jsonl_resume_drops_the_steps_it_will_write_again(tmp_path):
 def test_console_shows_step_loss_and_prompt(capsys):
     ConsoleCallback().on_step_end(record(4, "Count carefully."))
     out = capsys.readouterr().out
-    assert "step   4" in out and "loss 0.250" in out and "Count carefully." in out
+    assert "greater step   4" in out and "acc 0.250" in out and "Count carefully." in out and "' by'" in out
 
 
 def test_console_bar_follows_generation_and_only_when_asked():
@@ -134,7 +135,8 @@ def test_wandb_offline_run_records_every_step(tmp_path, monkeypatch):
     history, summary = read_offline_run(next(runs[0].glob("*.wandb")))
     assert [h["_step"] for h in history] == [1, 2, 3]
     assert [h["prompt"] for h in history] == ["prompt 1", "prompt 2", "prompt 3"]
-    assert [h["train/loss"] for h in history] == pytest.approx([1.0, 0.5, 1 / 3])
+    assert [h["train/acc"] for h in history] == pytest.approx([1.0, 0.5, 1 / 3])
+    assert [h["compute/task.rollouts"] for h in history] == [8, 8, 8]
     assert summary["final_prompt"] == "prompt 3" and summary["tiny/final/test/acc"] == 0.75
 
 
@@ -166,7 +168,10 @@ def read_offline_run(path):
     rows, summary = [], {}
     for data in wandb_log_records(path):
         rec = wandb_internal_pb2.Record()
-        rec.ParseFromString(data)
+        try:
+            rec.ParseFromString(data)
+        except Exception:  # a record the writer had not finished flushing when the file was read
+            continue
         kind = rec.WhichOneof("record_type")
         if kind == "history":
             rows.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.history.item})

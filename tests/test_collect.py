@@ -1,28 +1,26 @@
 """scripts/collect.py: result files to one table, malformed files skipped."""
 
-import json
 import logging
 
+from greater.results import RunResult, TestRow
 from scripts.collect import collect, main
 
 
-def write_result(path, task, model, rows):
+def write_result(path, task, model, rows, optimizer="greater", seed=0):
     path.mkdir(parents=True)
-    result = {
-        "task": task,
-        "model": model,
-        "optimizer": "GreaterOptimizer",
-        "seed": 0,
-        "initial_prompt": "a",
-        "final_prompt": "b",
-        "steps": 3,
-        "seconds": {"total": 9.0},
-        "test": [
-            {"model": m, "prompt_kind": k, "acc": acc, "ci_low": 0.1, "ci_high": 0.9, "n": 10, "n_unparsed": 0}
-            for m, k, acc in rows
-        ],
-    }
-    (path / "result.json").write_text(json.dumps(result))
+    RunResult(
+        task=task,
+        model=model,
+        optimizer=optimizer,
+        seed=seed,
+        initial_prompt="a",
+        final_prompt="b",
+        train={"n": 4},
+        test=[TestRow(m, k, acc, 0.1, 0.9, 10, 0, 1.0) for m, k, acc in rows],
+        steps=3,
+        seconds={"total": 9.0},
+        compute={"task.tokens_generated": 100, "optimizer.tokens_forwarded": 20, "task.rollouts": 8},
+    ).write(path)
 
 
 def test_collect_one_row_per_run_and_model(tmp_path, caplog):

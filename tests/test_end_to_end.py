@@ -38,7 +38,7 @@ def test_default_job_writes_result_history_and_predictions(default_run):
     ]
     assert len(predictions) == 4
     assert sum(p["correct"] for p in predictions) / 4 == pytest.approx(kinds["final"]["acc"])
-    assert (run_dir / "config.yaml").exists() and (run_dir / "checkpoint.pt").exists()
+    assert (run_dir / "config.yaml").exists() and (run_dir / "checkpoint.json").exists()
 
 
 def test_console_ends_with_a_summary(default_run):

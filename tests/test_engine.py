@@ -6,15 +6,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from greater.optimizers.base import OptimizationContext
 from greater.optimizers.gradient import position_gradient, rank_by_gradient
-from greater.optimizers.greater import GreaterOptimizer
+from greater.optimizers.greater import GreaterConfig, GreaterOptimizer
 from greater.optimizers.proposal import intersect_and_unite, propose_candidates, sample_groups
 from greater.optimizers.scoring import PromptScore, PromptScorer
 from greater.optimizers.search_state import SearchState
 
 
-def scorer_for(lm, task, tokens=4):
-    return PromptScorer(lm, task, task.train, "after", tokens)
+def scorer_for(lm, task, tokens=4, control_weight=0.0):
+    return PromptScorer(
+        OptimizationContext.create(lm, task, max_reasoning_tokens=tokens).scorer, task.train, control_weight
+    )
+
+
+def greater(**overrides):
+    return GreaterOptimizer(GreaterConfig(**overrides))
 
 
 # ---- gradient --------------------------------------------------------------------------------
@@ -129,9 +136,9 @@ class FakeScorer:
 
 def test_scoring_several_prompts_at_once_equals_one_by_one(tiny_lm, parity_task):
     prompts = [tiny_lm.encode(text) for text in ("Think step by step.", "Be brief.", "Think step by step.")]
-    together = PromptScorer(tiny_lm, parity_task, parity_task.train, "after", 6, control_weight=0.2)
+    together = scorer_for(tiny_lm, parity_task, 6, control_weight=0.2)
     batched = together.score_many(prompts)
-    alone = PromptScorer(tiny_lm, parity_task, parity_task.train, "after", 6, control_weight=0.2)
+    alone = scorer_for(tiny_lm, parity_task, 6, control_weight=0.2)
     for prompt, score in zip(prompts, batched):
         single = alone.score(prompt)
         assert score.reasonings == single.reasonings and score.correct == single.correct
@@ -141,7 +148,7 @@ def test_scoring_several_prompts_at_once_equals_one_by_one(tiny_lm, parity_task)
 
 
 def test_selection_takes_best_accuracy_then_lowest_loss(tiny_lm):
-    opt = GreaterOptimizer(n_rescore=3, period_early_accept=False)
+    opt = greater(n_rescore=3, period_early_accept=False)
     a, b, c, d, e = (tiny_lm.encode(x)[0] for x in "abcde")
     state = SearchState(prompt_ids=[a, a, a], initial_length=3, position=1)
     table = {a: (0.0, 1.0), b: (1.0, 2.0), c: (1.0, 0.5), d: (1.0, 0.1), e: (1.0, 0.01)}
@@ -152,7 +159,7 @@ def test_selection_takes_best_accuracy_then_lowest_loss(tiny_lm):
 
 
 def test_selection_keeps_the_current_token_when_nothing_beats_it(tiny_lm):
-    opt = GreaterOptimizer(n_rescore=2, period_early_accept=False)
+    opt = greater(n_rescore=2, period_early_accept=False)
     a, b, c = (tiny_lm.encode(x)[0] for x in "abc")
     state = SearchState(prompt_ids=[a, a, a], initial_length=3, position=0)
     scorer = FakeScorer({a: (1.0, 0.2), b: (1.0, 0.3), c: (0.0, 0.0)}, j=0)
@@ -161,7 +168,7 @@ def test_selection_keeps_the_current_token_when_nothing_beats_it(tiny_lm):
 
 
 def test_period_candidate_late_in_the_prompt_is_taken_at_once(tiny_lm):
-    opt = GreaterOptimizer(n_rescore=3)
+    opt = greater(n_rescore=3)
     a, b, dot = (tiny_lm.encode(x)[0] for x in "ab.")
     state = SearchState(prompt_ids=[a, a, a, a], initial_length=4, position=2)
     scorer = FakeScorer({a: (0.0, 1.0), b: (1.0, 0.1), dot: (0.0, 9.0)}, j=2)
@@ -174,7 +181,7 @@ def test_period_candidate_late_in_the_prompt_is_taken_at_once(tiny_lm):
 
 
 def test_sweep_advances_grows_and_wraps(tiny_lm):
-    opt = GreaterOptimizer(placeholder="_")
+    opt = greater(placeholder="_")
     words = tiny_lm.encode("go on")
     assert opt.advance(tiny_lm, words, 0) == (words, 1)
     grown, j = opt.advance(tiny_lm, words, len(words) - 1)
@@ -189,16 +196,17 @@ def test_sweep_advances_grows_and_wraps(tiny_lm):
 
 
 def test_two_steps_record_history_and_change_the_prompt(tiny_lm, parity_task, tmp_path):
-    opt = GreaterOptimizer(n_steps=2, topk=5, n_groups=2, group_size=3)
-    result = opt.optimize(tiny_lm, parity_task, parity_task.train, max_reasoning_tokens=4, run_dir=tmp_path)
-    assert [h.step for h in result.history] == [1, 2]
-    assert [h.position for h in result.history] == [0, 1]
-    assert (tmp_path / "checkpoint.pt").exists()
-    first = result.history[0]
-    assert first.candidates and all(c.gradient_score is not None for c in first.candidates)
-    assert sum(c.train_loss is not None for c in first.candidates) <= 3 + 1  # n_rescore and the current token
+    opt = greater(n_steps=2, topk=5, n_groups=2, group_size=3)
+    context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=4, run_dir=tmp_path)
+    result = opt.optimize(tiny_lm, parity_task, context)
+    assert [h.step for h in result.history] == [1, 2] and {h.method for h in result.history} == {"greater"}
+    assert [h.details["position"] for h in result.history] == [0, 1]
+    assert (tmp_path / "checkpoint.json").exists()
+    first = result.history[0].details
+    assert first["candidates"] and all(c["gradient_score"] is not None for c in first["candidates"])
+    assert sum(c["train_loss"] is not None for c in first["candidates"]) <= 3 + 1  # n_rescore and the current token
     # the best prompt never gets worse: accuracy first, then the objective
-    keys = [(h.best_train_acc, -h.best_train_loss) for h in result.history]
+    keys = [(h.best_score, -h.details["best_train_loss"]) for h in result.history]
     assert keys == sorted(keys)
     assert result.final_prompt == result.history[-1].best_prompt
 
@@ -208,15 +216,17 @@ def test_same_seed_same_result_different_seed_may_differ(parity_task):
 
     def once(seed):
         lm = tiny_language_model(seed=0)
-        opt = GreaterOptimizer(n_steps=3, topk=4, n_groups=2, group_size=2, min_candidates=2)
-        r = opt.optimize(lm, parity_task, parity_task.train, max_reasoning_tokens=4, seed=seed)
-        return [h.to_dict() | {"seconds": None} for h in r.history]
+        opt = greater(n_steps=3, topk=4, n_groups=2, group_size=2, min_candidates=2)
+        r = opt.optimize(
+            lm, parity_task, OptimizationContext.create(lm, parity_task, max_reasoning_tokens=4, seed=seed)
+        )
+        return [h.to_dict() | {"seconds": None, "stage_seconds": None, "model_calls": None} for h in r.history]
 
     assert once(0) == once(0)
 
 
 def test_fluency_is_the_prompts_cross_entropy_after_the_question(tiny_lm, parity_task):
-    scorer = PromptScorer(tiny_lm, parity_task, parity_task.train, "after", 4, control_weight=0.5)
+    scorer = scorer_for(tiny_lm, parity_task, 4, control_weight=0.5)
     prompt = tiny_lm.encode("Be careful.")
     score = scorer.score(prompt)
     for slot, value in zip(scorer.slots, score.fluency):

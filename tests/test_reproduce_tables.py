@@ -1,37 +1,22 @@
 """scripts/reproduce_tables.py: averages over seeds and tasks, paper columns, transfer rows."""
 
-import json
-
 import pytest
 
 from scripts.collect import collect
 from scripts.reproduce_tables import main, table1, table2
+from tests.test_collect import write_result
 
 
 def write(path, task, model, optimizer, seed, rows):
-    path.mkdir(parents=True)
-    (path / "result.json").write_text(
-        json.dumps(
-            {
-                "task": task,
-                "model": model,
-                "optimizer": optimizer,
-                "seed": seed,
-                "initial_prompt": "a",
-                "final_prompt": "b",
-                "steps": 1,
-                "test": [{"model": m, "prompt_kind": "final", "acc": acc, "n": 10} for m, acc in rows],
-            }
-        )
-    )
+    write_result(path, task, model, [(m, "final", acc) for m, acc in rows], optimizer=optimizer, seed=seed)
 
 
 @pytest.fixture
 def results(tmp_path):
-    write(tmp_path / "r1", "bbh/navigate", "gemma2-9b", "GreaterOptimizer", 0, [("gemma2-9b", 0.6), ("llama3-8b", 0.5)])
-    write(tmp_path / "r2", "bbh/navigate", "gemma2-9b", "GreaterOptimizer", 1, [("gemma2-9b", 0.8)])
-    write(tmp_path / "r3", "bbh/snarks", "gemma2-9b", "GreaterOptimizer", 0, [("gemma2-9b", 0.4)])
-    write(tmp_path / "r4", "gsm8k", "gemma2-9b", "ZeroShotOptimizer", 0, [("gemma2-9b", 0.9)])
+    write(tmp_path / "r1", "bbh/navigate", "gemma2-9b", "greater", 0, [("gemma2-9b", 0.6), ("llama3-8b", 0.5)])
+    write(tmp_path / "r2", "bbh/navigate", "gemma2-9b", "greater", 1, [("gemma2-9b", 0.8)])
+    write(tmp_path / "r3", "bbh/snarks", "gemma2-9b", "greater", 0, [("gemma2-9b", 0.4)])
+    write(tmp_path / "r4", "gsm8k", "gemma2-9b", "zs_cot", 0, [("gemma2-9b", 0.9)])
     return tmp_path
 
 

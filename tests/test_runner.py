@@ -68,7 +68,7 @@ def test_zero_shot_evaluates_the_given_prompt_once(tmp_path, tiny_models):
     run(composed(tmp_path, "optimizer=zs_cot", "prompt=Check twice."))
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["final_prompt"] == result["initial_prompt"] == "Check twice."
-    assert result["steps"] == 0 and not (tmp_path / "checkpoint.pt").exists()
+    assert result["steps"] == 0 and not (tmp_path / "checkpoint.json").exists()
     assert {r["prompt_kind"] for r in result["test"]} == {"initial", "final"}
 
 

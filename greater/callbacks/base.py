@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from greater.optimizers.base import StepRecord
+    from greater.records import StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,6 @@ class Callback:
     """
 
     def on_run_start(self, run_info: dict[str, Any]) -> None: ...
-
-    def on_step_start(self, step: int, position: int, prompt: str) -> None: ...
 
     def on_step_end(self, record: StepRecord) -> None: ...
 
@@ -52,9 +50,6 @@ class CallbackList(Callback):
 
     def on_run_start(self, run_info: dict[str, Any]) -> None:
         self._call("on_run_start", run_info)
-
-    def on_step_start(self, step: int, position: int, prompt: str) -> None:
-        self._call("on_step_start", step, position, prompt)
 
     def on_step_end(self, record: StepRecord) -> None:
         self._call("on_step_end", record)

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from greater.callbacks.base import Callback
-from greater.optimizers.base import StepRecord
+from greater.records import StepRecord
 
 
 class ConsoleCallback(Callback):
@@ -32,11 +32,10 @@ class ConsoleCallback(Callback):
         self._print(f"greater: {run_info['task']} on {run_info['model']} -> {run_info['run_dir']}{resumed}")
 
     def on_step_end(self, record: StepRecord) -> None:
-        seconds = sum(record.seconds.values())
         self._print(
-            f"step {record.step:>3}  pos {record.position:>2}  loss {record.train_loss:.3f}  "
-            f"acc {record.train_acc:.2f}  best {record.best_train_acc:.2f}/{record.best_train_loss:.3f}  "
-            f"token {record.chosen_token!r:<12} {seconds:5.1f}s | {record.prompt}"
+            f"{record.method} step {record.step:>3}  acc {_score(record.train_score)}  "
+            f"best {_score(record.best_score)}  dev {_score(record.dev_score)}  {record.seconds:5.1f}s  "
+            f"{record.summary()} | {record.prompt!r}"
         )
 
     def on_generation(self, done: int, total: int) -> None:
@@ -81,3 +80,7 @@ class ConsoleCallback(Callback):
                 lines.append(f"{'':>8} on {model} ({kind}): test acc {row['acc']:.3f} (n={row['n']})")
         lines.append("=" * 72)
         self._print("\n".join(lines))
+
+
+def _score(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.3f}"

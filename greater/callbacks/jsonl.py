@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from greater.callbacks.base import Callback
-from greater.optimizers.base import StepRecord
+from greater.records import StepRecord
 
 HISTORY_NAME = "history.jsonl"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from greater.callbacks.base import Callback
 from greater.callbacks.jsonl import HISTORY_NAME, read_history
-from greater.optimizers.base import StepRecord
+from greater.records import StepRecord
 
 PLOT_NAME = "progress.png"
 
@@ -33,16 +33,22 @@ class PlotCallback(Callback):
         import matplotlib.pyplot as plt
 
         steps = [r.step for r in self.records]
-        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-        ax_loss.plot(steps, [r.train_loss for r in self.records], label="chosen: answer loss")
-        ax_loss.plot(steps, [r.best_train_loss for r in self.records], label="best: answer loss + fluency term")
-        ax_loss.set(xlabel="step", ylabel="train loss", title="loss")
-        ax_acc.plot(steps, [r.train_acc for r in self.records], label="chosen")
-        ax_acc.plot(steps, [r.best_train_acc for r in self.records], label="best")
-        ax_acc.set(xlabel="step", ylabel="train accuracy", title="accuracy", ylim=(-0.05, 1.05))
-        for ax in (ax_loss, ax_acc):
+        fig, (ax_acc, ax_time) = plt.subplots(1, 2, figsize=(10, 3.5))
+        ax_acc.plot(steps, [_nan(r.train_score) for r in self.records], label="this step's prompt (train)")
+        ax_acc.plot(steps, [_nan(r.best_score) for r in self.records], label="best so far")
+        if any(r.dev_score is not None for r in self.records):
+            ax_acc.plot(steps, [_nan(r.dev_score) for r in self.records], label="dev")
+        ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy", ylim=(-0.05, 1.05))
+        ax_time.plot(steps, [r.seconds for r in self.records], label="seconds")
+        ax_time.set(xlabel="step", ylabel="seconds", title="time a step")
+        for ax in (ax_acc, ax_time):
             ax.legend()
-        fig.suptitle(f"{result.get('task')} on {result.get('model')}")
+        method = self.records[-1].method
+        fig.suptitle(f"{method}: {result.get('task')} on {result.get('model')}")
         fig.tight_layout()
         fig.savefig(self.path, dpi=100)
         plt.close(fig)
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from greater.callbacks.base import Callback
-from greater.optimizers.base import StepRecord
+from greater.records import StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -86,23 +86,25 @@ class WandbCallback(Callback):
     def _log_step(self, record: StepRecord) -> None:
         import wandb
 
-        table = wandb.Table(columns=["token", "token_id", "gradient_score", "train_acc", "train_loss"])
-        for c in record.candidates:
-            table.add_data(c.token, c.token_id, c.gradient_score, c.train_acc, c.train_loss)
-        self.run.log(
-            {
-                "train/loss": record.train_loss,
-                "train/acc": record.train_acc,
-                "train/best_loss": record.best_train_loss,
-                "train/best_acc": record.best_train_acc,
-                "position": record.position,
-                "prompt": record.prompt,
-                "chosen_token": record.chosen_token,
-                "candidates": table,
-                **{f"seconds/{k}": v for k, v in record.seconds.items()},
-            },
-            step=record.step,
-        )
+        logged: dict[str, Any] = {
+            "train/acc": record.train_score,
+            "train/best_acc": record.best_score,
+            "dev/acc": record.dev_score,
+            "prompt": record.prompt,
+            "seconds/step": record.seconds,
+            **{f"seconds/{k}": v for k, v in record.stage_seconds.items()},
+            **{f"compute/{k}": v for k, v in record.model_calls.items()},
+        }
+        # The method's own numbers go in as they are; lists of dicts (e.g. GReaTer's candidates) as a table.
+        for key, value in record.details.items():
+            if isinstance(value, (int, float, str)) and key != "summary":
+                logged[f"{record.method}/{key}"] = value
+            elif isinstance(value, list) and value and isinstance(value[0], dict):
+                columns = list(value[0])
+                logged[f"{record.method}/{key}"] = wandb.Table(
+                    columns=columns, data=[[row.get(c) for c in columns] for row in value]
+                )
+        self.run.log({k: v for k, v in logged.items() if v is not None}, step=record.step)
 
     def on_evaluation_end(self, metrics: dict[str, Any]) -> None:
         self._guard(self._log_evaluation, metrics)

@@ -36,6 +36,7 @@ class EvaluationResult:
     prompt: str
     predictions: list[Prediction] = field(default_factory=list)
     seconds: float = 0.0
+    predictions_file: str | None = None  # where the runner wrote the predictions, relative to the run directory
 
     @property
     def n(self) -> int:

@@ -4,8 +4,10 @@ cross-entropy over chosen token spans. Weights never get gradients."""
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +63,11 @@ class LanguageModel:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = self._stop_ids()
-        # Work done, for benchmarks: tokens generated, tokens fed through forward passes.
+        # Work done, keyed "<role>.<what>": roles are "task" (rolling out a task prompt: scoring, evaluation)
+        # and "optimizer" (a method's own generations, e.g. a meta-prompt); what is tokens_generated,
+        # tokens_forwarded, generations, calls and seconds. Equal-compute tables and budgets read these.
         self.counters: Counter[str] = Counter()
+        self.role = "task"
         # Told (done, total) after each generated batch; the runner points it at the callbacks.
         self.on_generation: Callable[[int, int], None] | None = None
 
@@ -83,6 +88,22 @@ class LanguageModel:
         return cls(
             model, tokenizer, cfg.name, cfg.chat_template, cfg.system_prompt, cfg.batch_size, cfg.batch_tokens
         )
+
+    @contextmanager
+    def acting_as(self, role: str) -> Iterator[None]:
+        """Count the work done inside this block under `role`."""
+        previous, self.role = self.role, role
+        try:
+            yield
+        finally:
+            self.role = previous
+
+    def count(self, what: str, amount: float = 1) -> None:
+        self.counters[f"{self.role}.{what}"] += amount
+
+    def total(self, what: str) -> float:
+        """A counter summed over roles, e.g. total("tokens_generated")."""
+        return sum(v for k, v in self.counters.items() if k.endswith("." + what))
 
     # ---- text <-> ids -------------------------------------------------------------------------
     @property
@@ -158,16 +179,24 @@ class LanguageModel:
 
     # ---- generation ---------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, inputs: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-        """Greedy continuations (new tokens only, stop token dropped), batched by similar length."""
+    def generate(
+        self, inputs: list[list[int]], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None
+    ) -> list[list[int]]:
+        """Continuations (new tokens only, stop token dropped), batched by similar length: greedy when
+        `temperature` is 0, else sampled (reproducibly when `seed` is given)."""
         outputs: list[list[int]] = [[] for _ in inputs]
         config = GenerationConfig(
-            do_sample=False,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_p=None,
+            top_k=None,
             max_new_tokens=max_new_tokens,
             eos_token_id=sorted(self.stop_ids),
             pad_token_id=self.tokenizer.pad_token_id,
         )
-        done = 0
+        if temperature > 0 and seed is not None:
+            torch.manual_seed(seed)
+        started, done = time.perf_counter(), 0
         for idx in self.generation_batches([len(x) for x in inputs]):
             batch = self.pad([inputs[i] for i in idx])
             out = self.model.generate(
@@ -176,11 +205,29 @@ class LanguageModel:
             new = out[:, batch.input_ids.shape[1] :].tolist()
             for i, tokens in zip(idx, new):
                 outputs[i] = self._until_stop(tokens)
-                self.counters["tokens_generated"] += len(outputs[i])
+                self.count("tokens_generated", len(outputs[i]))
+            self.count("tokens_forwarded", int(batch.attention_mask.sum()))  # the prefill
+            self.count("calls")
             done += len(idx)
             if self.on_generation is not None:
                 self.on_generation(done, len(inputs))
+        self.count("generations", len(inputs))
+        self.count("seconds", time.perf_counter() - started)
         return outputs
+
+    def chat_prompt(self, user: str, system: str | None = None) -> list[int]:
+        """A plain chat turn (no optimized slot) ready for generation: how optimizers ask the model things."""
+        return self.encode(self._render(system if system is not None else self.system_prompt, user))
+
+    def complete(
+        self, messages: list[str], max_new_tokens: int, temperature: float = 0.0, n: int = 1, seed: int | None = None
+    ) -> list[list[str]]:
+        """`n` replies to each user message, as text: [message][sample]."""
+        inputs = [self.chat_prompt(m) for m in messages for _ in range(n)]
+        flat = self.generate(inputs, max_new_tokens, temperature=temperature if n == 1 else max(temperature, 1e-3),
+                             seed=seed)
+        texts = [self.tokenizer.decode(t, skip_special_tokens=True) for t in flat]
+        return [texts[i * n : (i + 1) * n] for i in range(len(messages))]
 
     def generation_batches(self, lengths: list[int]) -> list[list[int]]:
         """Indices of inputs with these lengths, shortest first (little padding), in batches of at most
@@ -209,7 +256,8 @@ class LanguageModel:
     def logits_at(self, batch: Batch, positions: torch.Tensor, inputs_embeds: torch.Tensor | None = None):
         """Logits only at the padded `positions` [P] (shared by the batch): [B, P, V]."""
         kwargs = {"inputs_embeds": inputs_embeds} if inputs_embeds is not None else {"input_ids": batch.input_ids}
-        self.counters["tokens_forwarded"] += int(batch.attention_mask.sum())
+        self.count("tokens_forwarded", int(batch.attention_mask.sum()))
+        self.count("calls")
         out = self.model(
             **kwargs,
             attention_mask=batch.attention_mask,

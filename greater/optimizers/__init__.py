@@ -1,7 +1,24 @@
-"""Prompt optimizers: each implements `optimize(lm, task, train, callbacks, ...) -> OptimizationResult`."""
+"""Prompt optimizers: each implements `optimize(lm, task, context) -> OptimizationResult`.
 
-from greater.optimizers.base import CandidateScore, OptimizationResult, Optimizer, StepRecord
-from greater.optimizers.greater import GreaterOptimizer
-from greater.optimizers.zero_shot import ZeroShotOptimizer
+`build_optimizer(cfg.optimizer)` returns the one a config names; see base.py for the interface.
+"""
 
-__all__ = ["CandidateScore", "GreaterOptimizer", "OptimizationResult", "Optimizer", "StepRecord", "ZeroShotOptimizer"]
+from greater.optimizers.base import (
+    BudgetConfig,
+    OptimizationContext,
+    OptimizationResult,
+    Optimizer,
+    OptimizerConfig,
+)
+from greater.optimizers.registry import build_optimizer, optimizers, register_optimizer
+
+__all__ = [
+    "BudgetConfig",
+    "OptimizationContext",
+    "OptimizationResult",
+    "Optimizer",
+    "OptimizerConfig",
+    "build_optimizer",
+    "optimizers",
+    "register_optimizer",
+]

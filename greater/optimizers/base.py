@@ -1,72 +1,144 @@
-"""What every optimizer returns and reports, and the verb it implements."""
+"""The optimizer interface: one config dataclass in, one verb, one result out.
+
+    optimizer = build_optimizer(cfg.optimizer)          # the config dataclass is its only argument
+    result = optimizer.optimize(lm, task, context)      # context: data, prompt, protocol, budget, callbacks
+
+A method is one module in greater/optimizers/ (a config dataclass and a class decorated with
+`@register_optimizer`) and one YAML in conf/optimizer/ whose defaults list names `<name>_schema`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from omegaconf import MISSING
+
+from greater.checkpoint import save_checkpoint
+from greater.records import StepRecord
 
 if TYPE_CHECKING:
-    from greater.callbacks.base import Callback
+    from greater.callbacks.base import CallbackList
     from greater.models.language_model import LanguageModel
+    from greater.scoring import Scorer
     from greater.tasks.base import Example, Task
 
 
 @dataclass
-class CandidateScore:
-    token_id: int
-    token: str
-    gradient_score: float  # E[c] . dL/de at the position; lower is better
-    train_acc: float | None = None  # filled for the candidates re-scored by reasoning
-    train_loss: float | None = None
+class BudgetConfig:
+    """Caps on the compute a method may spend optimizing (null: no cap). A method checks the budget between
+    steps and stops cleanly when it is spent, so methods can be compared at equal compute."""
+
+    max_tokens: int | None = None  # tokens generated + tokens forwarded, over every role
+    max_seconds: float | None = None
+    max_rollouts: int | None = None  # (prompt, example) reasonings generated to score prompts
 
 
 @dataclass
-class StepRecord:
-    """One optimization step, as written to history.jsonl (one line a step)."""
+class OptimizerConfig:
+    """Fields every optimizer has; each method's config dataclass extends it."""
 
-    step: int
-    position: int
-    prompt: str  # the prompt chosen at this step (the one train_loss and train_acc score)
-    prompt_ids: list[int]
-    chosen_token: str
-    candidates: list[CandidateScore]
-    train_loss: float
-    train_acc: float
-    best_prompt: str
-    best_train_acc: float
-    best_train_loss: float  # the selection objective: answer loss + control_weight x the prompt's fluency
-    seconds: dict[str, float] = field(default_factory=dict)  # per stage: reasoning, proposal, gradient, selection
+    name: str = MISSING  # used in results, tables and W&B; the registry maps it to the optimizer class
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+@dataclass
+class Budget:
+    cfg: BudgetConfig
+    started: float = field(default_factory=time.perf_counter)
+
+    def spent(self, lm: LanguageModel) -> str | None:
+        """Why the budget is spent (a short reason), or None while there is some left."""
+        c = self.cfg
+        tokens = lm.total("tokens_generated") + lm.total("tokens_forwarded")
+        if c.max_tokens is not None and tokens >= c.max_tokens:
+            return f"token budget spent ({int(tokens)} >= {c.max_tokens})"
+        if c.max_seconds is not None and time.perf_counter() - self.started >= c.max_seconds:
+            return f"time budget spent ({c.max_seconds:.0f} s)"
+        if c.max_rollouts is not None and lm.counters["task.rollouts"] >= c.max_rollouts:
+            return f"rollout budget spent ({c.max_rollouts})"
+        return None
+
+
+@dataclass
+class OptimizationContext:
+    """Everything a method gets besides the model and the task."""
+
+    train: list[Example]
+    dev: list[Example]
+    initial_prompt: str
+    placement: str
+    max_reasoning_tokens: int
+    scorer: Scorer  # the shared scorer: same chat, extractor and greedy reasoning for every method
+    callbacks: CallbackList
+    budget: Budget
+    seed: int = 0
+    run_dir: Path | None = None
+    resume_state: dict[str, Any] | None = None  # the method's own state from checkpoint.json, when resuming
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StepRecord:
-        fields = dict(data)
-        fields["candidates"] = [CandidateScore(**c) for c in data.get("candidates", [])]
-        return cls(**fields)
+    def create(
+        cls,
+        lm: LanguageModel,
+        task: Task,
+        *,
+        prompt: str | None = None,
+        placement: str = "after",
+        max_reasoning_tokens: int = 64,
+        seed: int = 0,
+        run_dir: Path | None = None,
+        callbacks: list | None = None,
+        budget: BudgetConfig | None = None,
+        resume_state: dict[str, Any] | None = None,
+    ) -> OptimizationContext:
+        """A context over the task's own splits, for notebooks and tests (the runner builds its own)."""
+        from greater.callbacks.base import CallbackList
+        from greater.scoring import Scorer
+
+        return cls(
+            train=task.train,
+            dev=task.dev,
+            initial_prompt=prompt if prompt is not None else task.initial_prompt,
+            placement=placement,
+            max_reasoning_tokens=max_reasoning_tokens,
+            scorer=Scorer(lm, task, placement, max_reasoning_tokens),
+            callbacks=callbacks if isinstance(callbacks, CallbackList) else CallbackList(callbacks),
+            budget=Budget(budget or BudgetConfig()),
+            seed=seed,
+            run_dir=Path(run_dir) if run_dir is not None else None,
+            resume_state=resume_state,
+        )
+
+    def checkpoint(self, method: str, state: dict[str, Any]) -> None:
+        """Save the method's state after a completed step (JSON-serializable values only)."""
+        if self.run_dir is not None:
+            save_checkpoint(self.run_dir, method, state)
 
 
 @dataclass
 class OptimizationResult:
+    method: str
     initial_prompt: str
     final_prompt: str
     initial_train_acc: float | None = None
     final_train_acc: float | None = None
-    initial_train_loss: float | None = None
-    final_train_loss: float | None = None
     final_dev_acc: float | None = None  # set when the final prompt was chosen on a dev split
     history: list[StepRecord] = field(default_factory=list)
     seconds: float = 0.0
+    stopped_because: str | None = None  # e.g. the budget that ended the search early
+    extra: dict[str, Any] = field(default_factory=dict)  # method-specific summary (e.g. invalid proposals)
 
 
-class Optimizer(Protocol):
-    """One verb: improve `task`'s prompt for `lm` on its training examples."""
+class Optimizer:
+    """Base class: holds the config; subclasses implement `optimize`."""
 
-    def optimize(
-        self,
-        lm: LanguageModel,
-        task: Task,
-        train: list[Example],
-        callbacks: list[Callback] | None = None,
-    ) -> OptimizationResult: ...
+    name: ClassVar[str]
+    config_class: ClassVar[type[OptimizerConfig]]
+
+    def __init__(self, config: OptimizerConfig) -> None:
+        self.config = config
+
+    def optimize(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> OptimizationResult:
+        raise NotImplementedError

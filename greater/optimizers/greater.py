@@ -11,103 +11,111 @@ from __future__ import annotations
 import logging
 import random
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 
-from greater.callbacks.base import Callback, CallbackList
+from greater.checkpoint import rng_from_json, rng_to_json
 from greater.models.language_model import LanguageModel
-from greater.optimizers.base import CandidateScore, OptimizationResult, StepRecord
+from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
 from greater.optimizers.gradient import position_gradient, rank_by_gradient
 from greater.optimizers.proposal import allowed_token_mask, propose_candidates, sample_groups
+from greater.optimizers.registry import register_optimizer
 from greater.optimizers.scoring import PromptScore, PromptScorer
-from greater.optimizers.search_state import SearchState, save_state
-from greater.tasks.base import Example, Task
+from greater.optimizers.search_state import SearchState
+from greater.records import StepRecord
+from greater.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
 
-class GreaterOptimizer:
-    def __init__(
-        self,
-        n_steps: int = 125,
-        topk: int = 30,
-        topk_growth: int = 2,
-        min_candidates: int = 6,
-        max_topk: int = 200,
-        group_size: int = 5,
-        n_groups: int = 6,
-        n_rescore: int = 3,
-        control_weight: float = 0.2,
-        patience: int = 0,
-        period_early_accept: bool = True,
-        placeholder: str = "_",
-        keep_ascii_only: bool = True,
-        n_best_for_dev: int = 3,
-    ) -> None:
-        if n_steps < 0 or topk < 1 or n_rescore < 1 or group_size < 1 or n_groups < 1:
+@dataclass
+class GreaterConfig(OptimizerConfig):
+    name: str = "greater"
+    n_steps: int = 125  # optimization steps (one position each)
+    topk: int = 30  # next-token candidates per example before intersection
+    topk_growth: int = 2  # k grows by this until `min_candidates` survive the intersection
+    min_candidates: int = 6
+    max_topk: int = 200
+    group_size: int = 5  # examples per intersection group
+    n_groups: int = 6  # q random groups; candidates = union over groups of the intersection within each
+    n_rescore: int = 3  # best-ranked candidates re-scored by regenerating the reasoning
+    control_weight: float = 0.2  # weight of the fluency term (the prompt's own cross-entropy)
+    patience: int = 0  # stop after this many steps without a better prompt; 0 never stops early
+    period_early_accept: bool = True  # a period candidate at a late position is taken at once
+    placeholder: str = "_"  # its last token is appended when the prompt grows past its end
+    keep_ascii_only: bool = True
+    n_best_for_dev: int = 3  # final prompt: the best this many by train score, re-ranked on dev when a dev split exists
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 0 or min(self.topk, self.n_rescore, self.group_size, self.n_groups) < 1:
             raise ValueError("optimizer: n_steps >= 0 and topk, n_rescore, group_size, n_groups >= 1 are required")
-        self.n_steps, self.topk, self.topk_growth = n_steps, topk, topk_growth
-        self.min_candidates, self.max_topk = min_candidates, max_topk
-        self.group_size, self.n_groups, self.n_rescore = group_size, n_groups, n_rescore
-        self.control_weight, self.patience = control_weight, patience
-        self.period_early_accept, self.placeholder = period_early_accept, placeholder
-        self.keep_ascii_only, self.n_best_for_dev = keep_ascii_only, n_best_for_dev
+
+
+@register_optimizer
+class GreaterOptimizer(Optimizer):
+    name = "greater"
+    config_class = GreaterConfig
+    config: GreaterConfig
+
+    def __init__(self, config: GreaterConfig | None = None) -> None:
+        super().__init__(config or GreaterConfig())
+        c = self.config
+        self.n_steps, self.topk, self.topk_growth = c.n_steps, c.topk, c.topk_growth
+        self.min_candidates, self.max_topk = c.min_candidates, c.max_topk
+        self.group_size, self.n_groups, self.n_rescore = c.group_size, c.n_groups, c.n_rescore
+        self.control_weight, self.patience = c.control_weight, c.patience
+        self.period_early_accept, self.placeholder = c.period_early_accept, c.placeholder
+        self.keep_ascii_only, self.n_best_for_dev = c.keep_ascii_only, c.n_best_for_dev
 
     # ---- the loop -----------------------------------------------------------------------------
-    def optimize(
-        self,
-        lm: LanguageModel,
-        task: Task,
-        train: list[Example],
-        callbacks: list[Callback] | None = None,
-        *,
-        dev: list[Example] | None = None,
-        prompt: str | None = None,
-        placement: str = "after",
-        max_reasoning_tokens: int = 1024,
-        seed: int = 0,
-        run_dir: Path | None = None,
-        state: SearchState | None = None,
-    ) -> OptimizationResult:
+    def optimize(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> OptimizationResult:
         started = time.perf_counter()
-        hooks = CallbackList(callbacks)
-        scorer = PromptScorer(lm, task, train, placement, max_reasoning_tokens, self.control_weight)
-        rng = random.Random(seed)
-        torch.manual_seed(seed)
-        initial_ids = lm.encode(prompt if prompt is not None else task.initial_prompt)
-        if state is None:
+        hooks = context.callbacks
+        scorer = PromptScorer(context.scorer, context.train, self.control_weight)
+        rng = random.Random(context.seed)
+        torch.manual_seed(context.seed)
+        initial_ids = lm.encode(context.initial_prompt)
+        if context.resume_state is None:
             state = SearchState(prompt_ids=list(initial_ids), initial_length=len(initial_ids))
         else:
-            rng.setstate(state.rng_state)
+            state = SearchState.from_dict(context.resume_state)
+            rng = rng_from_json(state.rng_state)
             if state.current_reasonings is not None:
-                scorer.cache[tuple(state.prompt_ids)] = scorer.score_with(state.prompt_ids, state.current_reasonings)
+                scorer.remember(state.prompt_ids, state.current_reasonings)
         allowed = allowed_token_mask(lm.tokenizer, self.keep_ascii_only)
         initial = scorer.score(initial_ids)
         state.offer(initial.accuracy, initial.objective, initial_ids)
 
+        stopped = None
         while state.step < self.n_steps and not self._out_of_patience(state):
-            hooks.on_step_start(state.step, state.position, lm.decode(state.prompt_ids))
+            stopped = context.budget.spent(lm)
+            if stopped:
+                log.info("greater: %s after %d steps", stopped, state.step)
+                break
+            before = dict(lm.counters)
             record = self.step(lm, scorer, state, allowed, rng)
+            record.model_calls = _delta(lm.counters, before)
             state.history.append(record.to_dict())
             state.current_reasonings = scorer.score(state.prompt_ids).reasonings
             # Report first, then checkpoint: a kill in between replays this step on resume rather than lose it.
             hooks.on_step_end(record)
-            if run_dir is not None:
-                save_state(state, run_dir, rng)
+            state.rng_state = rng_to_json(rng)
+            context.checkpoint(self.name, state.to_dict())
 
-        final_ids, dev_acc = self._final_prompt(lm, task, state, dev, placement, max_reasoning_tokens)
+        final_ids, dev_acc = self._final_prompt(lm, context, state)
         final = scorer.score(final_ids)
         return OptimizationResult(
+            method=self.name,
             initial_prompt=lm.decode(initial_ids),
             final_prompt=lm.decode(final_ids),
             initial_train_acc=initial.accuracy,
             final_train_acc=final.accuracy,
-            initial_train_loss=initial.loss,
-            final_train_loss=final.loss,
             final_dev_acc=dev_acc,
             history=[StepRecord.from_dict(h) for h in state.history],
             seconds=time.perf_counter() - started,
+            stopped_because=stopped,
+            extra={"initial_train_loss": initial.loss, "final_train_loss": final.loss},
         )
 
     def _out_of_patience(self, state: SearchState) -> bool:
@@ -201,38 +209,44 @@ class GreaterOptimizer:
 
     def _record(self, lm, state, j, chosen, ranked, rescored, seconds) -> StepRecord:
         candidates = [
-            CandidateScore(
-                token_id=t,
-                token=lm.decode([t]),
-                gradient_score=g,
-                train_acc=rescored[t].accuracy if t in rescored else None,
-                train_loss=rescored[t].loss if t in rescored else None,
-            )
+            {
+                "token_id": t,
+                "token": lm.decode([t]),
+                "gradient_score": g,
+                "train_acc": rescored[t].accuracy if t in rescored else None,
+                "train_loss": rescored[t].loss if t in rescored else None,
+            }
             for t, g in ranked
         ]
         best_acc, best_loss, best_ids = state.leaderboard[0]
+        chosen_token = lm.decode([state.prompt_ids[j]])
         return StepRecord(
             step=state.step,
-            position=j,
+            method=self.name,
             prompt=lm.decode(state.prompt_ids),
-            prompt_ids=list(state.prompt_ids),
-            chosen_token=lm.decode([state.prompt_ids[j]]),
-            candidates=candidates,
-            train_loss=chosen.loss,
-            train_acc=chosen.accuracy,
+            train_score=chosen.accuracy,
             best_prompt=lm.decode(best_ids),
-            best_train_acc=best_acc,
-            best_train_loss=best_loss,
-            seconds=seconds,
+            best_score=best_acc,
+            seconds=sum(seconds.values()),
+            stage_seconds=seconds,
+            details={
+                "summary": f"pos {j:>2} token {chosen_token!r} loss {chosen.loss:.3f}",
+                "position": j,
+                "prompt_ids": list(state.prompt_ids),
+                "chosen_token": chosen_token,
+                "train_loss": chosen.loss,
+                "best_train_loss": best_loss,
+                "candidates": candidates,
+            },
         )
 
     # ---- the final prompt -----------------------------------------------------------------------
-    def _final_prompt(self, lm, task, state, dev, placement, max_reasoning_tokens) -> tuple[list[int], float | None]:
+    def _final_prompt(self, lm, context: OptimizationContext, state) -> tuple[list[int], float | None]:
         """The best prompt by training score; with a dev split, the best of the top few by dev score."""
         top = [ids for _, _, ids in state.leaderboard[: self.n_best_for_dev]]
-        if not dev:
+        if not context.dev:
             return top[0], None
-        dev_scorer = PromptScorer(lm, task, dev, placement, max_reasoning_tokens, self.control_weight)
+        dev_scorer = PromptScorer(context.scorer, context.dev, self.control_weight)
         best = max(top, key=lambda ids: dev_scorer.score(ids).rank_key())
         return best, dev_scorer.score(best).accuracy
 
@@ -252,6 +266,10 @@ class _Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds[self.stage] = self.seconds.get(self.stage, 0.0) + time.perf_counter() - self.t0
+
+
+def _delta(after, before: dict) -> dict[str, float]:
+    return {k: round(v - before.get(k, 0), 3) for k, v in after.items() if v != before.get(k, 0)}
 
 
 def _replace(prompt: list[int], j: int, token: int) -> list[int]:

@@ -1,19 +1,17 @@
-"""Scoring a prompt on the training batch by re-running the reasoning (paper, section 3.5).
+"""GReaTer's view of the shared scorer: a prompt (as token ids) scored on the training batch.
 
-A prompt's score is (accuracy, objective) over the batch: accuracy counts examples whose greedy answer
-after the extractor is exactly the gold answer (the argmax equals the gold token at every answer
-position, which is what greedy decoding would emit); the objective is the loss the gradient follows,
-mean answer cross-entropy plus control_weight times the prompt's own cross-entropy (its fluency).
-Scores are cached by prompt, so no prompt is ever scored twice.
+Accuracy and reasonings come from the shared `Scorer` (the same rollouts every method gets); GReaTer adds
+its selection objective: mean answer cross-entropy plus control_weight times the prompt's own cross-entropy
+after the question (its fluency).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from greater.models.language_model import LanguageModel
-from greater.reasoning import Slot, answer_sequences, generate_reasoning_many, prompt_slots
-from greater.tasks.base import Example, Task
+from greater.reasoning import Slot, answer_sequences
+from greater.scoring import Scorer
+from greater.tasks.base import Example
 
 
 @dataclass
@@ -44,38 +42,35 @@ class PromptScore:
 
 @dataclass
 class PromptScorer:
-    lm: LanguageModel
-    task: Task
+    shared: Scorer
     examples: list[Example]
-    placement: str
-    max_reasoning_tokens: int
     control_weight: float = 0.0
     cache: dict[tuple[int, ...], PromptScore] = field(default_factory=dict)
-    tokens_generated: int = 0
 
     def __post_init__(self) -> None:
-        self.slots: list[Slot] = prompt_slots(self.lm, self.task, self.examples, self.placement)
+        self.lm, self.task = self.shared.lm, self.shared.task
+        self.slots: list[Slot] = self.shared.slots(self.examples)
 
     def score(self, prompt_ids: list[int]) -> PromptScore:
         return self.score_many([prompt_ids])[0]
 
     def score_many(self, prompts: list[list[int]]) -> list[PromptScore]:
-        """Scores of several prompts; the reasoning of all uncached ones is generated in one batched call,
-        which on a small model costs little more than one prompt's (generation is overhead-bound)."""
+        """Scores of several prompts; the reasoning of all unscored ones is generated in one batched call."""
         new = list(dict.fromkeys(tuple(p) for p in prompts if tuple(p) not in self.cache))
         if new:
-            reasonings = generate_reasoning_many(self.lm, self.slots, [list(p) for p in new], self.max_reasoning_tokens)
-            for key, prompt_reasonings in zip(new, reasonings):
-                self.tokens_generated += sum(len(r) for r in prompt_reasonings)
-                self.cache[key] = self.score_with(list(key), prompt_reasonings)
+            for key, rollouts in zip(new, self.shared.rollouts([list(k) for k in new], self.examples)):
+                self.cache[key] = PromptScore(
+                    list(key),
+                    [r.reasoning for r in rollouts],
+                    [r.loss for r in rollouts],
+                    [r.correct for r in rollouts],
+                    self.fluency(list(key)),
+                    self.control_weight,
+                )
         return [self.cache[tuple(p)] for p in prompts]
 
-    def score_with(self, prompt_ids: list[int], reasonings: list[list[int]]) -> PromptScore:
-        sequences, spans = self.sequences(prompt_ids, reasonings)
-        losses, exact = self.lm.span_losses(sequences, spans)
-        return PromptScore(
-            list(prompt_ids), reasonings, losses.tolist(), exact.tolist(), self.fluency(prompt_ids), self.control_weight
-        )
+    def remember(self, prompt_ids: list[int], reasonings: list[list[int]]) -> None:
+        self.shared.remember(prompt_ids, self.examples, reasonings)
 
     def fluency(self, prompt_ids: list[int]) -> list[float]:
         if not self.control_weight or not prompt_ids:

@@ -1,13 +1,27 @@
-"""The zero-shot chain-of-thought baseline: the task's initial prompt, unchanged."""
+"""Zero-shot chain of thought (Kojima et al., 2022): no search, the starting prompt as it is.
+
+The starting prompt is the task's initial prompt (or `prompt=...`); `optimizer=zs_cot` with
+`task.initial_prompt="Let's think step by step."` is the classic row of Table 1.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from greater.optimizers.base import OptimizationResult
+from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
+from greater.optimizers.registry import register_optimizer
 
 
-class ZeroShotOptimizer:
-    def optimize(self, lm: Any, task: Any, train: list, callbacks: list | None = None, **kwargs: Any):
-        prompt = kwargs.get("prompt") or task.initial_prompt
-        return OptimizationResult(initial_prompt=prompt, final_prompt=prompt)
+@dataclass
+class ZeroShotConfig(OptimizerConfig):
+    name: str = "zs_cot"
+
+
+@register_optimizer
+class ZeroShotOptimizer(Optimizer):
+    name = "zs_cot"
+    config_class = ZeroShotConfig
+
+    def optimize(self, lm, task, context: OptimizationContext) -> OptimizationResult:
+        prompt = context.initial_prompt
+        return OptimizationResult(method=self.name, initial_prompt=prompt, final_prompt=prompt)

@@ -1,0 +1,59 @@
+"""checkpoint.json: an optimizer's state after its last completed step, written atomically.
+
+Plain JSON, readable without torch and without unpickling: every optimizer saves a dict of lists,
+numbers and strings (a `random.Random` state goes through `rng_to_json`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_NAME = "checkpoint.json"
+CHECKPOINT_VERSION = 2
+
+
+def save_checkpoint(run_dir: str | Path, method: str, state: dict[str, Any]) -> Path:
+    """Write through a temporary file and rename, so a kill mid-write keeps the previous checkpoint."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"version": CHECKPOINT_VERSION, "method": method, "state": state}))
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(run_dir: str | Path, method: str) -> dict[str, Any]:
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; resume=<dir> must name a run directory that has one")
+    payload = json.loads(path.read_text())
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{path} has checkpoint version {payload.get('version')}, this greater reads "
+            f"{CHECKPOINT_VERSION}; start a new run"
+        )
+    if payload.get("method") != method:
+        raise ValueError(
+            f"{path} was written by optimizer={payload.get('method')}, not {method}; "
+            f"resume with optimizer={payload.get('method')}"
+        )
+    return payload["state"]
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / CHECKPOINT_NAME).exists()
+
+
+def rng_to_json(rng: random.Random) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def rng_from_json(data: list[Any]) -> random.Random:
+    rng = random.Random()
+    version, internal, gauss = data
+    rng.setstate((version, tuple(internal), gauss))
+    return rng

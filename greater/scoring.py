@@ -1,0 +1,112 @@
+"""The one scorer of prompts that every method uses, GReaTer included.
+
+A prompt is scored on examples the way the paper scores it: the model reasons greedily with the prompt in
+the task's chat (same placement and reasoning length for every method), the extractor asks for the final
+answer, and an example counts as correct when greedy decoding after the extractor would emit exactly the gold
+answer (the argmax equals the gold token at every answer position). Each (prompt, example) pair is rolled out
+once per run: results are cached, so methods that revisit prompts pay nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from greater.models.language_model import LanguageModel
+from greater.reasoning import Slot, answer_sequences, prompt_slots
+from greater.tasks.base import Example, Task
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One example reasoned with one prompt."""
+
+    reasoning: list[int]
+    loss: float  # mean cross-entropy of the gold answer tokens after the extractor
+    correct: bool
+
+
+@dataclass
+class TextScore:
+    """A prompt's score on a list of examples, for methods that work on text."""
+
+    prompt: str
+    examples: list[Example]
+    rollouts: list[Rollout]
+    reasonings: list[str]
+
+    @property
+    def correct(self) -> list[bool]:
+        return [r.correct for r in self.rollouts]
+
+    @property
+    def accuracy(self) -> float:
+        return sum(self.correct) / len(self.rollouts) if self.rollouts else 0.0
+
+    @property
+    def loss(self) -> float:
+        return sum(r.loss for r in self.rollouts) / len(self.rollouts) if self.rollouts else 0.0
+
+
+@dataclass
+class Scorer:
+    lm: LanguageModel
+    task: Task
+    placement: str
+    max_reasoning_tokens: int
+    cache: dict[tuple[tuple[int, ...], Example], Rollout] = field(default_factory=dict)
+    _slots: dict[Example, Slot] = field(default_factory=dict)
+
+    def slots(self, examples: list[Example]) -> list[Slot]:
+        missing = [ex for ex in dict.fromkeys(examples) if ex not in self._slots]
+        if missing:
+            self._slots.update(zip(missing, prompt_slots(self.lm, self.task, missing, self.placement)))
+        return [self._slots[ex] for ex in examples]
+
+    def rollouts(self, prompts: list[list[int]], examples: list[Example]) -> list[list[Rollout]]:
+        """[prompt][example] rollouts; every uncached pair is generated in one batched call."""
+        self.slots(examples)
+        todo: dict[tuple[int, ...], list[Example]] = {}
+        for prompt in prompts:
+            key = tuple(prompt)
+            for ex in examples:
+                if (key, ex) not in self.cache and ex not in todo.setdefault(key, []):
+                    todo[key].append(ex)
+        todo = {k: v for k, v in todo.items() if v}
+        if todo:
+            self._roll_out(todo)
+        return [[self.cache[(tuple(p), ex)] for ex in examples] for p in prompts]
+
+    def _roll_out(self, todo: dict[tuple[int, ...], list[Example]]) -> None:
+        with self.lm.acting_as("task"):
+            pairs = [(key, ex) for key, exs in todo.items() for ex in exs]
+            inputs = [self._slots[ex].with_prompt(list(key)) for key, ex in pairs]
+            reasonings = self.lm.generate(inputs, self.max_reasoning_tokens)
+            self.lm.counters["task.rollouts"] += len(pairs)
+            sequences, spans = [], []
+            for (key, ex), reasoning in zip(pairs, reasonings):
+                seq, span = answer_sequences(self.lm, self.task, [ex], [self._slots[ex]], list(key), [reasoning])
+                sequences += seq
+                spans += span
+            losses, exact = self.lm.span_losses(sequences, spans)
+        for pair, reasoning, loss, ok in zip(pairs, reasonings, losses.tolist(), exact.tolist()):
+            self.cache[pair] = Rollout(list(reasoning), float(loss), bool(ok))
+
+    def remember(self, prompt: list[int], examples: list[Example], reasonings: list[list[int]]) -> None:
+        """Put known reasonings (e.g. from a checkpoint) into the cache, scoring them without generating."""
+        self.slots(examples)
+        sequences, spans = answer_sequences(self.lm, self.task, examples, self.slots(examples), prompt, reasonings)
+        with self.lm.acting_as("task"):
+            losses, exact = self.lm.span_losses(sequences, spans)
+        for ex, reasoning, loss, ok in zip(examples, reasonings, losses.tolist(), exact.tolist()):
+            self.cache[(tuple(prompt), ex)] = Rollout(list(reasoning), float(loss), bool(ok))
+
+    def score_texts(self, prompts: list[str], examples: list[Example]) -> list[TextScore]:
+        """Scores of prompts given as text (what the text-feedback baselines propose), in one batch."""
+        ids = [self.lm.encode(p) for p in prompts]
+        out = []
+        for prompt, rollouts in zip(prompts, self.rollouts(ids, examples)):
+            out.append(TextScore(prompt, list(examples), rollouts, [self.lm.decode(r.reasoning) for r in rollouts]))
+        return out
+
+    def score_text(self, prompt: str, examples: list[Example]) -> TextScore:
+        return self.score_texts([prompt], examples)[0]
