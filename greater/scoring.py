@@ -53,8 +53,12 @@ class Scorer:
     task: Task
     placement: str
     max_reasoning_tokens: int
+    # Start each new rollout's greedy decoding from the reasoning of the nearest prompt already rolled out on
+    # the same example, verified in one pass (same tokens as without it; see greater.models.decoding).
+    reuse_reasoning: bool = True
     cache: dict[tuple[tuple[int, ...], Example], Rollout] = field(default_factory=dict)
     _slots: dict[Example, Slot] = field(default_factory=dict)
+    _prompts_of: dict[Example, list[tuple[int, ...]]] = field(default_factory=dict)  # rolled-out prompts, newest last
 
     def slots(self, examples: list[Example]) -> list[Slot]:
         missing = [ex for ex in dict.fromkeys(examples) if ex not in self._slots]
@@ -80,7 +84,8 @@ class Scorer:
         with self.lm.acting_as("task"):
             pairs = [(key, ex) for key, exs in todo.items() for ex in exs]
             inputs = [self._slots[ex].with_prompt(list(key)) for key, ex in pairs]
-            reasonings = self.lm.generate(inputs, self.max_reasoning_tokens)
+            drafts = [self.draft(key, ex) for key, ex in pairs] if self.reuse_reasoning else None
+            reasonings = self.lm.generate(inputs, self.max_reasoning_tokens, drafts=drafts)
             self.lm.counters["task.rollouts"] += len(pairs)
             sequences, spans = [], []
             for (key, ex), reasoning in zip(pairs, reasonings):
@@ -89,7 +94,23 @@ class Scorer:
                 spans += span
             losses, exact = self.lm.span_losses(sequences, spans)
         for pair, reasoning, loss, ok in zip(pairs, reasonings, losses.tolist(), exact.tolist()):
-            self.cache[pair] = Rollout(list(reasoning), float(loss), bool(ok))
+            self._store(pair[0], pair[1], Rollout(list(reasoning), float(loss), bool(ok)))
+
+    def _store(self, key: tuple[int, ...], example: Example, rollout: Rollout) -> None:
+        if (key, example) not in self.cache:
+            self._prompts_of.setdefault(example, []).append(key)
+        self.cache[(key, example)] = rollout
+
+    def draft(self, prompt: tuple[int, ...], example: Example, lookback: int = 32) -> list[int]:
+        """The reasoning of the rolled-out prompt most like `prompt` on this example (the longest shared
+        prefix plus suffix, newest first on ties): the best guess at this prompt's reasoning. Empty when no
+        prompt shares at least half its tokens, since an unrelated draft costs a pass and saves little."""
+        best, best_score = None, (max(len(prompt), 1) + 1) // 2 - 1
+        for key in reversed(self._prompts_of.get(example, [])[-lookback:]):
+            score = _shared_ends(key, prompt)
+            if score > best_score:
+                best, best_score = key, score
+        return list(self.cache[(best, example)].reasoning) if best is not None else []
 
     def remember(self, prompt: list[int], examples: list[Example], reasonings: list[list[int]]) -> None:
         """Put known reasonings (e.g. from a checkpoint) into the cache, scoring them without generating."""
@@ -98,7 +119,7 @@ class Scorer:
         with self.lm.acting_as("task"):
             losses, exact = self.lm.span_losses(sequences, spans)
         for ex, reasoning, loss, ok in zip(examples, reasonings, losses.tolist(), exact.tolist()):
-            self.cache[(tuple(prompt), ex)] = Rollout(list(reasoning), float(loss), bool(ok))
+            self._store(tuple(prompt), ex, Rollout(list(reasoning), float(loss), bool(ok)))
 
     def score_texts(self, prompts: list[str], examples: list[Example]) -> list[TextScore]:
         """Scores of prompts given as text (what the text-feedback baselines propose), in one batch."""
@@ -110,3 +131,11 @@ class Scorer:
 
     def score_text(self, prompt: str, examples: list[Example]) -> TextScore:
         return self.score_texts([prompt], examples)[0]
+
+
+def _shared_ends(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    """Tokens shared at the start plus at the end of two prompts (each token counted once)."""
+    n = min(len(a), len(b))
+    head = next((i for i in range(n) if a[i] != b[i]), n)
+    tail = next((i for i in range(n - head) if a[-1 - i] != b[-1 - i]), n - head)
+    return head + tail

@@ -16,6 +16,8 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
 
 from greater.config import ModelConfig
+from greater.models.decoding import Decoded, greedy_decode
+from greater.models.memory import run_with_backoff
 from greater.models.sources import resolve_weights
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class LanguageModel:
         system_prompt: str | None = None,
         batch_size: int = 8,
         batch_tokens: int = 0,
+        loss_batch_size: int | None = None,
     ) -> None:
         check_batching(batch_size, batch_tokens)
         self.model = model.eval().requires_grad_(False)
@@ -60,6 +63,10 @@ class LanguageModel:
         self.use_chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
         self.system_prompt = system_prompt
         self.batch_size, self.batch_tokens = batch_size, batch_tokens
+        # Sequences per loss / gradient pass: a backward pass keeps every layer's activations, so on a GPU it
+        # fits far fewer sequences than generation does. None: the generation batch size.
+        self.loss_batch_size = loss_batch_size or batch_size
+        self.check_every = 8  # greedy decoding reads tokens back from the device every this many steps
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = self._stop_ids()
@@ -76,7 +83,8 @@ class LanguageModel:
         check_batching(cfg.batch_size, cfg.batch_tokens)  # before minutes of loading weights
         transformers.utils.logging.disable_progress_bar()  # weight-loading bars drown the run's own progress
         weights = resolve_weights(cfg, cache_dir)
-        kwargs: dict = {"dtype": getattr(torch, cfg.dtype), "trust_remote_code": cfg.trust_remote_code}
+        dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)  # "auto": the checkpoint's own
+        kwargs: dict = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code}
         if cfg.revision:
             kwargs["revision"] = cfg.revision
         if cfg.device == "auto":
@@ -175,28 +183,85 @@ class LanguageModel:
         return Batch(ids, mask, positions, offsets)
 
     def chunks(self, n: int) -> list[range]:
-        return [range(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
+        """Index ranges of the loss and gradient passes (`loss_batch_size` sequences each)."""
+        size = self.loss_batch_size
+        return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
     # ---- generation ---------------------------------------------------------------------------
     @torch.no_grad()
     def generate(
-        self, inputs: list[list[int]], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None
+        self,
+        inputs: list[list[int]],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        drafts: list[list[int]] | None = None,
     ) -> list[list[int]]:
         """Continuations (new tokens only, stop token dropped), batched by similar length: greedy when
-        `temperature` is 0, else sampled (reproducibly when `seed` is given)."""
+        `temperature` is 0, else sampled (reproducibly when `seed` is given).
+
+        Greedy decoding may start from `drafts` (a guess at each continuation, e.g. the reasoning of a prompt
+        one token away): the agreeing prefix of a draft is verified in one pass instead of generated token by
+        token, and the result is the same as without it (see greater.models.decoding)."""
+        if temperature > 0:
+            return self._sample(inputs, max_new_tokens, temperature, seed)
+        drafts = drafts or [[] for _ in inputs]
+        outputs: list[list[int]] = [[] for _ in inputs]
+        started, done = time.perf_counter(), 0
+        lengths = [len(x) + len(d[:max_new_tokens]) for x, d in zip(inputs, drafts)]
+        for idx in self.generation_batches(lengths):
+            rows, row_drafts = [inputs[i] for i in idx], [drafts[i] for i in idx]
+            decoded = self._decode_with_backoff(rows, row_drafts, max_new_tokens)
+            for k, i in enumerate(idx):
+                outputs[i] = decoded.tokens[k]
+                self.count("tokens_generated", len(outputs[i]))
+                self.count("tokens_reused", min(decoded.accepted[k], len(outputs[i])))
+                rejected = len(row_drafts[k][:max_new_tokens]) - decoded.accepted[k]
+                self.count("tokens_forwarded", len(rows[k]) + rejected)  # the prefill and the draft it threw away
+            self.count("calls")
+            done += len(idx)
+            if self.on_generation is not None:
+                self.on_generation(done, len(inputs))
+        self.count("generations", len(inputs))
+        self.count("seconds", time.perf_counter() - started)
+        return outputs
+
+    def _decode_with_backoff(self, rows: list[list[int]], drafts: list[list[int]], max_new_tokens: int) -> Decoded:
+        """One generation batch; on out-of-memory it is split in halves (down to one row) and retried."""
+
+        def run(part: list[int]) -> Decoded:
+            return greedy_decode(
+                self.model,
+                [rows[i] for i in part],
+                max_new_tokens,
+                self.stop_ids,
+                self.tokenizer.pad_token_id,
+                [drafts[i] for i in part],
+                check_every=self.check_every,
+            )
+
+        parts = run_with_backoff(run, list(range(len(rows))), len(rows))
+        return Decoded(
+            [t for p in parts for t in p.tokens],
+            [a for p in parts for a in p.accepted],
+            sum(p.decode_steps for p in parts),
+        )
+
+    def _sample(self, inputs: list[list[int]], max_new_tokens: int, temperature: float, seed: int | None):
+        """Sampled continuations through transformers' generate."""
         outputs: list[list[int]] = [[] for _ in inputs]
         config = GenerationConfig(
-            do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None,
+            do_sample=True,
+            temperature=temperature,
             top_p=None,
             top_k=None,
             max_new_tokens=max_new_tokens,
             eos_token_id=sorted(self.stop_ids),
             pad_token_id=self.tokenizer.pad_token_id,
         )
-        if temperature > 0 and seed is not None:
+        if seed is not None:
             torch.manual_seed(seed)
-        started, done = time.perf_counter(), 0
+        started = time.perf_counter()
         for idx in self.generation_batches([len(x) for x in inputs]):
             batch = self.pad([inputs[i] for i in idx])
             out = self.model.generate(
@@ -208,9 +273,6 @@ class LanguageModel:
                 self.count("tokens_generated", len(outputs[i]))
             self.count("tokens_forwarded", int(batch.attention_mask.sum()))  # the prefill
             self.count("calls")
-            done += len(idx)
-            if self.on_generation is not None:
-                self.on_generation(done, len(inputs))
         self.count("generations", len(inputs))
         self.count("seconds", time.perf_counter() - started)
         return outputs
@@ -272,15 +334,14 @@ class LanguageModel:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cross-entropy of tokens seq[start:end] per sequence, and whether greedy decoding would
         produce exactly those tokens (argmax equals the target at every position). Returns ([N], [N])."""
-        losses, exact = [], []
-        with torch.no_grad():
-            for chunk in self.chunks(len(sequences)):
-                seqs, sp = [sequences[i] for i in chunk], [spans[i] for i in chunk]
-                batch = self.pad(seqs)
-                loss, match = self.batch_span_losses(batch, seqs, sp)
-                losses.append(loss)
-                exact.append(match)
-        return torch.cat(losses), torch.cat(exact)
+
+        def run(chunk: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+            seqs, sp = [sequences[i] for i in chunk], [spans[i] for i in chunk]
+            with torch.no_grad():
+                return self.batch_span_losses(self.pad(seqs), seqs, sp)
+
+        parts = run_with_backoff(run, list(range(len(sequences))), self.loss_batch_size)
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     def batch_span_losses(
         self,
