@@ -72,6 +72,13 @@ def _tokens(compute: dict[str, float]) -> float:
     return sum(v for k, v in compute.items() if k.endswith((".tokens_generated", ".tokens_forwarded")))
 
 
+def outcomes(predictions_file: str | Path) -> dict[str, bool]:
+    """Example id -> whether the prompt answered it right, from a run's predictions_*.jsonl."""
+    with Path(predictions_file).open(encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    return {str(r["id"]): bool(r["correct"]) for r in records}
+
+
 def collect(root: Path) -> pd.DataFrame:
     """One row per (run, evaluated model, prompt kind); malformed result files are skipped with a warning."""
     rows: list[dict] = []

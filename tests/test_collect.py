@@ -1,13 +1,25 @@
 """scripts/collect.py: result files to one table, malformed files skipped."""
 
+import json
 import logging
 
 from greater.results import RunResult, TestRow
-from scripts.collect import collect, main
+from scripts.collect import collect, main, outcomes
 
 
-def write_result(path, task, model, rows, optimizer="greater", seed=0):
+def write_result(path, task, model, rows, optimizer="greater", seed=0, correct=None, compute=None):
+    """A run directory. `correct`: {eval_model: [bool per example]} writes predictions files for final rows
+    (example ids "q0", "q1", ...) and takes n and acc from them."""
     path.mkdir(parents=True)
+    test = []
+    for m, kind, acc in rows:
+        marks = (correct or {}).get(m) if kind == "final" else None
+        file = f"predictions_{m}_{kind}.jsonl" if marks is not None else None
+        if marks is not None:
+            lines = [json.dumps({"id": f"q{i}", "correct": c, "parsed_answer": "x"}) for i, c in enumerate(marks)]
+            (path / file).write_text("\n".join(lines) + "\n")
+            acc = sum(marks) / len(marks)
+        test.append(TestRow(m, kind, acc, 0.1, 0.9, len(marks) if marks is not None else 10, 0, 1.0, file))
     RunResult(
         task=task,
         model=model,
@@ -16,10 +28,10 @@ def write_result(path, task, model, rows, optimizer="greater", seed=0):
         initial_prompt="a",
         final_prompt="b",
         train={"n": 4},
-        test=[TestRow(m, k, acc, 0.1, 0.9, 10, 0, 1.0) for m, k, acc in rows],
+        test=test,
         steps=3,
         seconds={"total": 9.0},
-        compute={"task.tokens_generated": 100, "optimizer.tokens_forwarded": 20, "task.rollouts": 8},
+        compute=compute or {"task.tokens_generated": 100, "optimizer.tokens_forwarded": 20, "task.rollouts": 8},
     ).write(path)
 
 
@@ -42,3 +54,10 @@ def test_cli_writes_csv_and_markdown(tmp_path, capsys):
     assert (tmp_path / "table.csv").read_text().count("\n") == 2
     assert "| a " in (tmp_path / "table.md").read_text()
     assert main([str(tmp_path / "none")]) == 1
+
+
+def test_outcomes_read_back_each_example_by_id(tmp_path):
+    write_result(tmp_path / "run", "a", "m1", [("m1", "final", 0.0)], correct={"m1": [True, False, True]})
+    table = collect(tmp_path)
+    assert table.loc[0, "n"] == 3 and abs(table.loc[0, "acc"] - 2 / 3) < 1e-9
+    assert outcomes(table.loc[0, "predictions"]) == {"q0": True, "q1": False, "q2": True}

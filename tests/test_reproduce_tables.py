@@ -1,9 +1,11 @@
-"""scripts/reproduce_tables.py: averages over seeds and tasks, paper columns, transfer rows."""
+"""scripts/reproduce_tables.py: averages over seeds and tasks, paper columns, transfer rows, and the miniature
+profile (pooled intervals, exact McNemar against hand computations, reproducible output)."""
 
 import pytest
 
 from scripts.collect import collect
-from scripts.reproduce_tables import main, table1, table2
+from scripts.mini_tables import accuracy_table, final_rows, mcnemar_exact, paired_tests
+from scripts.reproduce_tables import METHODS, PAPER_BBH_TASKS, main, table1, table2
 from tests.test_collect import write_result
 
 
@@ -39,3 +41,101 @@ def test_cli_writes_markdown_and_latex(results, tmp_path, capsys):
     assert main([str(results), "--out", str(tmp_path / "tables")]) == 0
     assert "Table 2: transfer" in (tmp_path / "tables.md").read_text()
     assert "\\begin{tabular}" in (tmp_path / "tables.tex").read_text()
+
+
+def test_bbh_average_counts_only_the_papers_21_tasks(tmp_path):
+    write(tmp_path / "a", "bbh/navigate", "gemma2-9b", "greater", 0, [("gemma2-9b", 0.6)])
+    write(tmp_path / "b", "bbh/word_sorting", "gemma2-9b", "greater", 0, [("gemma2-9b", 0.0)])
+    t = table1(collect(tmp_path))
+    assert len(PAPER_BBH_TASKS) == 21 and "word_sorting" not in PAPER_BBH_TASKS
+    assert t.loc["GReaTer", ("gemma2-9b", "BBH")] == 60.0  # word_sorting's 0 is not averaged in
+    assert t.loc["GReaTer", ("gemma2-9b", "BBH (not in the paper's 21)")] == 0.0
+
+
+# The miniature profile. Ten test examples per seed; GReaTer against ZS-CoT on task t1:
+#   seed 0: GReaTer right on q0-q6, ZS-CoT on q0-q2 and q7 -> GReaTer only: q3-q6 (4), ZS-CoT only: q7 (1)
+#   seed 1: both right on q0-q5                             -> no discordant pair
+# so b = 4, c = 1 and the exact two-sided p = 2 * (C(5,0) + C(5,1)) / 2^5 = 12 / 32 = 0.375.
+def marks(right):
+    return [i in right for i in range(10)]
+
+
+MINI = {
+    ("greater", 0): marks(range(7)),
+    ("greater", 1): marks(range(6)),
+    ("zs_cot", 0): marks([0, 1, 2, 7]),
+    ("zs_cot", 1): marks(range(6)),
+}
+
+
+@pytest.fixture
+def mini_runs(tmp_path):
+    root = tmp_path / "runs"
+    for (method, seed), right in MINI.items():
+        correct = {"smollm2-135m": right, "gemma3-270m": right[::-1]}
+        compute = {"task.tokens_generated": 1000.0 if method == "greater" else 0.0, "task.rollouts": 40.0}
+        write_result(
+            root / f"{method}_{seed}",
+            "synthetic/t1",
+            "smollm2-135m",
+            [("smollm2-135m", "initial", 0.3), ("smollm2-135m", "final", 0), ("gemma3-270m", "final", 0)],
+            optimizer=method,
+            seed=seed,
+            correct=correct,
+            compute=compute,
+        )
+    return root
+
+
+def test_mcnemar_matches_hand_computation_and_scipy():
+    from scipy.stats import binomtest
+
+    assert mcnemar_exact(4, 1) == pytest.approx(0.375)
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(3, 3) == 1.0  # capped at 1
+    for b, c in [(10, 2), (0, 7), (25, 14)]:
+        assert mcnemar_exact(b, c) == pytest.approx(binomtest(b, b + c, 0.5).pvalue)
+
+
+def test_mini_tables_pool_seeds_and_pair_the_same_examples(mini_runs):
+    from scipy.stats import binomtest
+
+    rows = final_rows(collect(mini_runs), METHODS)
+    acc = accuracy_table(rows).set_index(["method", "eval_model"])
+    ours = acc.loc[("GReaTer", "smollm2-135m")]
+    assert ours.n == 20 and ours.acc == pytest.approx(65.0)  # (7 + 6) / 20, pooled over the seeds
+    low, high = binomtest(13, 20).proportion_ci(method="wilson")
+    assert (ours.ci_low, ours.ci_high) == pytest.approx((100 * low, 100 * high), abs=1e-6)
+    assert ours.tokens == 1000.0 and acc.loc[("ZS-CoT", "smollm2-135m")].tokens == 0.0
+    tests = paired_tests(rows).set_index(["eval_model", "baseline", "task"])
+    own = tests.loc[("smollm2-135m", "zs_cot", "synthetic/t1")]
+    assert (own.pairs, own.greater_only, own.baseline_only) == (20, 4, 1)
+    assert own.p_value == pytest.approx(0.375)
+    # transfer: the reversed marks -> seed 0: GReaTer q3-q9, ZS-CoT q2 and q7-q9 -> b = 4 (q3-q6), c = 1 (q2)
+    moved = tests.loc[("gemma3-270m", "zs_cot", "synthetic/t1")]
+    assert (moved.greater_only, moved.baseline_only) == (4, 1)
+
+
+def test_mini_profile_writes_tables_figures_and_is_reproducible(mini_runs, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "mini_tables.md").write_text(
+        "# Reading\n\nkept\n\n<!-- mini tables: start -->\nold\n<!-- mini tables: end -->\n"
+    )
+    assert main(["--profile", "mini", str(mini_runs), "--out", str(out)]) == 0
+    text = (out / "mini_tables.md").read_text()
+    assert text.startswith("# Reading\n\nkept") and "old" not in text
+    assert "65.0 [" in text and "0.375" in text
+    assert "Table 2 (miniature): optimized on smollm2-135m, evaluated on gemma3-270m" in text
+    assert "Published numbers" in text and "76.6" in text
+    figures = ["mini_table1_smollm2-135m.png", "mini_compute.png", "mini_table2_smollm2-135m_to_gemma3-270m.png"]
+    for name in figures + ["mini_accuracy.csv", "mini_paired_tests.csv", "mini_runs.csv"]:
+        assert (out / name).stat().st_size > 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["--profile", "mini", str(mini_runs), "--out", str(out)]) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # the same runs give the same files
+
+
+def test_mini_profile_without_runs_is_a_one_line_error(tmp_path, capsys):
+    assert main(["--profile", "mini", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
+    assert "no result.json" in capsys.readouterr().err

@@ -81,10 +81,100 @@ def animal_or_fruit(rng: random.Random) -> Example:
     return Example(f"Is a {word} an animal or a fruit?", "animal" if word in ANIMALS else "fruit")
 
 
+# The generated tasks of BBH and GSM8K kinds (issue 12): small enough that a 135M model has signal on them.
+NAMES = ["Anna", "Ben", "Carla", "David", "Emma", "Frank", "Grace", "Henry", "Iris", "Jack", "Kate", "Leo"]
+ITEMS = ["apples", "pencils", "stickers", "marbles", "cookies", "books", "coins", "cards"]
+COUNT_WORDS = ["one", "two", "three"]
+IRREGULAR_PLURALS = {
+    "mouse": "mice",
+    "sheep": "sheep",
+    "deer": "deer",
+    "wolf": "wolves",
+    "fox": "foxes",
+    "peach": "peaches",
+}
+
+
+def word_problem(rng: random.Random) -> Example:
+    """GSM8K in miniature: one or two additions or subtractions with numbers under 10."""
+    name, item = rng.choice(NAMES), rng.choice(ITEMS)
+    start, more = rng.randint(2, 9), rng.randint(1, 9)
+    question = f"{name} has {start} {item} and gets {more} more."
+    total = start + more
+    if rng.random() < 0.5:
+        away = rng.randint(1, total - 1)
+        question += f" Then {name} gives {away} away."
+        total -= away
+    return Example(f"{question} How many {item} does {name} have now?", str(total))
+
+
+def count_objects(rng: random.Random) -> Example:
+    """BBH object_counting in miniature: count the animals (or fruits) in a list of two to five, most of
+    them single, with one distractor from the other group half the time."""
+    kind, group, other = ("animals", ANIMALS, FRUITS) if rng.random() < 0.5 else ("fruits", FRUITS, ANIMALS)
+    counts = [rng.choice([1, 1, 1, 2]) for _ in range(rng.randint(2, 4))]
+    parts = [_counted(n, w) for n, w in zip(counts, rng.sample(group, len(counts)))]
+    if rng.random() < 0.5:
+        parts.append(_counted(1, rng.choice(other)))
+    rng.shuffle(parts)
+    listing = ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    return Example(f"I have {listing}. How many {kind} do I have?", str(sum(counts)))
+
+
+def _counted(n: int, word: str) -> str:
+    if n == 1:
+        return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+    return f"{COUNT_WORDS[n - 1]} {_plural(word)}"
+
+
+def _plural(word: str) -> str:
+    if word in IRREGULAR_PLURALS:
+        return IRREGULAR_PLURALS[word]
+    if word.endswith("y") and word[-2] not in "aeiou":
+        return word[:-1] + "ies"  # cherry -> cherries
+    return word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def tallest(rng: random.Random) -> Example:
+    """BBH logical_deduction in miniature: three people ordered by two comparisons; name one end."""
+    order = rng.sample(NAMES, 3)  # tallest first
+    facts = [f"{order[0]} is taller than {order[1]}.", f"{order[1]} is taller than {order[2]}."]
+    rng.shuffle(facts)
+    ask_tallest = rng.random() < 0.5
+    question = f"{' '.join(facts)} Who is the {'tallest' if ask_tallest else 'shortest'}?"
+    return Example(question, order[0] if ask_tallest else order[-1])
+
+
+def truth_tellers(rng: random.Random) -> Example:
+    """BBH web_of_lies in miniature: a chain of two or three speakers."""
+    people = rng.sample(NAMES, rng.randint(2, 3))
+    honest = rng.random() < 0.5
+    sentences = [f"{people[0]} {'tells the truth' if honest else 'lies'}."]
+    for speaker, subject in zip(people[1:], people):
+        claims_honest = rng.random() < 0.5
+        sentences.append(f"{speaker} says {subject} {'tells the truth' if claims_honest else 'lies'}.")
+        honest = claims_honest == honest  # a true claim made by an honest speaker, or a false one by a liar
+    question = f"{' '.join(sentences)} Does {people[-1]} tell the truth?"
+    return Example(question, "Yes" if honest else "No")
+
+
+def longer_word(rng: random.Random) -> Example:
+    """String manipulation: which of two words has more letters (lengths differ by at least two)."""
+    while True:
+        a, b = rng.sample(ANIMALS + FRUITS, 2)
+        if abs(len(a) - len(b)) >= 2:
+            return Example(f"Which word has more letters, {a} or {b}?", max(a, b, key=len))
+
+
 GENERATORS: dict[str, Callable[[random.Random], Example]] = {
     "compare_numbers": compare_numbers,
     "odd_one_out": odd_one_out,
     "animal_or_fruit": animal_or_fruit,
+    "word_problem": word_problem,
+    "count_objects": count_objects,
+    "tallest": tallest,
+    "truth_tellers": truth_tellers,
+    "longer_word": longer_word,
 }
 
 
