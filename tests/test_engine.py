@@ -27,14 +27,15 @@ def greater(**overrides):
 # ---- gradient --------------------------------------------------------------------------------
 
 
-def one_hot_gradient(lm, sequences, spans, starts, prompt_ids, j, control_weight):
-    """Independent computation: d(mean loss)/d(one-hot at j) with full logits and no padding."""
+def one_hot_gradient(lm, sequences, spans, starts, prompt_ids, j, control_weight, temperature=1.0):
+    """Independent computation: d(mean loss)/d(one-hot at j) with full logits and no padding; the answer
+    logits are divided by `temperature`, the fluency term's are not (as in the reference)."""
     W = lm.embedding_matrix
     grads = []
     for seq, (s, e), start in zip(sequences, spans, starts):
         one_hot = F.one_hot(torch.tensor(seq), W.shape[0]).float().requires_grad_(True)
         logits = lm.model(inputs_embeds=(one_hot @ W)[None]).logits[0]
-        loss = F.cross_entropy(logits[s - 1 : e - 1], torch.tensor(seq[s:e]))
+        loss = F.cross_entropy(logits[s - 1 : e - 1] / temperature, torch.tensor(seq[s:e]))
         if control_weight:
             fl = F.cross_entropy(logits[start - 1 : start - 1 + len(prompt_ids)], torch.tensor(prompt_ids))
             loss = loss + control_weight * fl
@@ -45,20 +46,23 @@ def one_hot_gradient(lm, sequences, spans, starts, prompt_ids, j, control_weight
 
 @pytest.mark.parametrize("control_weight", [0.0, 0.2])
 @pytest.mark.parametrize("j", [0, 3])
-def test_gradient_score_equals_one_hot_gradient(tiny_lm, parity_task, control_weight, j):
+@pytest.mark.parametrize("temperature", [1.0, 0.2])
+def test_gradient_score_equals_one_hot_gradient(tiny_lm, parity_task, control_weight, j, temperature):
     scorer = scorer_for(tiny_lm, parity_task)
     prompt = tiny_lm.encode(parity_task.initial_prompt)
     current = scorer.score(prompt)
     seqs, spans = scorer.sequences(prompt, current.reasonings)
     starts = scorer.prompt_starts()
-    pg = position_gradient(tiny_lm, seqs, spans, starts, prompt, j, control_weight)
+    pg = position_gradient(tiny_lm, seqs, spans, starts, prompt, j, control_weight, temperature)
     candidates = list(range(10, 60))
     ranked = dict(rank_by_gradient(tiny_lm, pg.grads, candidates))
-    expected = one_hot_gradient(tiny_lm, seqs, spans, starts, prompt, j, control_weight)
+    expected = one_hot_gradient(tiny_lm, seqs, spans, starts, prompt, j, control_weight, temperature)
     for c in candidates:
         assert ranked[c] == pytest.approx(expected[c].item(), abs=1e-5)
-    # the answer loss from the gradient pass equals the scorer's loss
-    assert pg.answer_loss.tolist() == pytest.approx(current.losses, abs=1e-5)
+    if temperature == 1.0:  # the answer loss from the gradient pass equals the scorer's (untempered) loss
+        assert pg.answer_loss.tolist() == pytest.approx(current.losses, abs=1e-5)
+    else:  # tempering changes the loss, so the test above would not notice a forgotten temperature
+        assert pg.answer_loss.tolist() != pytest.approx(current.losses, abs=1e-3)
 
 
 def test_ranking_is_ascending_in_gradient(tiny_lm):
@@ -127,8 +131,9 @@ class FakeScorer:
 
     def score(self, ids):
         self.calls.append(ids[self.j])
-        acc, loss = self.table[ids[self.j]]
-        return PromptScore(list(ids), [], [loss], [acc >= 0.5], [0.0])
+        acc, loss, *fluency = self.table[ids[self.j]]
+        correct = [i < acc * 4 for i in range(4)]  # accuracy in quarters
+        return PromptScore(list(ids), [], [loss], correct, fluency or [0.0], control_weight=0.2)
 
     def score_many(self, prompts):
         return [self.score(ids) for ids in prompts]
@@ -147,8 +152,39 @@ def test_scoring_several_prompts_at_once_equals_one_by_one(tiny_lm, parity_task)
     assert batched[0] is batched[2] and len(together.cache) == 2  # a repeated prompt is scored once
 
 
+def test_reference_and_keep_current_selection_pick_different_tokens(tiny_lm):
+    """Worked by hand. Current token a; gradient order b, c, d, a; two re-scored.
+    (accuracy, answer CE, prompt NLL):  a (0.75, 2.0, 1.0)   b (0.5, 0.1, 5.0)   c (0.5, 0.9, 1.0)
+    reference: scores b and c only (a is not in the gradient top 2); error + 0.02 x NLL gives
+      b 0.5 + 0.1 = 0.60, c 0.5 + 0.02 = 0.52: c, a forced move although a is more accurate.
+    keep_current: b, c and a compete by accuracy first: a (0.75) stays."""
+    a, b, c, d = (tiny_lm.encode(x)[0] for x in "abcd")
+    table = {a: (0.75, 2.0, 1.0), b: (0.5, 0.1, 5.0), c: (0.5, 0.9, 1.0), d: (1.0, 0.0, 0.0)}
+    ranked = [(b, -3.0), (c, -2.0), (d, -1.0), (a, 0.0)]
+    picks = {}
+    for selection in ("reference", "keep_current"):
+        opt = greater(n_rescore=2, period_early_accept=False, selection=selection)
+        state = SearchState(prompt_ids=[a, a, a], initial_length=3, position=1)
+        scorer = FakeScorer(table, j=1)
+        chosen, rescored = opt.select(tiny_lm, scorer, state, ranked)
+        picks[selection] = (chosen.prompt_ids[1], sorted(rescored))
+    assert picks["reference"] == (c, sorted([b, c]))
+    assert picks["keep_current"] == (a, sorted([a, b, c]))
+
+
+def test_reference_selection_scores_the_current_token_only_in_the_top_and_breaks_ties_late(tiny_lm):
+    """Current a ranks second: re-scored with b and c. a and c tie at error 0.25 + 0.02 x 1.0 = 0.27,
+    b is worse (0.5); the later of the tied ones (c) wins, as `<=` does in the reference."""
+    a, b, c = (tiny_lm.encode(x)[0] for x in "abc")
+    opt = greater(n_rescore=3, period_early_accept=False, selection="reference")
+    state = SearchState(prompt_ids=[a, a], initial_length=2, position=0)
+    scorer = FakeScorer({a: (0.75, 0.0, 1.0), b: (0.5, 0.0, 1.0), c: (0.75, 5.0, 1.0)}, j=0)
+    chosen, rescored = opt.select(tiny_lm, scorer, state, [(b, -2.0), (a, -1.0), (c, 0.0)])
+    assert sorted(rescored) == sorted([a, b, c]) and chosen.prompt_ids[0] == c
+
+
 def test_selection_takes_best_accuracy_then_lowest_loss(tiny_lm):
-    opt = greater(n_rescore=3, period_early_accept=False)
+    opt = greater(n_rescore=3, period_early_accept=False, selection="keep_current")
     a, b, c, d, e = (tiny_lm.encode(x)[0] for x in "abcde")
     state = SearchState(prompt_ids=[a, a, a], initial_length=3, position=1)
     table = {a: (0.0, 1.0), b: (1.0, 2.0), c: (1.0, 0.5), d: (1.0, 0.1), e: (1.0, 0.01)}
@@ -159,7 +195,7 @@ def test_selection_takes_best_accuracy_then_lowest_loss(tiny_lm):
 
 
 def test_selection_keeps_the_current_token_when_nothing_beats_it(tiny_lm):
-    opt = greater(n_rescore=2, period_early_accept=False)
+    opt = greater(n_rescore=2, period_early_accept=False, selection="keep_current")
     a, b, c = (tiny_lm.encode(x)[0] for x in "abc")
     state = SearchState(prompt_ids=[a, a, a], initial_length=3, position=0)
     scorer = FakeScorer({a: (1.0, 0.2), b: (1.0, 0.3), c: (0.0, 0.0)}, j=0)
@@ -195,8 +231,9 @@ def test_sweep_advances_grows_and_wraps(tiny_lm):
 # ---- whole runs ------------------------------------------------------------------------------
 
 
-def test_two_steps_record_history_and_change_the_prompt(tiny_lm, parity_task, tmp_path):
-    opt = greater(n_steps=2, topk=5, n_groups=2, group_size=3)
+@pytest.mark.parametrize("selection", ["reference", "keep_current"])
+def test_two_steps_record_history_and_change_the_prompt(tiny_lm, parity_task, tmp_path, selection):
+    opt = greater(n_steps=2, topk=5, n_groups=2, group_size=3, selection=selection, token_filter="ascii")
     context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=4, run_dir=tmp_path)
     result = opt.optimize(tiny_lm, parity_task, context)
     assert [h.step for h in result.history] == [1, 2] and {h.method for h in result.history} == {"greater"}
@@ -205,10 +242,14 @@ def test_two_steps_record_history_and_change_the_prompt(tiny_lm, parity_task, tm
     first = result.history[0].details
     assert first["candidates"] and all(c["gradient_score"] is not None for c in first["candidates"])
     assert sum(c["train_loss"] is not None for c in first["candidates"]) <= 3 + 1  # n_rescore and the current token
-    # the best prompt never gets worse: accuracy first, then the objective
-    keys = [(h.best_score, -h.details["best_train_loss"]) for h in result.history]
+    # the best prompt never gets worse: accuracy first, then the objective (reference: its selection loss)
+    if selection == "keep_current":
+        keys = [(h.best_score, -h.details["best_train_loss"]) for h in result.history]
+    else:
+        keys = [-h.details["best_train_loss"] for h in result.history]
     assert keys == sorted(keys)
-    assert result.final_prompt == result.history[-1].best_prompt
+    best = tiny_lm.encode(result.history[-1].best_prompt)
+    assert result.final_prompt == tiny_lm.decode(opt.strip_placeholder(tiny_lm, best))
 
 
 def test_same_seed_same_result_different_seed_may_differ(parity_task):

@@ -94,7 +94,7 @@ def evaluate_prompt(
     reasonings = generate_reasoning(lm, slots, prompt_ids, max_reasoning_tokens)
     heads = [slot.with_prompt(prompt_ids) + r + extractor_ids(lm, task) for slot, r in zip(slots, reasonings)]
     if cfg.mode == "generate":
-        raws = [lm.decode(ids) for ids in lm.generate(heads, cfg.max_answer_tokens)]
+        raws = [lm.decode(ids) for ids in lm.generate(heads, answer_token_limit(lm, task, cfg.max_answer_tokens))]
         parsed = [task.parse(raw) for raw in raws]
     elif cfg.mode == "loglik":
         raws = parsed = most_likely_options(lm, task, heads)
@@ -105,6 +105,16 @@ def evaluate_prompt(
         for ex, r, raw, p in zip(examples, reasonings, raws, parsed)
     ]
     return EvaluationResult(lm.name, prompt, predictions, time.perf_counter() - started)
+
+
+def answer_token_limit(lm: LanguageModel, task: Task, floor: int) -> int:
+    """How many tokens the answer may take: `floor` (evaluation.max_answer_tokens), raised to the longest
+    gold answer of the task plus a few tokens of slack, so long text answers (word_sorting's sorted lists)
+    are never cut short whatever the prompt. Every split's golds count: the limit says nothing about which
+    answer is right."""
+    golds = {task.target_text(ex) for ex in [*task.train, *task.dev, *task.test]}
+    longest = max((len(lm.encode(text)) for text in golds), default=0)
+    return max(floor, longest + 4)
 
 
 def most_likely_options(lm: LanguageModel, task: Task, heads: list[list[int]]) -> list[str]:

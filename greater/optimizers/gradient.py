@@ -1,6 +1,8 @@
 """The loss and its gradient at one prompt position (paper, sections 3.3-3.4).
 
-L = mean_i [ CE(answer_i | x_i, p, r_i, extractor) + control_weight * CE(p | x_i) ].
+L = mean_i [ CE_T(answer_i | x_i, p, r_i, extractor) + control_weight * CE(p | x_i) ],
+where CE_T divides the answer logits by the answer temperature T (0.2 in the reference,
+psunlpgroup/GreaTer llm_opt/gcg/greater_opt.py:103; the fluency term is not tempered there, GO:105).
 One forward and one backward per batch give, at position j, both the model's next-token logits
 (for proposal) and dL/de_j; every candidate c is then scored by E[c] . dL/de_j, which equals the
 gradient with respect to the one-hot entry of c (the one-hot times E is the input embedding).
@@ -11,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
+from greater.losses import span_cross_entropy
 from greater.models.language_model import LanguageModel
 
 
@@ -24,11 +26,14 @@ class PositionGradient:
     fluency_loss: torch.Tensor  # [N]
 
 
-def _span_ce(logits: torch.Tensor, column: dict[int, int], first: int, targets: list[int]) -> torch.Tensor:
+def _span_ce(
+    logits: torch.Tensor, column: dict[int, int], first: int, targets: list[int], temperature: float = 1.0
+) -> torch.Tensor:
     """CE of `targets` placed at padded positions first, first+1, ... (each predicted one step earlier)."""
     cols = [column[first + t - 1] for t in range(len(targets))]
     device = logits.device
-    return F.cross_entropy(logits[torch.tensor(cols, device=device)], torch.tensor(targets, device=device))
+    rows = logits[torch.tensor(cols, device=device)]
+    return span_cross_entropy(rows, torch.tensor(targets, device=device), temperature)
 
 
 def position_gradient(
@@ -39,6 +44,7 @@ def position_gradient(
     prompt_ids: list[int],
     position: int,
     control_weight: float,
+    answer_temperature: float = 1.0,
 ) -> PositionGradient:
     """Gradient of each example's loss w.r.t. the embedding of prompt token `position`.
 
@@ -66,7 +72,10 @@ def position_gradient(
             inputs = base.index_put((rows, cols), delta, accumulate=True)  # e_j + delta, differentiable at j
             logits = lm.logits_at(batch, torch.tensor(keep_sorted, device=base.device), inputs).float()
             a_loss = torch.stack(
-                [_span_ce(logits[k], column, a, seqs[k][a - batch.offsets[k] :][:n]) for k, (a, n) in enumerate(answer)]
+                [
+                    _span_ce(logits[k], column, a, seqs[k][a - batch.offsets[k] :][:n], answer_temperature)
+                    for k, (a, n) in enumerate(answer)
+                ]
             )
             f_loss = torch.zeros_like(a_loss)
             if control_weight:

@@ -4,6 +4,10 @@ Each step: reason with the current prompt; take the answer loss's gradient at po
 the model's own next-token proposals there; rank the proposals by gradient; re-score the best few by
 regenerating the reasoning; keep the best; move to the next position (growing or wrapping the prompt).
 The engine reports through callbacks and knows nothing of logging.
+
+By default every choice follows the authors' code (psunlpgroup/GreaTer; GO = llm_opt/gcg/greater_opt.py,
+AM = llm_opt/base/attack_manager.py); our own variants are named options. docs/fidelity.md lists
+each choice, its reference line and what still differs.
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ from greater.checkpoint import rng_from_json, rng_to_json
 from greater.models.language_model import LanguageModel
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
 from greater.optimizers.gradient import position_gradient, rank_by_gradient
-from greater.optimizers.proposal import allowed_token_mask, propose_candidates, sample_groups
+from greater.optimizers.proposal import (
+    TOKEN_FILTERS,
+    allowed_token_mask,
+    ban_previous_token,
+    propose_candidates,
+    sample_groups,
+)
 from greater.optimizers.registry import register_optimizer
 from greater.optimizers.scoring import PromptScore, PromptScorer
 from greater.optimizers.search_state import SearchState
@@ -27,29 +37,51 @@ from greater.records import StepRecord
 from greater.tasks.base import Task
 
 log = logging.getLogger(__name__)
+SELECTIONS = ("reference", "keep_current")
+RANKINGS = ("gradient", "random")
 
 
 @dataclass
 class GreaterConfig(OptimizerConfig):
     name: str = "greater"
     n_steps: int = 125  # optimization steps (one position each)
-    topk: int = 30  # next-token candidates per example before intersection
+    topk: int = 30  # next-token candidates per example before intersection (experiment=paper_*: 40)
     topk_growth: int = 2  # k grows by this until `min_candidates` survive the intersection
     min_candidates: int = 6
     max_topk: int = 200
     group_size: int = 5  # examples per intersection group
     n_groups: int = 6  # q random groups; candidates = union over groups of the intersection within each
-    n_rescore: int = 3  # best-ranked candidates re-scored by regenerating the reasoning
+    n_rescore: int = 3  # best-ranked candidates re-scored by regenerating the reasoning (GO:227)
     control_weight: float = 0.2  # weight of the fluency term (the prompt's own cross-entropy)
     patience: int = 0  # stop after this many steps without a better prompt; 0 never stops early
     period_early_accept: bool = True  # a period candidate at a late position is taken at once
     placeholder: str = "_"  # its last token is appended when the prompt grows past its end
-    keep_ascii_only: bool = True
-    n_best_for_dev: int = 3  # final prompt: the best this many by train score, re-ranked on dev when a dev split exists
+    # reference: the top n_rescore by gradient, the current token included only if it ranks there, scored by
+    # error rate + control_weight/10 x prompt NLL; the best of them replaces the current token (a forced
+    # move). keep_current: the current token always competes; ranked by accuracy, then CE + control_weight x NLL.
+    selection: str = "reference"
+    answer_temperature: float = 0.2  # the answer logits are divided by this in the gradient's loss (GO:103)
+    token_filter: str = "reference"  # reference: letters/spaces, "." and ","; ascii: any printable ASCII
+    final_pool: int = 10  # final prompt: the best this many by train score, picked by dev accuracy
+    # Controls for the ablation (docs/results/ablation.md), not for use: rank the proposals at random
+    # instead of by gradient, or take the gradient with the answer right after the question (no reasoning).
+    ranking: str = "gradient"
+    gradient_over_reasoning: bool = True
 
     def __post_init__(self) -> None:
-        if self.n_steps < 0 or min(self.topk, self.n_rescore, self.group_size, self.n_groups) < 1:
-            raise ValueError("optimizer: n_steps >= 0 and topk, n_rescore, group_size, n_groups >= 1 are required")
+        if self.n_steps < 0 or min(self.topk, self.n_rescore, self.group_size, self.n_groups, self.final_pool) < 1:
+            raise ValueError(
+                "optimizer: n_steps >= 0 and topk, n_rescore, group_size, n_groups, final_pool >= 1 are required"
+            )
+        for key, value, allowed in (
+            ("selection", self.selection, SELECTIONS),
+            ("token_filter", self.token_filter, TOKEN_FILTERS),
+            ("ranking", self.ranking, RANKINGS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"unknown optimizer.{key} '{value}'; use one of {', '.join(allowed)}")
+        if self.answer_temperature <= 0:
+            raise ValueError(f"optimizer.answer_temperature={self.answer_temperature}: use a value > 0 (0.2 reference)")
 
 
 @register_optimizer
@@ -66,7 +98,14 @@ class GreaterOptimizer(Optimizer):
         self.group_size, self.n_groups, self.n_rescore = c.group_size, c.n_groups, c.n_rescore
         self.control_weight, self.patience = c.control_weight, c.patience
         self.period_early_accept, self.placeholder = c.period_early_accept, c.placeholder
-        self.keep_ascii_only, self.n_best_for_dev = c.keep_ascii_only, c.n_best_for_dev
+        self.selection, self.answer_temperature = c.selection, c.answer_temperature
+        self.token_filter, self.final_pool = c.token_filter, c.final_pool
+        self.ranking, self.gradient_over_reasoning = c.ranking, c.gradient_over_reasoning
+        self.seed = 0
+
+    @property
+    def reference(self) -> bool:
+        return self.selection == "reference"
 
     # ---- the loop -----------------------------------------------------------------------------
     def optimize(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> OptimizationResult:
@@ -75,6 +114,7 @@ class GreaterOptimizer(Optimizer):
         scorer = PromptScorer(context.scorer, context.train, self.control_weight)
         rng = random.Random(context.seed)
         torch.manual_seed(context.seed)
+        self.seed = context.seed
         initial_ids = lm.encode(context.initial_prompt)
         if context.resume_state is None:
             state = SearchState(prompt_ids=list(initial_ids), initial_length=len(initial_ids))
@@ -83,9 +123,10 @@ class GreaterOptimizer(Optimizer):
             rng = rng_from_json(state.rng_state)
             if state.current_reasonings is not None:
                 scorer.remember(state.prompt_ids, state.current_reasonings)
-        allowed = allowed_token_mask(lm.tokenizer, self.keep_ascii_only)
+        allowed = allowed_token_mask(lm.tokenizer, self.token_filter)
         initial = scorer.score(initial_ids)
-        state.offer(initial.accuracy, initial.objective, initial_ids)
+        if not self.reference:  # the reference's pool holds only prompts a step chose (AM:1414-1419)
+            state.offer(initial.accuracy, initial.objective, initial_ids)
 
         stopped = None
         while state.step < self.n_steps and not self._out_of_patience(state):
@@ -103,7 +144,7 @@ class GreaterOptimizer(Optimizer):
             state.rng_state = rng_to_json(rng)
             context.checkpoint(self.name, state.to_dict())
 
-        final_ids, dev_acc = self._final_prompt(lm, context, state)
+        final_ids, dev_acc = self._final_prompt(lm, context, state, initial_ids)
         final = scorer.score(final_ids)
         return OptimizationResult(
             method=self.name,
@@ -130,43 +171,70 @@ class GreaterOptimizer(Optimizer):
         prompt, j = state.prompt_ids, state.position
         with timer("reasoning"):
             current = scorer.score(prompt)
-            sequences, spans = scorer.sequences(prompt, current.reasonings)
+            # Control (gradient_over_reasoning=False): the answer right after the question, no reasoning.
+            reasonings = current.reasonings if self.gradient_over_reasoning else [[] for _ in current.reasonings]
+            sequences, spans = scorer.sequences(prompt, reasonings)
         with timer("gradient"):
-            grad = position_gradient(lm, sequences, spans, scorer.prompt_starts(), prompt, j, self.control_weight)
+            grad = position_gradient(
+                lm, sequences, spans, scorer.prompt_starts(), prompt, j, self.control_weight, self.answer_temperature
+            )
         with timer("proposal"):
             groups = sample_groups(len(sequences), self.group_size, self.n_groups, rng)
             candidates, _ = propose_candidates(
                 grad.next_token_logits,
                 groups,
-                allowed,
+                self._allowed_at(allowed, prompt, j),
                 self.topk,
                 self.topk_growth,
                 self.min_candidates,
                 self.max_topk,
             )
             if prompt[j] not in candidates:
-                candidates.append(prompt[j])  # the current token always stays a candidate
-            ranked = rank_by_gradient(lm, grad.grads, candidates)
+                candidates.append(prompt[j])  # the current token is always ranked too (GO:337-340)
+            ranked = self._rank(lm, grad.grads, candidates, state.step)
         with timer("selection"):
             chosen, rescored = self.select(lm, scorer, state, ranked)
         state.prompt_ids = _replace(prompt, j, chosen.prompt_ids[j])
-        improved = state.offer(chosen.accuracy, chosen.objective, chosen.prompt_ids)
-        for score in rescored.values():
-            improved |= state.offer(score.accuracy, score.objective, score.prompt_ids)
+        improved = self._offer(state, chosen)
+        if not self.reference:  # ours: every re-scored prompt may enter the pool
+            for score in rescored.values():
+                improved |= self._offer(state, score)
         state.steps_since_best = 0 if improved else state.steps_since_best + 1
         state.step += 1
         record = self._record(lm, state, j, chosen, ranked, rescored, seconds)
         state.prompt_ids, state.position = self.advance(lm, state.prompt_ids, j)
         return record
 
+    def _allowed_at(self, allowed: torch.Tensor, prompt: list[int], j: int) -> torch.Tensor:
+        # The reference bans the token before the position (GO:279); the ascii variant does not.
+        return ban_previous_token(allowed, prompt, j) if self.token_filter == "reference" else allowed
+
+    def _rank(self, lm: LanguageModel, grads: torch.Tensor, candidates: list[int], step: int):
+        ranked = rank_by_gradient(lm, grads, candidates)
+        if self.ranking == "random":  # control: the same proposals in an order that ignores the gradient
+            random.Random(f"{self.seed}-{step}").shuffle(ranked)
+        return ranked
+
+    def _offer(self, state: SearchState, score: PromptScore) -> bool:
+        if self.reference:  # the reference pool ranks by its selection loss alone (AM:1414-1419)
+            return state.offer(score.accuracy, score.selection_loss, score.prompt_ids, self._keep, by="loss")
+        return state.offer(score.accuracy, score.objective, score.prompt_ids, self._keep)
+
+    @property
+    def _keep(self) -> int:
+        return max(10, self.final_pool)
+
     def select(
         self, lm: LanguageModel, scorer: PromptScorer, state: SearchState, ranked: list[tuple[int, float]]
     ) -> tuple[PromptScore, dict[int, PromptScore]]:
-        """Re-score the best-ranked candidates by reasoning with them; keep the best (accuracy, then loss).
+        """Re-score the best-ranked candidates by reasoning with them and keep the best.
 
-        The current token competes too (its score is cached, so this costs nothing): a step never makes the
-        prompt worse on the training batch. A candidate with a period at a late position is taken at once,
-        so prompts can close off a sentence.
+        selection=reference (GO:355-427): the top n_rescore by gradient, the current token among them only if
+        it ranks there; the lowest error rate + control_weight/10 x NLL wins (a later candidate wins a tie,
+        GO:418), and it replaces the current token even when it is worse (GO:427).
+        selection=keep_current: the current token competes too (its score is cached), ranked by accuracy, then
+        the objective, so a step never makes the prompt worse on the training batch.
+        Either way a candidate with a period at a late position is taken at once (GO:422).
         """
         prompt, j = state.prompt_ids, state.position
         tokens = self._tokens_to_rescore(lm, prompt, j, state.initial_length, ranked)
@@ -175,6 +243,9 @@ class GreaterOptimizer(Optimizer):
         rescored = dict(zip(tokens, scores))
         if tokens and self._accept_at_once(lm, tokens[-1], j, state.initial_length):
             return rescored[tokens[-1]], rescored
+        if self.reference:
+            best = min(reversed(scores), key=lambda score: score.selection_loss)  # ties: the later one
+            return best, rescored
         rescored[prompt[j]] = scorer.score(prompt)
         best = max(rescored.values(), key=PromptScore.rank_key)
         return best, rescored
@@ -182,13 +253,14 @@ class GreaterOptimizer(Optimizer):
     def _tokens_to_rescore(
         self, lm: LanguageModel, prompt: list[int], j: int, initial_length: int, ranked: list[tuple[int, float]]
     ) -> list[int]:
-        """The best-ranked replacements, up to `n_rescore`; the list stops early at one that would be
-        accepted at once (a period late in the prompt), since nothing after it would be looked at."""
+        """The best-ranked tokens, up to `n_rescore` (with reference selection the current token counts
+        among them; otherwise it is skipped, since it competes anyway); the list stops early at one that
+        would be accepted at once (a period late in the prompt), since nothing after it is looked at."""
         tokens: list[int] = []
         for token, _ in ranked:
-            if token == prompt[j]:
+            if token == prompt[j] and not self.reference:
                 continue
-            if not _round_trips(lm, _replace(prompt, j, token)):
+            if token != prompt[j] and not _round_trips(lm, _replace(prompt, j, token)):
                 continue  # the text of this prompt would tokenize differently: not a prompt a user can copy
             tokens.append(token)
             if self._accept_at_once(lm, token, j, initial_length) or len(tokens) == self.n_rescore:
@@ -241,14 +313,23 @@ class GreaterOptimizer(Optimizer):
         )
 
     # ---- the final prompt -----------------------------------------------------------------------
-    def _final_prompt(self, lm, context: OptimizationContext, state) -> tuple[list[int], float | None]:
-        """The best prompt by training score; with a dev split, the best of the top few by dev score."""
-        top = [ids for _, _, ids in state.leaderboard[: self.n_best_for_dev]]
+    def _final_prompt(self, lm, context: OptimizationContext, state, initial_ids) -> tuple[list[int], float | None]:
+        """The best `final_pool` prompts by training score, placeholders removed (the reference strips a
+        trailing "_", process_for_dev.py); with a dev split, the one with the best dev accuracy (ties: the
+        better train score), as the paper picks; without one, the best by train score."""
+        pool = [self.strip_placeholder(lm, ids) for _, _, ids in state.leaderboard[: self.final_pool]]
+        pool = [ids for ids in dict.fromkeys(tuple(ids) for ids in pool) if ids] or [tuple(initial_ids)]
         if not context.dev:
-            return top[0], None
+            return list(pool[0]), None
         dev_scorer = PromptScorer(context.scorer, context.dev, self.control_weight)
-        best = max(top, key=lambda ids: dev_scorer.score(ids).rank_key())
-        return best, dev_scorer.score(best).accuracy
+        accuracies = [score.accuracy for score in dev_scorer.score_many([list(ids) for ids in pool])]
+        best = max(range(len(pool)), key=lambda i: (accuracies[i], -i))
+        return list(pool[best]), accuracies[best]
+
+    def strip_placeholder(self, lm: LanguageModel, ids) -> list[int]:
+        """The prompt without the placeholder token: it marks a position still to fill, not a word."""
+        placeholder = lm.encode(self.placeholder)[-1]
+        return [token for token in ids if token != placeholder]
 
 
 class _Timer:

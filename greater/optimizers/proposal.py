@@ -10,20 +10,49 @@ import random
 
 import torch
 
+TOKEN_FILTERS = ("reference", "ascii")
 
-def allowed_token_mask(tokenizer, ascii_only: bool = True) -> torch.Tensor:
-    """[V] bool: False for special tokens and (optionally) tokens whose text is not printable ASCII."""
+
+def reference_text_ok(text: str) -> bool:
+    """The reference's test (psunlpgroup/GreaTer llm_opt/base/attack_manager.py:86-147, aggressive=False):
+    printable ASCII made only of letters and spaces, or exactly ".", "," or " ". So digits, quotes ("'s"),
+    hyphens and " ." are out, a bare "." and "," are in."""
+    if not (text.isascii() and text.isprintable()):
+        return False
+    return text in (".", ",", " ") or all(ch.isalpha() or ch == " " for ch in text)
+
+
+def ascii_text_ok(text: str) -> bool:
+    """Our wider variant: any printable ASCII (digits and punctuation included)."""
+    return text.isascii() and text.isprintable()
+
+
+def allowed_token_mask(tokenizer, token_filter: str = "reference") -> torch.Tensor:
+    """[V] bool: which tokens may be proposed. Special and added tokens never are (the reference bans
+    bos/eos/pad/unk, AM:138-145; we also ban every added token, e.g. SmolLM2's `<repo_name>`, which
+    `all_special_ids` does not list). Empty decodings are banned too."""
+    if token_filter not in TOKEN_FILTERS:
+        raise ValueError(f"unknown optimizer.token_filter '{token_filter}'; use one of {', '.join(TOKEN_FILTERS)}")
+    text_ok = reference_text_ok if token_filter == "reference" else ascii_text_ok
     vocab_size = len(tokenizer)
-    allowed = torch.ones(vocab_size, dtype=torch.bool)
-    for token_id in tokenizer.all_special_ids:
-        if token_id < vocab_size:
-            allowed[token_id] = False
-    if ascii_only:
-        for token_id in range(vocab_size):
-            text = tokenizer.decode([token_id])
-            if not text or not (text.isascii() and text.isprintable()):
-                allowed[token_id] = False
+    allowed = torch.tensor([bool(text) and text_ok(text) for text in _decoded(tokenizer, vocab_size)])
+    banned = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+    allowed[[i for i in banned if i < vocab_size]] = False
     return allowed
+
+
+def _decoded(tokenizer, vocab_size: int) -> list[str]:
+    return [tokenizer.decode([token_id]) for token_id in range(vocab_size)]
+
+
+def ban_previous_token(allowed: torch.Tensor, prompt_ids: list[int], position: int) -> torch.Tensor:
+    """A copy of `allowed` without the token before `position` (at 0, Python's [-1]: the prompt's last
+    token), as the reference does (greater_opt.py:279 `logits[control_toks[pos-1]] = -inf`): no word twice
+    in a row."""
+    out = allowed.clone()
+    if prompt_ids:
+        out[prompt_ids[position - 1]] = False
+    return out
 
 
 def sample_groups(n_examples: int, group_size: int, n_groups: int, rng: random.Random) -> list[list[int]]:

@@ -35,6 +35,12 @@ class PromptScore:
     def objective(self) -> float:
         return self.loss + self.control_weight * sum(self.fluency) / len(self.fluency)
 
+    @property
+    def selection_loss(self) -> float:
+        """The reference's selection score, lower is better: error rate + control_weight/10 x mean prompt NLL
+        (psunlpgroup/GreaTer llm_opt/gcg/greater_opt.py:414, `mist_perc + (control_weight / 10) * control_loss`)."""
+        return 1.0 - self.accuracy + self.control_weight / 10 * sum(self.fluency) / len(self.fluency)
+
     def rank_key(self) -> tuple[float, float]:
         """Higher is better: accuracy first, then the lower objective."""
         return (self.accuracy, -self.objective)

@@ -20,12 +20,13 @@ class SearchState:
     # Reasoning already generated for the current prompt: a resumed run need not regenerate it.
     current_reasonings: list[list[int]] | None = None
 
-    def offer(self, accuracy: float, loss: float, prompt_ids: list[int], keep: int = 10) -> bool:
-        """Add a scored prompt to the leaderboard; True when it is the new best."""
+    def offer(self, accuracy: float, loss: float, prompt_ids: list[int], keep: int = 10, by: str = "accuracy") -> bool:
+        """Add a scored prompt to the leaderboard; True when it is the new best. Rows are ordered by accuracy,
+        then loss (`by="accuracy"`), or by loss alone (`by="loss"`, when the loss already counts errors)."""
         if any(ids == list(prompt_ids) for _, _, ids in self.leaderboard):
             return False
         self.leaderboard.append([accuracy, loss, list(prompt_ids)])
-        self.leaderboard.sort(key=lambda row: (-row[0], row[1]))
+        self.leaderboard.sort(key=(lambda row: row[1]) if by == "loss" else (lambda row: (-row[0], row[1])))
         del self.leaderboard[keep:]
         return self.leaderboard[0][2] == list(prompt_ids)
 

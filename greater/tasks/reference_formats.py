@@ -1,0 +1,159 @@
+"""The answer formats of the authors' scripts (psunlpgroup/GreaTer), for the paper's experiments.
+
+`task.answer_format=reference` (set by experiment=paper_bbh|paper_gsm8k|paper_folio) rewrites a built task
+the way the reference runs it:
+- the question ends with a fixed ". Use" and the optimized prompt follows it (AM:2018-2019, 2070; AM is
+  llm_opt/base/attack_manager.py), so "Use" itself is not optimized;
+- the extractor asks for a `$`-marked answer and ends with "$" (experiments/run_llama3_all.sh:17-39);
+- the answer loss reads the answer right after the "$": the bare letter for multiple choice ("(B)" -> "B",
+  AM:2011-2014, 2063-2065), the number, or the word (" Yes": the scripts end word extractors with "$ ");
+- FOLIO is three-way multiple choice, (A) True (B) False (C) Uncertain (data/FOLIO/*.csv).
+
+`PAPER_BBH_TASKS` are the 21 BBH tasks of the paper's Table 1 (the keys of run_llama3_all.sh:17-39).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from greater.tasks.answers import parse_choice
+from greater.tasks.base import Example, Task
+
+PAPER_BBH_TASKS: tuple[str, ...] = (
+    "boolean_expressions",
+    "causal_judgement",
+    "date_understanding",
+    "disambiguation_qa",
+    "formal_fallacies",
+    "geometric_shapes",
+    "hyperbaton",
+    "logical_deduction_five_objects",
+    "movie_recommendation",
+    "multistep_arithmetic_two",
+    "navigate",
+    "object_counting",
+    "penguins_in_a_table",
+    "reasoning_about_colored_objects",
+    "ruin_names",
+    "salient_translation_error_detection",
+    "snarks",
+    "sports_understanding",
+    "temporal_sequences",
+    "tracking_shuffled_objects_five_objects",
+    "web_of_lies",
+)
+
+# Letters the script's extractor offers per multiple-choice task (run_llama3_all.sh:17-39).
+LETTERS = {
+    "tracking_shuffled_objects_five_objects": "ABCDE",
+    "date_understanding": "ABCDE",
+    "penguins_in_a_table": "ABCDE",
+    "logical_deduction_five_objects": "ABCDE",
+    "disambiguation_qa": "ABC",
+    "geometric_shapes": "ABCDEFGHIJ",
+    "salient_translation_error_detection": "ABCDEF",
+    "movie_recommendation": "ABCD",
+    "ruin_names": "ABCD",
+    "temporal_sequences": "ABCD",
+    "reasoning_about_colored_objects": "ABCDEFGHIJKLMNOPQR",
+    "hyperbaton": "AB",
+    "snarks": "AB",
+    "folio": "ABC",  # no committed FOLIO script: the same letter format over its three options
+}
+WORDS = {
+    "formal_fallacies": ("valid", "invalid"),
+    "causal_judgement": ("Yes", "No"),
+    "navigate": ("Yes", "No"),
+    "web_of_lies": ("Yes", "No"),
+    "sports_understanding": ("yes", "no"),
+    "boolean_expressions": ("True", "False"),
+}
+NUMBERS = {
+    "multistep_arithmetic_two": "a positive or negative integer",
+    "object_counting": "a positive integer",
+}
+FOLIO_LABELS = ("True", "False", "Uncertain")
+PREFIX = "Therefore, the final answer"
+USE = ". Use"  # fixed after the question; the optimized prompt starts after it
+
+
+def reference_extractor(key: str) -> str:
+    """The script's extractor for a task key (a BBH file name, "gsm8k" or "folio"); it ends with "$"."""
+    if key in LETTERS:
+        offered = " or ".join(f"'${letter}'" for letter in LETTERS[key])
+        return f"{PREFIX} (use exact format: {offered}) is $"
+    if key in WORDS:
+        offered = " or ".join(f"'$ {word}'" for word in WORDS[key])
+        return f"{PREFIX} (use exact format: {offered}) is $"  # the script's trailing space: see target_text
+    if key in NUMBERS:
+        return f"{PREFIX} (use exactly this format: $NUMBER$, where NUMBER is {NUMBERS[key]}) is $"
+    if key == "gsm8k":  # the commented GSM8K extractor at AM:2021, without its trailing space
+        return "Therefore, the final numerical answer is ($ result, where result is numerical) $"
+    raise ValueError(
+        f"task.answer_format=reference has no format for '{key}'; it covers the paper's BBH tasks, gsm8k and "
+        "folio (use task.answer_format=default)"
+    )
+
+
+@dataclass
+class ReferenceTask(Task):
+    """A task in the reference's format: the answer right after the extractor's "$"."""
+
+    bare_letters: bool = False  # multiple choice: the target is "B" for gold "(B)"
+    space_before_answer: bool = False  # word answers: " Yes" (the script's extractor ends with "$ ")
+
+    def target_text(self, example: Example) -> str:
+        if self.bare_letters:
+            return parse_choice(example.answer).strip("()")  # "(B)" -> "B"
+        return (" " if self.space_before_answer else "") + example.answer
+
+
+def after_dollar(parse):
+    """A parser for text that follows "$": drop leading "$", "*" and spaces and cut at the closing "$",
+    so "B$ because ..." reads as "B" and "42$" as "42"; then the task's own parser."""
+
+    def parse_after(text: str) -> str | None:
+        core = text.lstrip(" $*\n").split("$", 1)[0]
+        return parse(core) or parse(text)
+
+    return parse_after
+
+
+def reference_format(task: Task, key: str) -> ReferenceTask:
+    """`task` rewritten in the reference's format; `key` names the task (BBH file name, gsm8k, folio)."""
+    base = {f.name: getattr(task, f.name) for f in fields(Task)}
+    if key == "folio":
+        base.update(_folio_as_choice(task))
+    base["question_template"] += USE
+    if base["initial_prompt"].startswith("Use "):
+        base["initial_prompt"] = base["initial_prompt"][len("Use ") :]
+    base["extractor"] = reference_extractor(key)
+    base["parse"] = after_dollar(base["parse"])
+    return ReferenceTask(**base, bare_letters=key in LETTERS, space_before_answer=key in WORDS or key == "gsm8k")
+
+
+def _folio_as_choice(task: Task) -> dict:
+    """FOLIO as the reference poses it: options listed after the question, gold answers as letters."""
+    letter = {label: f"({'ABC'[i]})" for i, label in enumerate(FOLIO_LABELS)}
+    options = "\n".join(f"{letter[label]} {label}" for label in FOLIO_LABELS)
+
+    def relabel(examples: list[Example]) -> list[Example]:
+        return [replace(ex, answer=letter[ex.answer]) for ex in examples]
+
+    return {
+        "train": relabel(task.train),
+        "dev": relabel(task.dev),
+        "test": relabel(task.test),
+        "question_template": task.question_template + "\nOptions:\n" + options,
+        "answer_type": "choice",
+        "options": [letter[label] for label in FOLIO_LABELS],
+        "parse": parse_choice,
+        "normalize": lambda text: text.strip().upper(),
+    }
+
+
+def task_key(loader: str, name: str, extra: dict | None) -> str:
+    """The key a task config maps to: the BBH file name, or the loader for gsm8k and folio."""
+    if loader == "bbh":
+        return str((extra or {}).get("bbh_task") or name.split("/", 1)[-1])
+    return loader
