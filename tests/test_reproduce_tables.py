@@ -1,12 +1,16 @@
 """scripts/reproduce_tables.py: averages over seeds and tasks, paper columns, transfer rows, and the miniature
 profile (pooled intervals, exact McNemar against hand computations, reproducible output)."""
 
+from pathlib import Path
+
 import pytest
 
 from scripts.collect import collect
 from scripts.mini_tables import accuracy_table, final_rows, mcnemar_exact, paired_tests
 from scripts.reproduce_tables import METHODS, PAPER_BBH_TASKS, main, table1, table2
 from tests.test_collect import write_result
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write(path, task, model, optimizer, seed, rows):
@@ -139,3 +143,20 @@ def test_mini_profile_writes_tables_figures_and_is_reproducible(mini_runs, tmp_p
 def test_mini_profile_without_runs_is_a_one_line_error(tmp_path, capsys):
     assert main(["--profile", "mini", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
     assert "no result.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("experiment", ["mini_table1", "mini_table2"])
+def test_mini_experiments_compose_for_every_grid_point(experiment):
+    """Every optimizer and task the sweep names exists, and the protocol is what the tables say it is."""
+    from omegaconf import OmegaConf
+
+    import greater
+
+    sweep = OmegaConf.load(ROOT / "conf" / "experiment" / "mini_table1.yaml").hydra.sweeper.params
+    for optimizer in sweep.optimizer.split(","):
+        for task in sweep.task.split(","):
+            cfg = greater.compose([f"experiment={experiment}", f"optimizer={optimizer}", f"task={task}"])
+            assert cfg.max_reasoning_tokens == 64 and cfg.evaluation.n_test == 100
+            assert cfg.optimizer.budget.max_rollouts == 200
+            own, other = ("smollm2-135m", "gemma3-270m")[:: 1 if experiment == "mini_table1" else -1]
+            assert cfg.model.name == own and list(cfg.evaluation.models) == [other]
