@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra import compose as hydra_compose
@@ -19,14 +18,11 @@ from hydra import initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from greater.config import register_configs
+from greater.config import DEFAULT_CACHE_DIR, conf_dir, register_configs
 
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel
     from greater.tasks.base import Task
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-
 
 def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
     """The config `python run.py <overrides>` would run, checked against the schemas.
@@ -34,7 +30,7 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
     Outside Hydra there is no run directory yet: unless `output_dir=...` is among the overrides it
     becomes the one `hydra.run.dir` in conf/config.yaml names, as on the command line."""
     register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
     run_dir = _resolved_run_dir(cfg)
     with open_dict(cfg):
@@ -55,14 +51,15 @@ def _resolved_run_dir(cfg: DictConfig) -> str:
         hydra_config.cfg = previous
 
 
-def run(cfg: DictConfig) -> float:
-    """Optimize and evaluate as `run.py` does; returns dev accuracy when there is a dev split, else test."""
+def run(cfg: DictConfig) -> float | None:
+    """Optimize and evaluate as `greater` does; returns the final prompt's dev accuracy (None without a dev
+    split); the test results are in <output_dir>/result.json (`greater.RunResult.read`)."""
     from greater.runner import run as run_config
 
     return run_config(cfg)
 
 
-def load_model(name: str = "smollm2-135m", cache_dir: str = "~/.cache/greater") -> LanguageModel:
+def load_model(name: str = "smollm2-135m", cache_dir: str = DEFAULT_CACHE_DIR) -> LanguageModel:
     """A model by its config name in conf/model/ (e.g. "smollm2-135m", "gemma2-9b")."""
     from greater.models.language_model import LanguageModel
     from greater.models.registry import load_model_config

@@ -8,67 +8,124 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from greater import resume
 from greater.callbacks import build_callbacks
 from greater.checkpoint import load_checkpoint
+from greater.config import ModelConfig
 from greater.evaluation.evaluator import EvaluationResult, evaluate_prompt
-from greater.models.language_model import LanguageModel
+from greater.models.language_model import LanguageModel, check_batching
 from greater.models.registry import load_model_config
-from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult
+from greater.models.sources import check_source
+from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, Optimizer
 from greater.optimizers.registry import build_optimizer
 from greater.results import RunResult, TestRow
 from greater.scoring import Scorer
-from greater.tasks import build_task
+from greater.tasks import Example, Task, build_task
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> float:
-    """Optimize and evaluate; returns the sweep objective (dev accuracy when there is a dev split, else test)."""
+@dataclass
+class Prepared:
+    """Everything a run needs but the model, checked: what `run` does before minutes of loading weights."""
+
+    cfg: DictConfig
+    run_dir: Path
+    task: Task
+    test: list[Example]
+    optimizer: Optimizer
+    state: dict[str, Any] | None  # the optimizer's checkpointed state when resuming
+    transfer: list[ModelConfig]
+
+
+def prepare(cfg: DictConfig) -> Prepared:
+    """Resolve a resume, check every setting that can be checked without the model, load the data."""
+    resumed = resume.resolve(cfg, _command_overrides(), multirun=_hydra_mode() == "MULTIRUN")
+    cfg = resumed.cfg
+    check_config(cfg)
+    task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
+    test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
+    optimizer = build_optimizer(cfg.optimizer)
+    state = load_checkpoint(resumed.run_dir, optimizer.name) if resumed.from_checkpoint else None
+    transfer = [load_model_config(name) for name in cfg.evaluation.models]  # unknown names fail before any work
+    return Prepared(cfg, resumed.run_dir, task, test, optimizer, state, transfer)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Settings that depend on each other, checked before anything loads; each error names both keys."""
+    ev, task = cfg.evaluation, cfg.task
+    if ev.n_test is not None and (ev.n_test < 1 or (task.n_test > 0 and ev.n_test > task.n_test)):
+        raise ValueError(
+            f"evaluation.n_test={ev.n_test} must be between 1 and task.n_test={task.n_test} (the test split); "
+            "set task.n_test instead, or leave evaluation.n_test unset"
+        )
+    if ev.mode == "loglik" and task.answer_type in ("integer", "text") and not task.options:
+        raise ValueError(
+            f"evaluation.mode=loglik needs a closed answer set, and task.answer_type={task.answer_type} has none; "
+            "use evaluation.mode=generate or set task.options"
+        )
+    if cfg.max_reasoning_tokens < 1 or ev.max_answer_tokens < 1:
+        raise ValueError(
+            f"max_reasoning_tokens={cfg.max_reasoning_tokens} and evaluation.max_answer_tokens="
+            f"{ev.max_answer_tokens} must both be >= 1"
+        )
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ValueError(f"threads={cfg.threads}: set threads >= 1, or null for torch's default")
+    if _is_search() and task.n_dev < 1:
+        raise ValueError(
+            "a hyperparameter search tunes on the dev split, and task.n_dev=0 leaves none (the test split is "
+            "never the objective); set task.n_dev, e.g. task.n_dev=20"
+        )
+    check_batching(cfg.model.batch_size, cfg.model.batch_tokens)
+    check_source(cfg.model)
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Optimize and evaluate; returns the sweep objective: the final prompt's dev accuracy, None without a
+    dev split (never test accuracy: a search that tuned on it would report a biased test score)."""
     started = time.perf_counter()
-    if cfg.resume:
-        cfg = resumed_config(cfg)
-    run_dir = Path(cfg.resume or cfg.output_dir)
+    p = prepare(cfg)
+    cfg, run_dir = p.cfg, p.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
-    test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
-    optimizer = build_optimizer(cfg.optimizer)
-    state = load_checkpoint(run_dir, optimizer.name) if cfg.resume else None
-    transfer = [load_model_config(name) for name in cfg.evaluation.models]  # unknown names fail before any work
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (run_dir / resume.CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
     # Steps are counted from 1; a resumed run's first step is the one after the last saved.
-    start_step = len(state.get("history", [])) + 1 if state else 0
+    start_step = len(p.state.get("history", [])) + 1 if p.state else 0
     callbacks = build_callbacks(cfg.logger, run_dir, start_step=start_step)
     lm.on_generation = callbacks.on_generation
     try:
         callbacks.on_run_start(_run_info(cfg, run_dir, start_step))
+        scorer = Scorer(lm, p.task, cfg.task.placement, cfg.max_reasoning_tokens)
         context = OptimizationContext(
-            train=task.train,
-            dev=task.dev,
-            initial_prompt=cfg.prompt if cfg.prompt is not None else task.initial_prompt,
+            train=p.task.train,
+            dev=p.task.dev,
+            initial_prompt=cfg.prompt if cfg.prompt is not None else p.task.initial_prompt,
             placement=cfg.task.placement,
             max_reasoning_tokens=cfg.max_reasoning_tokens,
-            scorer=Scorer(lm, task, cfg.task.placement, cfg.max_reasoning_tokens),
+            scorer=scorer,
             callbacks=callbacks,
-            budget=Budget(optimizer.config.budget),
+            budget=Budget(p.optimizer.config.budget),
             seed=cfg.seed,
             run_dir=run_dir,
-            resume_state=state,
+            resume_state=p.state,
         )
-        optimized = optimizer.optimize(lm, task, context)
+        optimized = p.optimizer.optimize(lm, p.task, context)
         compute = {k: round(v, 3) for k, v in sorted(lm.counters.items())}  # optimization only, before the test
+        if optimized.final_dev_acc is None and p.task.dev:  # a method that did not look at dev: score it here
+            optimized.final_dev_acc = scorer.score_text(optimized.final_prompt, p.task.dev).accuracy
         opt_seconds = time.perf_counter() - started
-        evaluations = _evaluate_all(cfg, lm, transfer, task, test, optimized, run_dir, callbacks)
-        result = _result(cfg, task, optimized, evaluations, compute, opt_seconds, time.perf_counter() - started)
+        evaluations = _evaluate_all(cfg, lm, p.transfer, p.task, p.test, optimized, run_dir, callbacks)
+        result = _result(cfg, p.task, optimized, evaluations, compute, opt_seconds, time.perf_counter() - started)
         result.write(run_dir)
         callbacks.on_run_end(result.to_dict())
     except KeyboardInterrupt:
@@ -76,23 +133,7 @@ def run(cfg: DictConfig) -> float:
         raise
     finally:
         callbacks.close()
-    return optimized.final_dev_acc if optimized.final_dev_acc is not None else result.row().acc
-
-
-def resumed_config(cfg: DictConfig) -> DictConfig:
-    """The saved config of the run being resumed, with this command's `key=value` overrides on top
-    (so `resume=<dir> optimizer.n_steps=40` extends a run); group choices cannot change mid-run."""
-    saved_path = Path(cfg.resume) / "config.yaml"
-    if not saved_path.exists():
-        raise FileNotFoundError(f"resume={cfg.resume} has no config.yaml; name the run directory of an earlier run")
-    saved = OmegaConf.load(saved_path)
-    overrides = [o for o in _command_overrides() if not o.startswith(("resume=", "hydra."))]
-    groups = [o for o in overrides if "." not in o.split("=", 1)[0]]
-    if any(o.split("=", 1)[0] in ("model", "task", "optimizer", "evaluation", "logger") for o in groups):
-        raise ValueError(f"resume keeps the saved run's config groups; drop {groups} or start a new run")
-    merged = OmegaConf.merge(saved, OmegaConf.from_dotlist(overrides))
-    merged.resume = cfg.resume
-    return merged
+    return optimized.final_dev_acc
 
 
 def _command_overrides() -> list[str]:
@@ -104,9 +145,27 @@ def _command_overrides() -> list[str]:
         return []
 
 
+def _hydra_mode() -> str | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get().mode.name
+    except ValueError:
+        return None
+
+
+def _is_search() -> bool:
+    """A multirun whose sweeper reads the jobs' return values (Optuna, ...), unlike the basic grid sweeper."""
+    if _hydra_mode() != "MULTIRUN":
+        return False
+    from hydra.core.hydra_config import HydraConfig
+
+    return "BasicSweeper" not in str(HydraConfig.get().sweeper.get("_target_", ""))
+
+
 def _run_info(cfg: DictConfig, run_dir: Path, start_step: int) -> dict[str, Any]:
     return {
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
         "run_dir": str(run_dir),
         "model": cfg.model.name,
         "task": cfg.task.name,
@@ -118,16 +177,11 @@ def _run_info(cfg: DictConfig, run_dir: Path, start_step: int) -> dict[str, Any]
 
 def _sweep_group() -> str | None:
     """Jobs of one multirun share a W&B group: the sweep directory's name."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        hydra_cfg = HydraConfig.get()
-        if hydra_cfg.mode != RunMode.MULTIRUN:
-            return None
-        return "_".join(Path(hydra_cfg.sweep.dir).parts[-2:])  # e.g. 2026-11-24_02-27-53
-    except ValueError:
+    if _hydra_mode() != "MULTIRUN":
         return None
+    from hydra.core.hydra_config import HydraConfig
+
+    return "_".join(Path(HydraConfig.get().sweep.dir).parts[-2:])  # e.g. 2026-11-24_02-27-53
 
 
 def _evaluate_all(
@@ -202,8 +256,11 @@ def _result(
         seed=cfg.seed,
         initial_prompt=optimized.initial_prompt,
         final_prompt=optimized.final_prompt,
-        train={"n": len(task.train), "initial_acc": optimized.initial_train_acc,
-               "final_acc": optimized.final_train_acc},
+        train={
+            "n": len(task.train),
+            "initial_acc": optimized.initial_train_acc,
+            "final_acc": optimized.final_train_acc,
+        },
         test=rows,
         steps=len(optimized.history),
         seconds={

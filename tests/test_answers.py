@@ -5,7 +5,6 @@ import re
 
 import pytest
 
-from greater.config import TaskConfig
 from greater.tasks import build_task
 from greater.tasks.answers import normalize_number, normalizer_for, parser_for
 from tests.helpers import SHARED_DATA
@@ -50,14 +49,9 @@ def test_unknown_answer_type_names_the_choices():
 
 
 def task_for(name, **overrides):
-    from omegaconf import OmegaConf
+    from greater.tasks import task_config
 
-    from tests.helpers import ROOT
-
-    cfg = OmegaConf.merge(
-        OmegaConf.structured(TaskConfig), OmegaConf.load(ROOT / "conf" / "task" / f"{name}.yaml"), overrides
-    )
-    return build_task(OmegaConf.to_object(cfg), str(SHARED_DATA), seed=0)
+    return build_task(task_config(name, **overrides), str(SHARED_DATA), seed=0)
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
@@ -153,13 +147,9 @@ def test_choice_options_cover_every_letter_the_questions_offer():
 )
 def test_realistic_model_outputs(name, output, correct, expected):
     """expected: True (correct), False (parsed but wrong) or None (nothing parses: scored wrong)."""
-    from omegaconf import OmegaConf
+    from greater.tasks import task_config
 
-    from tests.helpers import ROOT
-
-    cfg = OmegaConf.to_object(
-        OmegaConf.merge(OmegaConf.structured(TaskConfig), OmegaConf.load(ROOT / "conf" / "task" / f"{name}.yaml"))
-    )
+    cfg = task_config(name)
     parse = parser_for(cfg.answer_type, cfg.options)
     normalize = normalizer_for(cfg.answer_type)
     parsed = parse(output)

@@ -104,9 +104,8 @@ def wandb_logger(tmp_path, **kwargs):
         console=False,
         jsonl=False,
         plots=False,
-        checkpoint=False,
         wandb=True,
-        wandb_mode="offline",
+        wandb_mode=kwargs.pop("wandb_mode", "offline"),
         wandb_project="greater-test",
         **kwargs,
     )
@@ -190,3 +189,29 @@ def test_wandb_failure_is_one_warning_and_the_run_goes_on(tmp_path, monkeypatch,
     with caplog.at_level(logging.WARNING):
         run_fake(wandb_logger(tmp_path), tmp_path)
     assert caplog.text.count("Weights & Biases failed") == 1
+
+
+def test_wandb_unreachable_server_records_offline_and_says_how_to_sync(tmp_path, monkeypatch, caplog):
+    """Logged in (an API key) but no route to the server: the run is kept offline, not dropped."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # the discard port: nothing listens
+    with caplog.at_level(logging.INFO):
+        run_fake(wandb_logger(tmp_path, wandb_mode="auto"), tmp_path)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    history, summary = read_offline_run(next(runs[0].glob("*.wandb")))
+    assert [h["_step"] for h in history] == [1, 2, 3] and summary["final_prompt"] == "prompt 3"
+    assert f"wandb sync {runs[0]}" in caplog.text and "cannot be reached" in caplog.text
+
+
+def test_wandb_project_defaults_to_the_environment(tmp_path, monkeypatch):
+    from greater.callbacks.wandb_logger import WandbCallback
+
+    monkeypatch.setenv("WANDB_PROJECT", "from-env")
+    assert WandbCallback(tmp_path, mode="disabled").project == "from-env"
+    assert WandbCallback(tmp_path, project="mine", mode="disabled").project == "mine"
+    monkeypatch.delenv("WANDB_PROJECT")
+    assert WandbCallback(tmp_path, mode="disabled").project == "greater"

@@ -8,9 +8,9 @@ from tests.helpers import SHARED_DATA, error_line, run_cli
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["model=nope"], "Could not find 'model/nope'"),
-        (["task=bbh/nope"], "Could not find 'task/bbh/nope'"),
-        (["optimizer.topkk=3"], "Could not override 'optimizer.topkk'"),
+        (["model=nope"], "model=nope: no such config in conf/model/; choose from: gemma2-2b,"),
+        (["task=bbh/navigte"], "task=bbh/navigte: no such config in conf/task/; did you mean bbh/navigate?"),
+        (["optimizer.topkk=3"], "Could not override 'optimizer.topkk': Key 'topkk' not in 'GreaterConfig'"),
         (["optimizer.topk=abc"], "Error merging override optimizer.topk=abc"),
         (["task.n_trian=3"], "Could not override 'task.n_trian'"),
     ],

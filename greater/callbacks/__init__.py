@@ -28,9 +28,8 @@ def build_callbacks(cfg: LoggerConfig, run_dir: Path, start_step: int = 0) -> Ca
     if cfg.wandb and cfg.wandb_mode != "disabled":
         from greater.callbacks.wandb_logger import WandbCallback
 
+        # The W&B group comes with the run's info (logger.wandb_group, else the sweep's): decided in one place.
         callbacks.append(
-            WandbCallback(
-                run_dir, cfg.wandb_project, cfg.wandb_entity, cfg.wandb_group, list(cfg.wandb_tags), cfg.wandb_mode
-            )
+            WandbCallback(run_dir, cfg.wandb_project, cfg.wandb_entity, list(cfg.wandb_tags), cfg.wandb_mode)
         )
     return CallbackList(callbacks)

@@ -1,52 +1,73 @@
 """Weights & Biases: config, per-step prompt and losses, candidate tables, final metrics, result artifact.
 
-Online when the user is logged in, offline otherwise (`wandb sync <dir>` uploads later). Any W&B failure
-is one warning and the callback switches itself off: tracking never ends a run.
+Online when the user is logged in, offline otherwise. When the server cannot be reached the run is recorded
+offline rather than lost, and the `wandb sync` command that uploads it is printed. Any other W&B failure is
+one warning and the callback switches itself off: tracking never ends a run.
 """
 
 from __future__ import annotations
 
 import logging
-import netrc
 import os
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from greater.callbacks.base import Callback
 from greater.records import StepRecord
 
 log = logging.getLogger(__name__)
+DEFAULT_PROJECT = "greater"
+DEFAULT_SERVER = "https://api.wandb.ai"
 
 
 def logged_in() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
+    """Whether wandb has credentials (environment, settings file or netrc), asked of wandb itself, offline."""
+    import wandb
+
     try:
-        return netrc.netrc().authenticators("api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError):
+        return bool(wandb.login(prompt=False, verify=False))
+    except TypeError:  # releases before `prompt=`: the key wandb would use
+        return bool(wandb.api.api_key)
+    except Exception:  # no credentials (some releases raise instead of returning False)
         return False
 
 
 def resolve_mode(mode: str) -> str:
     if mode == "auto":
         return os.environ.get("WANDB_MODE") or ("online" if logged_in() else "offline")
-    if mode not in ("online", "offline", "disabled"):
-        raise ValueError(f"unknown logger.wandb_mode '{mode}'; use auto, online, offline or disabled")
-    return mode
+    return str(mode)
+
+
+def _server() -> str:
+    return os.environ.get("WANDB_BASE_URL") or DEFAULT_SERVER
+
+
+def server_reachable(timeout: float = 5.0) -> bool:
+    """A TCP connection to the W&B server ($WANDB_BASE_URL) opens: checked in seconds, where wandb.init
+    would wait 90 s before giving up."""
+    url = urlparse(_server())
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 class WandbCallback(Callback):
     def __init__(
         self,
         run_dir: Path,
-        project: str,
+        project: str | None = None,
         entity: str | None = None,
-        group: str | None = None,
         tags: list[str] | None = None,
         mode: str = "auto",
     ) -> None:
-        self.run_dir, self.project, self.entity = Path(run_dir), project, entity
-        self.group, self.tags, self.mode = group, list(tags or []), resolve_mode(mode)
+        self.run_dir, self.entity, self.tags = Path(run_dir), entity, list(tags or [])
+        self.project = project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT
+        self.mode = resolve_mode(mode)
         self.run: Any = None
         self.active = self.mode != "disabled"
 
@@ -63,22 +84,40 @@ class WandbCallback(Callback):
         self._guard(self._start, run_info)
 
     def _start(self, run_info: dict[str, Any]) -> None:
+        if self.mode == "online" and not server_reachable():
+            log.warning("Weights & Biases: %s cannot be reached; recording this run offline", _server())
+            self.mode = "offline"
+        try:
+            self.run = self._init(run_info, self.mode)
+        except Exception as err:
+            if self.mode != "online":
+                raise
+            log.warning("Weights & Biases did not start online (%s); recording this run offline", err)
+            self.mode = "offline"
+            self.run = self._init(run_info, self.mode)
+        if self.mode == "offline":
+            log.info("W&B is offline; upload later with: %s", self.sync_command())
+
+    def _init(self, run_info: dict[str, Any], mode: str) -> Any:
         import wandb
 
-        self.run = wandb.init(
+        return wandb.init(
             project=self.project,
             entity=self.entity,
-            group=self.group or run_info.get("group"),
+            group=run_info.get("group"),
             name=Path(run_info["run_dir"]).name,
             tags=self.tags,
             config=run_info["config"],
             dir=str(self.run_dir),
-            mode=self.mode,
+            mode=mode,
             resume="allow",
             id=_run_id(self.run_dir),
         )
-        if self.mode == "offline":
-            log.info("W&B is offline; upload later with: wandb sync %s", self.run.dir.rsplit("/files", 1)[0])
+
+    def sync_command(self) -> str:
+        """The command that uploads this run's offline record."""
+        run_dir = str(self.run.dir).rsplit("/files", 1)[0] if self.run is not None else str(self.run_dir / "wandb")
+        return f"wandb sync {run_dir}"
 
     def on_step_end(self, record: StepRecord) -> None:
         self._guard(self._log_step, record)
@@ -134,7 +173,10 @@ class WandbCallback(Callback):
 
     def _finish(self) -> None:
         if self.run is not None:
+            sync = self.sync_command()
             self.run.finish()
+            if self.mode == "offline":
+                log.warning("Weights & Biases recorded this run offline; upload it with: %s", sync)
             self.run = None
 
 

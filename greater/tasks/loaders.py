@@ -57,7 +57,7 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 def _hub(source: str, config: str | None, split: str, cache_dir: str) -> list[dict[str, Any]]:
     name, default_config = HUB.get(source, (source, None))
-    cache = Path(cache_dir).expanduser() / "datasets"
+    cache = datasets_cache(cache_dir)
     # Offline and nothing cached: fail now rather than after datasets' ~25 s of connection retries.
     reason = None if _hub_reachable() or _cached(cache, name) else "no network and not cached"
     if reason is None:
@@ -68,6 +68,16 @@ def _hub(source: str, config: str | None, split: str, cache_dir: str) -> list[di
         except Exception as err:
             reason = type(err).__name__
     raise TaskError(f"could not load '{name}' from the Hugging Face hub ({reason}); {_local_fix(source)}")
+
+
+def datasets_cache(cache_dir: str) -> Path:
+    """Where downloaded data sets go: $HF_DATASETS_CACHE, else $HF_HOME/datasets (as `datasets` itself
+    would), else <cache_dir>/datasets."""
+    if os.environ.get("HF_DATASETS_CACHE"):
+        return Path(os.environ["HF_DATASETS_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "datasets"
+    return Path(cache_dir).expanduser() / "datasets"
 
 
 def _local_fix(source: str) -> str:

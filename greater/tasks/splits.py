@@ -6,9 +6,10 @@ import logging
 import random
 from dataclasses import dataclass
 
+from greater.config import Split
 from greater.tasks.base import Example
 
-SPLITS = ("random", "paper")
+SPLITS = tuple(s.value for s in Split)
 
 log = logging.getLogger(__name__)
 

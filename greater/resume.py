@@ -1,0 +1,166 @@
+"""Continuing a run from its checkpoint.json: which run directory, and which config.
+
+`resume=<dir>` continues the run in <dir> with the saved config; this command's `key=value` overrides are
+honoured where a run can change them mid-way (the search's length and hyperparameters, evaluation, logging,
+threads, paths) and refused, in one line naming them, where it cannot (the model, the task and its splits,
+the seed, the reasoning length, a config group). `resume=auto` continues the run in this job's own directory
+when it holds a checkpoint (what a re-queued cluster job or a rerun of the same command wants) and starts
+fresh when it does not; a multirun job does that unless told `resume=...`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from greater.checkpoint import has_checkpoint
+from greater.config import RunConfig
+
+log = logging.getLogger(__name__)
+CONFIG_NAME = "config.yaml"  # the resolved config of a run, in its directory
+# Keys a run can change between its steps: they do not alter what the saved steps computed.
+HONOURED = ("optimizer.", "evaluation.", "logger.", "threads", "data_dir", "cache_dir")
+HONOURED_MODEL = ("model.batch_size", "model.batch_tokens", "model.device")
+NOT_SETTINGS = ("output_dir", "resume")  # where the run is, not what it computes
+GROUPS = ("model", "task", "optimizer", "evaluation", "logger")
+GLOBAL_GROUPS = ("experiment", "hparams_search", "sweep")
+
+
+class ResumeError(ValueError):
+    """A resume that cannot be honoured; the message names the keys and what to do."""
+
+
+@dataclass
+class Resumed:
+    cfg: DictConfig  # the config to run with
+    run_dir: Path  # where the run writes
+    from_checkpoint: bool  # False: a fresh start
+
+
+def resolve(cfg: DictConfig, overrides: list[str], multirun: bool = False) -> Resumed:
+    """The config and directory of this run; `overrides` are the command's own (`key=value`)."""
+    mode = cfg.resume if cfg.resume is not None else ("auto" if multirun else None)
+    if mode is None:
+        return Resumed(cfg, Path(cfg.output_dir), False)
+    if mode == "auto":
+        return _auto(cfg)
+    return _from_dir(cfg, Path(mode), overrides)
+
+
+def _auto(cfg: DictConfig) -> Resumed:
+    run_dir = Path(cfg.output_dir)
+    if not has_checkpoint(run_dir):
+        return Resumed(cfg, run_dir, False)
+    saved = saved_config(run_dir)
+    changed = _changed(saved, cfg)
+    refused = [key for key in changed if not honoured(key)]
+    if refused:
+        raise ResumeError(
+            f"resume=auto: {run_dir} holds the checkpoint of a run with other settings "
+            f"({_describe(saved, cfg, refused)}); give this run another directory, or delete its checkpoint.json"
+        )
+    log.info("resume=auto: continuing the run in %s from its checkpoint", run_dir)
+    return Resumed(cfg, run_dir, True)
+
+
+def _from_dir(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Resumed:
+    saved = typed(saved_config(run_dir))
+    wanted: dict[str, Any] = {}
+    for override in overrides:
+        key = override.split("=", 1)[0]
+        if key.startswith(("hydra.", "resume")) or key in NOT_SETTINGS:
+            continue
+        if key.startswith(("+", "~")) or key in GLOBAL_GROUPS:
+            raise ResumeError(
+                f"resume={run_dir} keeps the saved run's config; `{override}` cannot apply mid-run; drop it"
+            )
+        if key in GROUPS:  # a group choice is honoured only when it is the saved run's own
+            changed = [f"{key}.{k}" for k in _changed(saved[key], cfg[key])]
+            if changed:
+                raise ResumeError(
+                    f"resume={run_dir}: `{override}` is not the saved run's {key} "
+                    f"({_describe(saved, cfg, changed[:3])}); drop it, or start a new run"
+                )
+            continue
+        wanted[key] = OmegaConf.select(cfg, key)
+    _check_wanted(saved, wanted, run_dir)
+    for key, value in wanted.items():
+        OmegaConf.update(saved, key, value, merge=False)
+    saved.resume, saved.output_dir = str(run_dir), str(run_dir)
+    return Resumed(saved, run_dir, True)
+
+
+def _check_wanted(saved: DictConfig, wanted: dict[str, Any], run_dir: Path) -> None:
+    unknown = [key for key in wanted if OmegaConf.select(saved, key, default=_ABSENT) is _ABSENT]
+    if unknown:
+        raise ResumeError(f"resume={run_dir}: the saved run's config has no {', '.join(unknown)}; drop it")
+    refused = [k for k, v in wanted.items() if not honoured(k) and _plain(OmegaConf.select(saved, k)) != _plain(v)]
+    if refused:
+        shown = ", ".join(f"{k}={_plain(wanted[k])} (saved: {_plain(OmegaConf.select(saved, k))})" for k in refused)
+        raise ResumeError(
+            f"resume={run_dir} cannot change {shown}: the saved steps were computed with the saved value; "
+            "drop the override, or start a new run"
+        )
+
+
+_ABSENT = object()
+
+
+def honoured(key: str) -> bool:
+    if key in NOT_SETTINGS:
+        return True
+    if key == "optimizer.name" or key.startswith("optimizer.name."):
+        return False
+    return key.startswith(HONOURED) or key.startswith(HONOURED_MODEL)
+
+
+def saved_config(run_dir: Path) -> DictConfig:
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.exists():
+        raise ResumeError(f"resume={run_dir}: no {CONFIG_NAME} there; name the directory of an earlier run")
+    return OmegaConf.load(path)
+
+
+def typed(plain: DictConfig) -> DictConfig:
+    """A saved (plain) config checked against the schemas again, the optimizer's included."""
+    from greater.optimizers.registry import config_classes
+
+    schema = OmegaConf.structured(RunConfig)
+    classes = config_classes()
+    name = plain.get("optimizer", {}).get("name")
+    if name not in classes:
+        raise ResumeError(f"the saved config names optimizer '{name}', which this greater does not know")
+    schema.optimizer = OmegaConf.structured(classes[name])
+    return OmegaConf.merge(schema, plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, DictConfig) or OmegaConf.is_list(value):
+        return OmegaConf.to_container(value, resolve=True, enum_to_str=True)
+    return str(value) if hasattr(value, "value") and isinstance(value, str) else value
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out or {prefix.rstrip("."): {}}
+    return {prefix.rstrip("."): node}
+
+
+def _changed(saved: Any, current: Any) -> list[str]:
+    """Leaf keys whose values differ (keys of one side only count too)."""
+    a, b = _flat(_plain(saved)), _flat(_plain(current))
+    return sorted(k for k in a.keys() | b.keys() if k not in NOT_SETTINGS and a.get(k, _ABSENT) != b.get(k, _ABSENT))
+
+
+def _describe(saved: DictConfig, cfg: DictConfig, keys: list[str]) -> str:
+    def value(node: DictConfig, key: str) -> Any:
+        return _plain(OmegaConf.select(node, key, default=None))
+
+    return ", ".join(f"{k}: {value(saved, k)} -> {value(cfg, k)}" for k in keys[:4])
