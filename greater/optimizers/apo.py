@@ -1,0 +1,68 @@
+"""APO / ProTeGi (Pryzant et al., 2023) as the PE2 codebase runs it, which is how GReaTer ran it.
+
+Beam search over prompts. Each round, every prompt in the beam (the best so far, any round) is run on a
+train minibatch; for each child, the optimizer model sees a few of its failures and writes reasons the
+prompt fails ("textual gradient", sampled), then an edited prompt that addresses them (greedy). Children are
+scored on the selection split (dev, or train without one); the final prompt is the best there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from greater.optimizers.registry import register_optimizer
+from greater.optimizers.text_search import Outcome, Search, TextOptimizer, TextSearchConfig
+
+ROLE = "I am writing an instruction that a language model reads together with each question it answers."
+
+
+@dataclass
+class APOConfig(TextSearchConfig):
+    name: str = "apo"
+    n_steps: int = 3  # expansion rounds (PE2's train_steps 4 = 3 expansions)
+    n_beam: int = 4  # prompts expanded each round
+    n_expand: int = 4  # children per beam prompt, each from its own sample of failures
+    batch_size: int = 2  # failures shown per child
+    train_batch: int = 20  # train examples each beam prompt is run on to find its failures (0: all)
+    n_reasons: int = 5  # reasons asked for in the gradient
+    gradient_tokens: int = 256
+    gradient_temperature: float = 0.7
+    edit_tokens: int = 80
+    edit_temperature: float = 0.0
+
+
+def failures_text(prompt: str, block: str) -> str:
+    return f'{ROLE}\nMy current instruction is:\n"{prompt}"\n\nWith it, the model got these examples wrong:\n\n{block}'
+
+
+def gradient_prompt(prompt: str, block: str, n_reasons: int) -> str:
+    return (
+        f"{failures_text(prompt, block)}\n\nGive {n_reasons} possible reasons why my instruction led the model "
+        "to these wrong answers. Write only the reasons."
+    )
+
+
+def edit_prompt(prompt: str, block: str, gradient: str, max_words: int) -> str:
+    return (
+        f"{failures_text(prompt, block)}\n\nWhat is wrong with my instruction:\n{gradient.strip()}\n\n"
+        f"Write a better instruction that fixes these problems, in at most {max_words} words. "
+        "Reply with the new instruction and nothing else."
+    )
+
+
+@register_optimizer
+class APOOptimizer(TextOptimizer):
+    name = "apo"
+    config_class = APOConfig
+    config: APOConfig
+    reads_failures = True
+
+    def step(self, search: Search) -> Outcome:
+        c = self.config
+        return search.failure_round(
+            lambda prompt, block: gradient_prompt(prompt, block, c.n_reasons),
+            (c.gradient_tokens, c.gradient_temperature),
+            lambda prompt, block, gradient: edit_prompt(prompt, block, gradient, c.max_words),
+            (c.edit_tokens, c.edit_temperature),
+            note="gradient",
+        )

@@ -1,0 +1,85 @@
+"""OPRO (Yang et al., 2024): the optimizer model reads past prompts with their scores and writes new ones.
+
+Each step builds one meta-prompt: the best past prompts with their train accuracy (0-100), in ascending
+order, then a few train questions with their gold answers and a marker where the prompt goes, then a request
+for a new, better prompt between <INS> tags. Several prompts are sampled (hot), screened, and scored on the
+whole train split. The final prompt is the best of the top few by train score, picked on dev.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from greater.optimizers.proposals import between
+from greater.optimizers.registry import register_optimizer
+from greater.optimizers.text_search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig
+
+START, END = "<INS>", "</INS>"
+WHERE = {
+    "after": "right after each question",
+    "before": "right before each question",
+    "system": "as the system message of each conversation",
+}
+
+
+@dataclass
+class OPROConfig(TextSearchConfig):
+    name: str = "opro"
+    n_steps: int = 20  # meta-prompt rounds (the authors run 200 with a large optimizer model)
+    n_per_step: int = 8  # prompts sampled per round
+    temperature: float = 1.0
+    prompt_tokens: int = 128
+    n_history: int = 20  # best past prompts shown, ascending by score
+    score_threshold: float = 0.0  # past prompts at or below this train accuracy are not shown (the start always is)
+    n_exemplars: int = 3  # train questions shown each round (a fresh sample every round)
+    n_final: int = 5
+
+
+def meta_prompt(where: str, history: list[tuple[str, float]], exemplars: str, max_words: int) -> str:
+    past = "\n\n".join(f"text:\n{p}\nscore:\n{round(100 * s)}" for p, s in history)
+    return (
+        f"Your task is to write an instruction that is placed {where} and helps a language model solve "
+        "problems like the ones below. Earlier instructions and their scores (0 to 100, higher is better), "
+        f"from lowest to highest:\n\n{past}\n\nSome of the problems:\n\n{exemplars}\n\n"
+        "Write a new instruction that differs from every one above and scores higher than all of them. "
+        f"Keep it general and under {max_words} words, and put it between {START} and {END}."
+    )
+
+
+@register_optimizer
+class OPROOptimizer(TextOptimizer):
+    name = "opro"
+    config_class = OPROConfig
+    config: OPROConfig
+    search_split = "train"  # scores guide the search on train; the final pick is on dev
+
+    def history(self, search: Search) -> list[tuple[str, float]]:
+        shown = [
+            n for n in search.ranked()[: self.config.n_history]
+            if n.index == 0 or n.scores["train"] > self.config.score_threshold
+        ]  # fmt: skip
+        return [(n.prompt, n.scores["train"]) for n in reversed(shown)]  # ascending: the best comes last
+
+    def exemplars(self, search: Search) -> str:
+        train = search.context.train
+        picked = search.rng("exemplars").sample(train, min(self.config.n_exemplars, len(train)))
+        return "\n\n".join(
+            f"Q: {search.task.format_question(ex).strip()}\n{START}\nCorrect answer: {ex.answer}" for ex in picked
+        )
+
+    def step(self, search: Search) -> Outcome:
+        c = self.config
+        history = self.history(search)
+        where = WHERE.get(search.context.placement, WHERE["after"])
+        meta = meta_prompt(where, history, self.exemplars(search), c.max_words)
+        quoted = tuple(p for p, _ in history)
+        parse = lambda text: between(text, START, END, lenient=True)  # noqa: E731
+        prompts, rejected = search.propose(
+            [meta] * c.n_per_step, [quoted] * c.n_per_step, c.prompt_tokens, c.temperature, "sample", parse
+        )
+        jobs = [Job(search.best, [], k) for k in range(c.n_per_step)]
+        children = search.expand(jobs, prompts, "sample", [{}] * c.n_per_step)
+        return search.beam_outcome(children, rejected, shown=len(history))
+
+    def candidates(self, search: Search) -> list[Node]:
+        return search.ranked()[: self.config.n_final]

@@ -1,0 +1,84 @@
+"""PE2 (Ye et al., 2024): prompt engineering a prompt engineer, as its public code runs it.
+
+The same beam search as APO, but each child comes from one richer meta-prompt: the task description, the
+context specification (the full template the prompt sits in), the failures, and a step-by-step reasoning
+template (is the answer right, did the model follow the prompt, does the prompt describe the task, is an
+edit needed, which). The model answers that (step 1, sampled), then writes the refined prompt (step 2).
+The two turns of the authors' chat are sent as two single-turn requests, the second carrying the first's
+analysis, so any model with or without a chat template can play the optimizer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from greater.optimizers.registry import register_optimizer
+from greater.optimizers.text_search import Outcome, Search, TextOptimizer, TextSearchConfig
+
+INTRO = (
+    "A prompt is a piece of text joined with each input so that a language model writes the wanted output. "
+    "We refine a prompt in two steps: first we examine the current prompt, the full template it sits in and "
+    "some examples the model got wrong; then we write a refined prompt."
+)
+QUESTIONS = (
+    "The correct answers are right; the prompt may not be. For each example, answer in turn:\n"
+    "1. Is the model's answer the correct answer?\n"
+    "2. Did the model follow the prompt?\n"
+    "3. Does the prompt describe the task these examples show?\n"
+    "4. Does the prompt need an edit?\n"
+    "5. If so, which edit, exactly?"
+)
+TEMPLATES = {
+    "after": "<question>\n<prompt>",
+    "before": "<prompt>\n<question>",
+    "system": "[system] <prompt>\n[user] <question>",
+}
+
+
+@dataclass
+class PE2Config(TextSearchConfig):
+    name: str = "pe2"
+    n_steps: int = 3  # expansion rounds (train_steps 4 in the authors' scripts = 3 expansions)
+    n_beam: int = 4
+    n_expand: int = 4
+    batch_size: int = 2  # failures shown per child
+    train_batch: int = 20  # train examples each beam prompt is run on to find its failures (0: all)
+    reasoning_tokens: int = 768  # step 1: the analysis
+    reasoning_temperature: float = 0.5
+    prompt_tokens: int = 128  # step 2: the refined prompt
+    prompt_temperature: float = 0.7
+
+
+def analysis_prompt(prompt: str, template: str, block: str) -> str:
+    return (
+        f"{INTRO}\n\n## Current prompt\n{prompt}\n\n## Full template\n{template}\n"
+        "(<question> is replaced by each input; the prompt may come before or after it.)\n\n"
+        f"## Examples\n{block}\n\n## Instructions\n{QUESTIONS}"
+    )
+
+
+def refine_prompt(prompt: str, block: str, analysis: str, max_words: int) -> str:
+    return (
+        f"{INTRO}\n\n## Current prompt\n{prompt}\n\n## Examples\n{block}\n\n## Analysis\n{analysis.strip()}\n\n"
+        "## Instructions\nUsing the analysis, write a refined prompt so that the model answers these examples "
+        f"correctly. Use at most {max_words} words. Reply with the refined prompt only."
+    )
+
+
+@register_optimizer
+class PE2Optimizer(TextOptimizer):
+    name = "pe2"
+    config_class = PE2Config
+    config: PE2Config
+    reads_failures = True
+
+    def step(self, search: Search) -> Outcome:
+        c = self.config
+        template = TEMPLATES.get(search.context.placement, TEMPLATES["after"])
+        return search.failure_round(
+            lambda prompt, block: analysis_prompt(prompt, template.replace("<prompt>", prompt), block),
+            (c.reasoning_tokens, c.reasoning_temperature),
+            lambda prompt, block, analysis: refine_prompt(prompt, block, analysis, c.max_words),
+            (c.prompt_tokens, c.prompt_temperature),
+            note="analysis",
+        )

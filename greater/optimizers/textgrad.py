@@ -1,0 +1,131 @@
+"""TextGrad (Yuksekgonul et al., 2024) as its BBH prompt-optimization harness runs it.
+
+One prompt is the variable. Each step takes the next batch of a shuffled pass over train, runs the prompt,
+and evaluates every answer (the "loss"): by the shared scorer's exact match by default, or by asking the model
+to judge. For each wrong answer the optimizer model writes feedback on the prompt (criticism only, never a
+rewrite; no feedback for right answers). An update step then returns the new prompt between tags. The new
+prompt is scored on the selection split (dev, or train without one) and reverted when it scores lower.
+The authors' two backward calls per example (loss -> answer -> prompt) are merged into one here.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from greater.optimizers.proposals import between
+from greater.optimizers.registry import register_optimizer
+from greater.optimizers.text_search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig, seed_of
+from greater.tasks.base import Example
+
+START, END = "<IMPROVED_VARIABLE>", "</IMPROVED_VARIABLE>"
+ROLE = "the prompt a language model reads with each question; it sets how the model reasons and answers"
+
+
+@dataclass
+class TextGradConfig(TextSearchConfig):
+    name: str = "textgrad"
+    n_steps: int = 12  # 3 epochs x 4 steps in the authors' harness
+    steps_per_epoch: int = 4  # the harness stops each pass over train after this many batches
+    batch_size: int = 3
+    loss: str = "exact"  # "exact": the scorer's exact match; "judge": the model judges each answer
+    feedback_tokens: int = 512
+    update_tokens: int = 256
+    temperature: float = 0.0  # the harness decodes every call greedily
+    judge_tokens: int = 32
+    revert: bool = True  # keep the old prompt when the new one scores lower on the selection split
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.loss not in ("exact", "judge") or self.batch_size < 1 or self.steps_per_epoch < 1:
+            raise ValueError("optimizer textgrad: loss must be exact or judge; batch_size, steps_per_epoch >= 1")
+
+
+def judge_prompt(question: str, answer: str, response: str) -> str:
+    return (
+        f"Question: {question}\nCorrect answer: {answer}\nResponse: {response}\n\n"
+        "Does the response reach the correct answer? Reply 1 for yes or 0 for no, between <ACCURACY> and </ACCURACY>."
+    )
+
+
+def feedback_prompt(prompt: str, question: str, response: str, verdict: str) -> str:
+    return (
+        f"You criticise {ROLE}. Give only criticism and ways to improve; do not rewrite the prompt.\n\n"
+        f"<VARIABLE>{prompt}</VARIABLE>\n\nWith this prompt the model was asked:\n{question}\n\n"
+        f"It answered:\n{response}\n\nEvaluation: {verdict}\n\n"
+        "How should the prompt change so that the model answers questions like this one correctly?"
+    )
+
+
+def update_prompt(prompt: str, feedback: list[str], max_words: int) -> str:
+    blocks = "\n".join(f"<FEEDBACK>{f.strip()}</FEEDBACK>" for f in feedback)
+    return (
+        f"You improve {ROLE}, using feedback that may be noisy.\n\n<VARIABLE>{prompt}</VARIABLE>\n\n{blocks}\n\n"
+        f"Write the improved prompt, at most {max_words} words, between {START} and {END}."
+    )
+
+
+@register_optimizer
+class TextGradOptimizer(TextOptimizer):
+    name = "textgrad"
+    config_class = TextGradConfig
+    config: TextGradConfig
+
+    def start(self, search: Search) -> None:
+        super().start(search)
+        search.state["current"] = 0
+
+    def batch(self, search: Search) -> list[Example]:
+        """The step's batch: the next slice of this epoch's shuffled order over train."""
+        c, train = self.config, search.context.train
+        epoch, index = divmod(search.step - 1, c.steps_per_epoch)
+        order = list(train)
+        random.Random(seed_of(search.context.seed, self.name, "epoch", epoch)).shuffle(order)
+        return [order[(index * c.batch_size + i) % len(order)] for i in range(c.batch_size)]
+
+    def verdicts(self, search: Search, batch: list[Example], reasonings: list[str], correct: list[bool]):
+        """Per example: (is it right, the evaluation text the feedback reads)."""
+        exact = [
+            (ok, "correct" if ok else f"wrong; the correct answer is {ex.answer}") for ex, ok in zip(batch, correct)
+        ]
+        if self.config.loss == "exact":
+            return exact
+        asks = [judge_prompt(search.task.format_question(ex), ex.answer, r) for ex, r in zip(batch, reasonings)]
+        replies = search.ask(asks, self.config.judge_tokens, 0.0, seed=search.seed("judge"))
+        out = []
+        for (ok, text), reply in zip(exact, replies):
+            mark = (between(reply[0], "<ACCURACY>", "</ACCURACY>") or "").strip()
+            out.append((mark == "1", f"judged {mark}") if mark in ("0", "1") else (ok, text))  # unparsed: exact
+        return out
+
+    def step(self, search: Search) -> Outcome:
+        c = self.config
+        current: Node = search.nodes[search.state["current"]]
+        batch = self.batch(search)
+        scored = search.context.scorer.score_text(current.prompt, batch)
+        verdicts = self.verdicts(search, batch, scored.reasonings, scored.correct)
+        wrong = [(ex, r, v) for ex, r, (ok, v) in zip(batch, scored.reasonings, verdicts) if not ok]
+        details = {"batch_acc": scored.accuracy, "verdicts": [v for _, v in verdicts], "feedback": []}
+        if not wrong:  # no loss, no feedback: the prompt stays
+            return Outcome(current, {**details, "summary": "no wrong answers, no update"})
+        asks = [feedback_prompt(current.prompt, search.task.format_question(ex), r, v) for ex, r, v in wrong]
+        replies = search.ask(asks, c.feedback_tokens, c.temperature, seed=search.seed("feedback"))
+        feedback = [r[0].strip()[: 4 * c.feedback_tokens] for r in replies]
+        meta = update_prompt(current.prompt, feedback, c.max_words)
+        parse = lambda text: between(text, START, END)  # noqa: E731
+        prompts, rejected = search.propose([meta], [(current.prompt,)], c.update_tokens, c.temperature, "update", parse)
+        details |= {"feedback": feedback, "rejected": rejected}
+        if prompts[0] is None:
+            return Outcome(current, {**details, "summary": f"no valid update ({len(rejected)} rejected)"})
+        new = search.expand([Job(current, [])], prompts, "update", [{}])[0]
+        kept = c.revert and new.scores[search.split] < current.scores[search.split]
+        chosen = current if kept else new
+        search.state["current"] = chosen.index
+        summary = f"{'reverted' if kept else 'updated'}: {search.split} {new.scores[search.split]:.2f}"
+        return Outcome(chosen, {**details, "summary": summary, "proposed": new.prompt, "reverted": kept})
+
+    def candidates(self, search: Search) -> list[Node]:
+        return [search.nodes[search.state.get("current", 0)]]
+
+    def memo_prompts(self, search: Search) -> list[str]:
+        return [search.nodes[search.state.get("current", 0)].prompt]
