@@ -1,20 +1,108 @@
-"""Multirun sweeps and killed-then-resumed runs, through the real entry point on the embedded model."""
+"""Multirun sweeps and resumed runs: what resume honours and refuses (tiny stand-in models, fast), and a
+killed command that, run again as it was, ends as if never stopped (the real entry point, slow)."""
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from greater import runner
+from greater.results import RunResult
+from greater.resume import ResumeError, resolve
 from scripts.collect import collect
 from tests.helpers import ROOT, TINY, run_cli
+from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)
 
-pytestmark = pytest.mark.slow
+
+def _history(run_dir):
+    return [json.loads(line)["step"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished two-step run, made once with the tiny stand-in model."""
+    from greater.models.language_model import LanguageModel
+    from greater.testing import tiny_language_model
+
+    def fake_from_config(cfg, cache_dir=None):
+        lm = tiny_language_model(seed=1)
+        lm.name = cfg.name
+        return lm
+
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LanguageModel, "from_config", staticmethod(fake_from_config))
+        runner.run(composed(run_dir))
+    return run_dir
+
+
+@pytest.fixture
+def two_steps(finished_run, tmp_path, tiny_models):  # noqa: F811
+    """A copy of the finished run in tmp_path/first, which a test may resume."""
+    return Path(shutil.copytree(finished_run, tmp_path / "first"))
+
+
+def test_resume_dir_extends_the_run_in_its_own_directory(two_steps, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "_command_overrides", lambda: [f"resume={two_steps}", "optimizer.n_steps=3"])
+    elsewhere = tmp_path / "elsewhere"
+    runner.run(composed(elsewhere, f"resume={two_steps}", "optimizer.n_steps=3"))
+    assert json.loads((two_steps / "result.json").read_text())["steps"] == 3
+    assert _history(two_steps) == [1, 2, 3] and not elsewhere.exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("task.n_train=5", "task.n_train=5 (saved: 4)"),
+        ("seed=1", "seed=1 (saved: 0)"),
+        ("max_reasoning_tokens=8", "max_reasoning_tokens=8 (saved: 4)"),
+        ("experiment=paper_bbh", "`experiment=paper_bbh` cannot apply mid-run"),
+        ("model=gemma3-270m", "`model=gemma3-270m` is not the saved run's model"),
+        ("+task.newkey=1", "cannot apply mid-run"),
+    ],
+)
+def test_resume_dir_refuses_what_a_run_cannot_change_mid_way(two_steps, tmp_path, override, named):
+    cfg = composed(
+        tmp_path / "x", f"resume={two_steps}", *([override] if not override.startswith(("+", "exp")) else [])
+    )
+    with pytest.raises(ResumeError, match=re.escape(named)):
+        resolve(cfg, [f"resume={two_steps}", override])
+
+
+def test_resume_dir_keeps_the_same_group_choice(two_steps, tmp_path):
+    resumed = resolve(composed(tmp_path / "x", f"resume={two_steps}"), ["model=smollm2-135m", "logger.jsonl=true"])
+    assert resumed.run_dir == two_steps and resumed.from_checkpoint and resumed.cfg.output_dir == str(two_steps)
+
+
+def test_resume_auto_continues_only_a_matching_run(two_steps, tmp_path):
+    same = resolve(composed(two_steps, "resume=auto", "optimizer.n_steps=3"), [])
+    assert same.from_checkpoint and same.run_dir == two_steps and same.cfg.optimizer.n_steps == 3
+    with pytest.raises(ResumeError, match=r"task.n_train: 4 -> 5"):
+        resolve(composed(two_steps, "resume=auto", "task.n_train=5"), [])
+    fresh = resolve(composed(tmp_path / "new", "resume=auto"), [])
+    assert not fresh.from_checkpoint
+
+
+def test_a_multirun_job_resumes_by_default_and_a_single_run_does_not(two_steps):
+    cfg = composed(two_steps)
+    assert resolve(cfg, [], multirun=True).from_checkpoint
+    assert not resolve(cfg, [], multirun=False).from_checkpoint
+
+
+def test_run_dir_holds_json_state_and_no_pickle(two_steps):
+    names = {p.name for p in two_steps.iterdir()}
+    assert {"checkpoint.json", "config.yaml", "result.json"} <= names
+    assert not [n for n in names if n.endswith((".pt", ".pkl", ".pickle", ".bin"))]
+
+
+@pytest.mark.slow
 def test_two_by_two_multirun_with_submitit_local(tmp_path):
     sweep = tmp_path / "sweep"
     args = [
@@ -46,20 +134,18 @@ def history_steps(run_dir):
     return [json.loads(line)["step"] for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_a_killed_run_resumes_to_the_same_prompt_and_history(tmp_path):
-    common = [*TINY, "optimizer.n_steps=4", "evaluation.evaluate_initial=false", "task.n_test=2"]
+@pytest.mark.slow
+def test_a_killed_command_run_again_ends_like_one_never_stopped(tmp_path):
+    """resume=auto (what a re-queued cluster job runs with): the same command, run again, continues."""
+    common = [*TINY, "optimizer.n_steps=4", "evaluation.evaluate_initial=false", "task.n_test=2", "threads=1"]
     straight = tmp_path / "straight"
     assert run_cli([*common, f"hydra.run.dir={straight}"]).returncode == 0
 
     killed = tmp_path / "killed"
+    command = [sys.executable, str(ROOT / "run.py"), *common, "resume=auto", f"hydra.run.dir={killed}"]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), *common, f"hydra.run.dir={killed}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     deadline = time.time() + 600
     while len(history_steps(killed)) < 2 and time.time() < deadline and proc.poll() is None:
@@ -68,11 +154,12 @@ def test_a_killed_run_resumes_to_the_same_prompt_and_history(tmp_path):
     proc.wait()
     assert 2 <= len(history_steps(killed)) < 4 and not (killed / "result.json").exists()
 
-    resumed = run_cli([f"resume={killed}"])
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a = json.loads((straight / "result.json").read_text())
-    b = json.loads((killed / "result.json").read_text())
-    assert b["final_prompt"] == a["final_prompt"] and b["steps"] == 4
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    a = RunResult.read(straight)
+    b = RunResult.read(killed)
+    assert b.final_prompt == a.final_prompt and b.steps == 4
+    assert [(r.prompt_kind, r.acc) for r in b.test] == [(r.prompt_kind, r.acc) for r in a.test]
 
     def comparable(run_dir):
         rows = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
