@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from greater.results import RunResult
 from tests.helpers import TINY, run_cli
 
 pytestmark = pytest.mark.slow
@@ -41,11 +42,12 @@ def test_default_job_writes_result_history_and_predictions(default_run):
     assert (run_dir / "config.yaml").exists() and (run_dir / "checkpoint.json").exists()
 
 
-def test_console_ends_with_a_summary(default_run):
-    _, proc = default_run
-    out = proc.stdout + proc.stderr
-    assert "Answer with one word." in out
-    assert "final" in out.lower()
+def test_result_json_reads_back_through_its_schema_and_no_pickle_is_left(default_run):
+    run_dir, _ = default_run
+    result = RunResult.read(run_dir)  # the versioned schema the console, W&B and the tables read
+    assert result.initial_prompt == "Answer with one word." and result.steps == 2
+    assert result.row(prompt_kind="final").n == 4 and 0.0 <= result.row(prompt_kind="final").acc <= 1.0
+    assert not [p.name for p in run_dir.rglob("*") if p.suffix in (".pt", ".pkl", ".pickle")]
 
 
 def test_custom_csv_with_renamed_columns_runs_end_to_end(tmp_path):
