@@ -10,6 +10,7 @@ from typing import Any
 
 _EXPORTS = {
     "compose": "greater.api",
+    "RunResult": "greater.results",
     "run": "greater.api",
     "load_model": "greater.api",
     "load_task": "greater.api",
