@@ -79,3 +79,16 @@ def test_bbh_tasks_share_their_base_and_find_their_file_by_name():
     for name in names:
         cfg = task_config(f"bbh/{name}")
         assert (cfg.name, cfg.loader, cfg.n_train) == (f"bbh/{name}", "bbh", TaskConfig().n_train)
+
+
+def test_resume_dir_sends_hydra_output_into_the_resumed_run():
+    from greater.cli import resume_overrides
+
+    assert resume_overrides(["resume=runs/a", "optimizer.n_steps=9"]) == [
+        "resume=runs/a",
+        "optimizer.n_steps=9",
+        "hydra.run.dir=runs/a",
+        "hydra.output_subdir=.hydra-resumed",
+    ]
+    for args in (["resume=auto"], ["resume=null"], ["-m", "resume=runs/a"], ["seed=1"]):
+        assert resume_overrides(args) == args

@@ -267,3 +267,15 @@ def test_sports_understanding_gold_reads_as_Yes_No(tmp_path):
     assert task.target_text(example) == " Yes"
     assert task.is_correct(task.parse(" yes, it is plausible."), example)
     assert not task.is_correct(task.parse(" No."), example)
+
+
+def test_datasets_cache_follows_the_hugging_face_variables(monkeypatch, tmp_path):
+    from greater.tasks.loaders import datasets_cache
+
+    monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
+    monkeypatch.delenv("HF_HOME", raising=False)
+    assert datasets_cache(str(tmp_path)) == tmp_path / "datasets"
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert datasets_cache("~/unused") == tmp_path / "hf" / "datasets"
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "ds"))
+    assert datasets_cache("~/unused") == tmp_path / "ds"
