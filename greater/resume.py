@@ -70,6 +70,7 @@ def _auto(cfg: DictConfig) -> Resumed:
 def _from_dir(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Resumed:
     saved = typed(saved_config(run_dir))
     wanted: dict[str, Any] = {}
+    groups: dict[str, Any] = {}
     for override in overrides:
         key = override.split("=", 1)[0]
         if key.startswith(("hydra.", "resume")) or key in NOT_SETTINGS:
@@ -78,17 +79,18 @@ def _from_dir(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Resumed:
             raise ResumeError(
                 f"resume={run_dir} keeps the saved run's config; `{override}` cannot apply mid-run; drop it"
             )
-        if key in GROUPS:  # a group choice is honoured only when it is the saved run's own
-            changed = [f"{key}.{k}" for k in _changed(saved[key], cfg[key])]
+        if key in GROUPS:  # a group choice is honoured when it is the saved run's own (up to honoured keys)
+            changed = [f"{key}.{k}" for k in _changed(saved[key], cfg[key]) if not honoured(f"{key}.{k}")]
             if changed:
                 raise ResumeError(
                     f"resume={run_dir}: `{override}` is not the saved run's {key} "
                     f"({_describe(saved, cfg, changed[:3])}); drop it, or start a new run"
                 )
+            groups[key] = cfg[key]  # what differs is what a run may change: take the group as chosen
             continue
         wanted[key] = OmegaConf.select(cfg, key)
     _check_wanted(saved, wanted, run_dir)
-    for key, value in wanted.items():
+    for key, value in [*groups.items(), *wanted.items()]:
         OmegaConf.update(saved, key, value, merge=False)
     saved.resume, saved.output_dir = str(run_dir), str(run_dir)
     return Resumed(saved, run_dir, True)
