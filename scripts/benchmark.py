@@ -1,19 +1,21 @@
-"""Time one GReaTer step of a fixed size on the embedded model, stage by stage.
+"""Time one GReaTer step the engine's way and the reference implementation's way, in one process.
 
-    python scripts/benchmark.py [--model smollm2-135m] [--n-train 8] [--tokens 64] [--repeats 3]
+    python scripts/benchmark.py --tokens 128 --pattern reference floor --json out.json
 
-Prints one table (median seconds over repeats, tokens generated and forwarded, peak memory) and the
-speed ratios of three design choices measured in the same run: generation with vs without the key-value
-cache (the reference implementation switched it off); the gradient pass with logits only where a loss
-reads them vs logits at every position; re-scoring the candidate prompts in one batch vs one by one.
+Runs the engine's own `GreaterOptimizer.step` ("ours"), then the same step on the same inputs and token
+counts as the reference code computes it ("reference") and as bare batched model calls ("floor"); see
+scripts/patterns.py. Prints one table per pattern (median seconds over repeats, CPU seconds, tokens, peak
+memory per stage) and the ratios; with --json writes {"speedup_vs_reference", "ratio_to_floor",
+"selection_vs_scratch", "equal_results", "stages", "settings"}. It also re-scores the step's candidates
+from scratch (reasoning reuse off) to show what reuse saves, and checks both give the same rollouts.
 Ratios, not absolute times, are what compare across machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
-import resource
 import statistics
 import sys
 import time
@@ -23,157 +25,218 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from greater.config import TaskConfig
+import greater.optimizers.greater as engine
 from greater.models.language_model import LanguageModel
-from greater.models.registry import load_model_config
-from greater.optimizers.gradient import position_gradient, rank_by_gradient
-from greater.optimizers.greater import GreaterOptimizer
-from greater.optimizers.proposal import allowed_token_mask, propose_candidates, sample_groups
+from greater.optimizers.base import OptimizationContext
+from greater.optimizers.greater import GreaterConfig, GreaterOptimizer
+from greater.optimizers.proposal import allowed_token_mask
 from greater.optimizers.scoring import PromptScorer
 from greater.optimizers.search_state import SearchState
 from greater.tasks.base import Task
-from greater.tasks.synthetic import load_synthetic
+from scripts.patterns import floor_step, measure, reference_step
 
-STAGES = ("reasoning", "gradient", "proposal", "selection")
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+PATTERNS = ("ours", "reference", "floor")
 
 
-def build(args) -> tuple[LanguageModel, Task]:
-    lm = LanguageModel.from_config(load_model_config(args.model))
-    cfg = TaskConfig(name="synthetic/compare_numbers", loader="synthetic", synthetic_size=args.n_train)
-    examples = load_synthetic(cfg, seed=0)
-    task = Task(
-        "synthetic/compare_numbers",
-        train=examples,
-        test=[],
-        extractor="Therefore, the final answer (a number) is",
-        initial_prompt="Let's think step by step.",
-    )
-    return lm, task
-
-
-def one_step(lm: LanguageModel, task: Task, opt: GreaterOptimizer, tokens: int, position: int) -> dict[str, dict]:
-    """The stages of GreaterOptimizer.step, timed and counted one by one."""
-    scorer = PromptScorer(lm, task, task.train, "after", tokens, opt.control_weight)  # fresh: nothing cached
+def ours_step(lm: LanguageModel, task: Task, opt: GreaterOptimizer, tokens: int, position: int):
+    """The engine's step on a fresh scorer (nothing cached), its stages measured at the engine's own timer.
+    Returns (stages, plan): the plan (prompt, position, re-scored candidates) drives the other patterns."""
+    context = OptimizationContext.create(lm, task, max_reasoning_tokens=tokens)
+    scorer = PromptScorer(context.scorer, task.train, opt.control_weight)
     prompt = lm.encode(task.initial_prompt)
-    state = SearchState(prompt_ids=prompt, initial_length=len(prompt), position=position)
-    allowed = allowed_token_mask(lm.tokenizer)
+    state = SearchState(prompt_ids=list(prompt), initial_length=len(prompt), position=position)
+    allowed = allowed_token_mask(lm.tokenizer, opt.token_filter)
+    stages: dict[str, dict] = {}
+
+    class MeteredTimer(engine._Timer):  # the engine's stage boundaries, with memory and tokens added
+        def __enter__(self) -> None:
+            self._meter = measure(lm, stages, self.stage)
+            self._meter.__enter__()
+            super().__enter__()
+
+        def __exit__(self, *exc: object) -> None:
+            super().__exit__(*exc)
+            self._meter.__exit__(None, None, None)
+
+    original, engine._Timer = engine._Timer, MeteredTimer
+    try:
+        record = opt.step(lm, scorer, state, allowed, random.Random(0))
+    finally:
+        engine._Timer = original
+    rescored = [c["token_id"] for c in record.details["candidates"] if c["train_loss"] is not None]
+    plan = {
+        "prompt": prompt,
+        "position": position,
+        "candidates": [t for t in rescored if t != prompt[position]],
+        "control_weight": opt.control_weight,
+        "answer_temperature": getattr(opt, "answer_temperature", 1.0),
+    }
+    return stages, plan, scorer
+
+
+def selection_from_scratch(lm: LanguageModel, task: Task, opt: GreaterOptimizer, plan: dict, tokens: int, reuse):
+    """Seconds to re-score the plan's candidates with the current prompt's rollouts cached, and the scores."""
+    context = OptimizationContext.create(lm, task, max_reasoning_tokens=tokens)
+    context.scorer.reuse_reasoning = reuse
+    scorer = PromptScorer(context.scorer, task.train, opt.control_weight)
+    prompt, j = plan["prompt"], plan["position"]
+    scorer.score(prompt)
+    t0 = time.perf_counter()
+    scores = scorer.score_many([prompt[:j] + [t] + prompt[j + 1 :] for t in plan["candidates"]])
+    return time.perf_counter() - t0, [(s.reasonings, s.correct) for s in scores]
+
+
+def fresh_scorer(lm: LanguageModel, task: Task, opt: GreaterOptimizer, tokens: int) -> PromptScorer:
+    context = OptimizationContext.create(lm, task, max_reasoning_tokens=tokens)
+    return PromptScorer(context.scorer, task.train, opt.control_weight)
+
+
+def run_patterns(lm, task, opt, args) -> dict:
+    """Every requested pattern, `repeats` times each; medians per stage."""
+    runs: dict[str, list[dict]] = {p: [] for p in args.pattern}
+    scratch, reused, equal = [], [], True
+    for _ in range(args.repeats):
+        stages, plan, _ = ours_step(lm, task, opt, args.tokens, args.position)
+        runs["ours"].append(stages)
+        for pattern, step in (("reference", reference_step), ("floor", floor_step)):
+            if pattern in runs:
+                runs[pattern].append(step(lm, fresh_scorer(lm, task, opt, args.tokens), plan, args.tokens))
+        if plan["candidates"]:
+            t_scratch, without = selection_from_scratch(lm, task, opt, plan, args.tokens, reuse=False)
+            t_reuse, with_reuse = selection_from_scratch(lm, task, opt, plan, args.tokens, reuse=True)
+            scratch.append(t_scratch)
+            reused.append(t_reuse)
+            equal &= without == with_reuse
+    return {"runs": runs, "scratch": scratch, "reused": reused, "equal": equal, "plan": plan}
+
+
+def medians(runs: list[dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
-
-    def stage(name, fn):
-        before = dict(lm.counters)
-        t0 = time.perf_counter()
-        value = fn()
-        out[name] = {
-            "seconds": time.perf_counter() - t0,
-            "generated": lm.counters["tokens_generated"] - before.get("tokens_generated", 0),
-            "forwarded": lm.counters["tokens_forwarded"] - before.get("tokens_forwarded", 0),
-            "peak_rss_mb": peak_rss_mb(),
-        }
-        return value
-
-    current = stage("reasoning", lambda: scorer.score(prompt))
-    seqs, spans = scorer.sequences(prompt, current.reasonings)
-    grad = stage("gradient", lambda: position_gradient(lm, seqs, spans, scorer.prompt_starts(), prompt, position, 0.2))
-
-    def propose():
-        groups = sample_groups(len(seqs), opt.group_size, opt.n_groups, random.Random(0))
-        cands, _ = propose_candidates(grad.next_token_logits, groups, allowed, opt.topk, 2, 6, 200)
-        return rank_by_gradient(lm, grad.grads, cands)
-
-    ranked = stage("proposal", propose)
-    stage("selection", lambda: opt.select(lm, scorer, state, ranked))
+    for stage in runs[0]:
+        rows = [r[stage] for r in runs if stage in r]
+        out[stage] = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
     return out
 
 
-def ratio_kv_cache(lm: LanguageModel, task: Task, tokens: int) -> float:
-    """Seconds without the key-value cache / seconds with it, for the same greedy batch."""
-    scorer = PromptScorer(lm, task, task.train, "after", tokens)
-    batch = lm.pad([slot.with_prompt(lm.encode(task.initial_prompt)) for slot in scorer.slots])
-    times = {}
-    for use_cache in (True, False):
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            lm.model.generate(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                do_sample=False,
-                max_new_tokens=tokens,
-                min_new_tokens=tokens,
-                use_cache=use_cache,
-                pad_token_id=lm.tokenizer.pad_token_id,
-            )
-        times[use_cache] = time.perf_counter() - t0
-    return times[False] / times[True]
+def total(stages: dict[str, dict], key: str = "seconds") -> float:
+    return sum(row[key] for row in stages.values())
 
 
-def ratio_all_logits(lm: LanguageModel, task: Task, tokens: int) -> float:
-    """Seconds of forward+backward with logits at every position / with logits only where needed."""
-    scorer = PromptScorer(lm, task, task.train, "after", tokens)
-    prompt = lm.encode(task.initial_prompt)
-    seqs, spans = scorer.sequences(prompt, scorer.score(prompt).reasonings)
-    t0 = time.perf_counter()
-    position_gradient(lm, seqs, spans, scorer.prompt_starts(), prompt, 2, 0.2)
-    needed = time.perf_counter() - t0
-    original = lm.logits_at
-    lm.logits_at = lambda batch, positions, embeds=None: original(
-        batch, torch.arange(batch.input_ids.shape[1]), embeds
-    )[:, positions]
-    t0 = time.perf_counter()
-    position_gradient(lm, seqs, spans, scorer.prompt_starts(), prompt, 2, 0.2)
-    everything = time.perf_counter() - t0
-    lm.logits_at = original
-    return everything / needed
+def print_table(name: str, stages: dict[str, dict]) -> None:
+    print(f"\n{name}")
+    gpu = any("peak_gpu_mb" in row for row in stages.values())
+    head = f"{'stage':<12}{'seconds':>9}{'cpu s':>9}{'generated':>11}{'forwarded':>11}{'peak RSS MB':>13}"
+    print(head + (f"{'peak GPU MB':>13}" if gpu else ""))
+    for stage, row in stages.items():
+        line = f"{stage:<12}{row['seconds']:>9.2f}{row['cpu_seconds']:>9.2f}{row['generated']:>11.0f}"
+        line += f"{row['forwarded']:>11.0f}{row['peak_rss_mb']:>13.0f}"
+        print(line + (f"{row.get('peak_gpu_mb', 0):>13.0f}" if gpu else ""))
+    print(f"{'step':<12}{total(stages):>9.2f}{total(stages, 'cpu_seconds'):>9.2f}")
 
 
-def ratio_batched_rescoring(lm: LanguageModel, task: Task, tokens: int, n_prompts: int = 3) -> float:
-    """Seconds to re-score `n_prompts` candidate prompts one after another / all in one batched generation."""
-    base = lm.encode(task.initial_prompt)
-    prompts = [base[:-1] + [token] for token in lm.encode(" now again here")[:n_prompts]]
-    t0 = time.perf_counter()
-    for prompt in prompts:
-        PromptScorer(lm, task, task.train, "after", tokens).score(prompt)
-    one_by_one = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    PromptScorer(lm, task, task.train, "after", tokens).score_many(prompts)
-    return one_by_one / (time.perf_counter() - t0)
+def summarize(result: dict, args, lm: LanguageModel) -> dict:
+    stages = {p: medians(r) for p, r in result["runs"].items()}
+    ours = total(stages["ours"])
+    summary: dict = {"stages": stages}
+    if "reference" in stages:
+        summary["speedup_vs_reference"] = total(stages["reference"]) / ours
+    if "floor" in stages:
+        summary["ratio_to_floor"] = ours / total(stages["floor"])
+    if result["scratch"]:
+        summary["selection_vs_scratch"] = statistics.median(result["reused"]) / statistics.median(result["scratch"])
+        summary["selection_seconds"] = {
+            "reuse": statistics.median(result["reused"]),
+            "scratch": statistics.median(result["scratch"]),
+        }
+    summary["equal_results"] = result["equal"]
+    summary["settings"] = {
+        "model": args.model,
+        "task": args.task,
+        "n_train": args.n_train,
+        "tokens": args.tokens,
+        "repeats": args.repeats,
+        "threads": torch.get_num_threads(),
+        "device": str(lm.device),
+        "dtype": str(lm.model.dtype),
+        "candidates": len(result["plan"]["candidates"]),
+    }
+    return summary
 
 
-def main() -> None:
+def report(summary: dict) -> None:
+    s = summary["settings"]
+    print(
+        f"One GReaTer step: {s['model']} on {s['device']} ({s['dtype']}), {s['task']}, {s['n_train']} examples, "
+        f"<= {s['tokens']} reasoning tokens, {s['candidates']} candidates re-scored, {s['threads']} threads, "
+        f"median of {s['repeats']}"
+    )
+    for pattern, stages in summary["stages"].items():
+        print_table(pattern, stages)
+    print()
+    if "speedup_vs_reference" in summary:
+        print(f"speed-up vs the reference's compute pattern: {summary['speedup_vs_reference']:.1f}x")
+    if "ratio_to_floor" in summary:
+        print(f"ours / floor (bare batched calls, same tokens): {summary['ratio_to_floor']:.2f}")
+    if "selection_vs_scratch" in summary:
+        print(
+            f"selection with reasoning reuse / from scratch: {summary['selection_vs_scratch']:.2f} "
+            f"(same rollouts: {summary['equal_results']})"
+        )
+
+
+def load(args) -> tuple[LanguageModel, Task]:
+    from greater.api import load_task
+    from greater.models.registry import load_model_config
+
+    cfg = load_model_config(args.model)
+    if args.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: torch sees no CUDA device here; run without it for the CPU")
+        cfg.device = args.device
+        cfg.dtype = args.dtype or "auto"
+    elif args.dtype:
+        cfg.dtype = args.dtype
+    lm = LanguageModel.from_config(cfg)
+    task = load_task(args.task, data_dir=args.data_dir, n_train=args.n_train)
+    return lm, task
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--task", default="synthetic/compare_numbers")
+    parser.add_argument("--data-dir", default=None, help="where bbh/, gsm8k/, folio/ live (for real tasks)")
     parser.add_argument("--n-train", type=int, default=8)
-    parser.add_argument("--tokens", type=int, default=64, help="max reasoning tokens")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    lm, task = build(args)
-    opt = GreaterOptimizer(topk=10, n_groups=3, group_size=4, n_rescore=3)
-    runs = [one_step(lm, task, opt, args.tokens, position=2) for _ in range(args.repeats)]
-
-    print(
-        f"\nOne GReaTer step: {args.model}, {args.n_train} training examples, <= {args.tokens} reasoning tokens, "
-        f"{torch.get_num_threads()} threads, median of {args.repeats}"
+    parser.add_argument("--tokens", type=int, default=128, help="max reasoning tokens")
+    parser.add_argument("--position", type=int, default=2, help="prompt position the step optimizes")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--pattern",
+        nargs="+",
+        choices=PATTERNS,
+        default=["reference", "floor"],
+        help="patterns to compare with ours (ours always runs)",
     )
-    print(f"{'stage':<11}{'seconds':>9}{'tok generated':>15}{'tok forwarded':>15}{'tok/s':>8}{'peak RSS MB':>13}")
-    total = 0.0
-    for name in STAGES:
-        sec = statistics.median(r[name]["seconds"] for r in runs)
-        gen = runs[-1][name]["generated"]
-        fwd = runs[-1][name]["forwarded"]
-        rate = (gen or fwd) / sec if sec else 0.0
-        total += sec
-        print(f"{name:<11}{sec:>9.2f}{gen:>15}{fwd:>15}{rate:>8.0f}{runs[-1][name]['peak_rss_mb']:>13.0f}")
-    print(f"{'step':<11}{total:>9.2f}")
-    kv = statistics.median(ratio_kv_cache(lm, task, 32) for _ in range(args.repeats))
-    logits = statistics.median(ratio_all_logits(lm, task, args.tokens) for _ in range(args.repeats))
-    print(f"\nratio, generation without / with key-value cache (32 tokens): {kv:.2f}x")
-    print(f"ratio, gradient pass with all logits / logits only where read: {logits:.2f}x")
-    batched = statistics.median(ratio_batched_rescoring(lm, task, args.tokens) for _ in range(args.repeats))
-    print(f"ratio, re-scoring 3 candidates one at a time / in one batch (batch size {lm.batch_size}): {batched:.2f}x")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N when a GPU is present")
+    parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 | auto (cuda default: auto)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--json", type=Path, default=None, help="write the summary here")
+    args = parser.parse_args(argv)
+    args.pattern = ["ours"] + [p for p in dict.fromkeys(args.pattern) if p != "ours"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    lm, task = load(args)
+    summary = summarize(run_patterns(lm, task, GreaterOptimizer(GreaterConfig()), args), args, lm)
+    report(summary)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 if __name__ == "__main__":

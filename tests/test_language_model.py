@@ -104,3 +104,73 @@ def test_generation_batches_respect_the_size_and_token_caps(tiny_lm):
 def test_bad_batching_names_both_settings_and_the_fix(tiny_lm, batch_size, batch_tokens):
     with pytest.raises(ValueError, match=r"model\.batch_size=.*model\.batch_tokens=.*set batch_size >= 1"):
         LanguageModel(tiny_lm.model, tiny_lm.tokenizer, batch_size=batch_size, batch_tokens=batch_tokens)
+
+
+# ---- memory and devices ---------------------------------------------------------------------------
+
+
+def out_of_memory_above(lm, monkeypatch, max_rows):
+    """Patch the model's forward to fail like a GPU that fits at most `max_rows` sequences."""
+    forward = lm.model.forward
+    calls = []
+
+    def limited(*args, **kwargs):
+        rows = (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs["inputs_embeds"]).shape[0]
+        calls.append(rows)
+        if rows > max_rows:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(lm.model, "forward", limited)
+    return calls
+
+
+def test_batched_passes_halve_and_retry_on_out_of_memory(monkeypatch):
+    lm = tiny_language_model(seed=0, batch_size=8)
+    inputs = [lm.encode(f"question number {i}") for i in range(6)]
+    spans = [(3, 8)] * 6
+    expected_tokens = lm.generate(inputs, max_new_tokens=5)
+    expected_losses, expected_exact = lm.span_losses(inputs, spans)
+    calls = out_of_memory_above(lm, monkeypatch, max_rows=2)
+    assert lm.generate(inputs, max_new_tokens=5) == expected_tokens
+    losses, exact = lm.span_losses(inputs, spans)
+    assert torch.allclose(losses, expected_losses, atol=1e-5) and torch.equal(exact, expected_exact)
+    assert calls[:3] == [6, 3, 1]  # tried whole, then halved until it fit
+
+
+def test_out_of_memory_on_a_single_sequence_is_raised(monkeypatch):
+    lm = tiny_language_model(seed=0)
+    out_of_memory_above(lm, monkeypatch, max_rows=0)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        lm.span_losses([lm.encode("abc")], [(1, 3)])
+
+
+def test_loss_passes_have_their_own_batch_size():
+    lm = tiny_language_model(seed=0, batch_size=8, loss_batch_size=3)
+    assert [len(c) for c in lm.chunks(7)] == [3, 3, 1]
+
+
+def saved_tiny_model(path, dtype):
+    lm = tiny_language_model(seed=0)
+    lm.model.to(dtype).save_pretrained(path)
+    lm.tokenizer.save_pretrained(path)
+    return path
+
+
+def test_dtype_auto_keeps_the_checkpoints_dtype_and_weights_load_on_the_device(tmp_path):
+    from greater.config import ModelConfig
+
+    path = saved_tiny_model(tmp_path / "tiny", torch.bfloat16)
+    lm = LanguageModel.from_config(ModelConfig(name="tiny", source="local", path=str(path), dtype="auto"))
+    assert lm.model.dtype == torch.bfloat16 and lm.device.type == "cpu"
+    lm = LanguageModel.from_config(ModelConfig(name="tiny", source="local", path=str(path), dtype="float32"))
+    assert lm.model.dtype == torch.float32
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when there is no GPU")
+def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
+    from greater.config import ModelConfig
+
+    cfg = ModelConfig(name="tiny", source="local", path=str(tmp_path), device="cuda")
+    with pytest.raises(ValueError, match=r"model\.device=cuda .* no CUDA device; set model\.device=cpu"):
+        LanguageModel.from_config(cfg)

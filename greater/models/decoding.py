@@ -30,7 +30,7 @@ class Decoded:
 
 def _cache_keyword(model) -> str:
     # transformers renamed `past_key_values` to `cache` during 5.x; use whichever this version takes.
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,6 +16,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
 
 from greater.config import ModelConfig
+from greater.losses import span_cross_entropy
 from greater.models.decoding import Decoded, greedy_decode
 from greater.models.memory import run_with_backoff
 from greater.models.sources import resolve_weights
@@ -82,19 +83,27 @@ class LanguageModel:
     def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = "~/.cache/greater") -> LanguageModel:
         check_batching(cfg.batch_size, cfg.batch_tokens)  # before minutes of loading weights
         transformers.utils.logging.disable_progress_bar()  # weight-loading bars drown the run's own progress
+        device = str(getattr(cfg.device, "value", cfg.device))
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"model.device={device} but torch sees no CUDA device; set model.device=cpu")
         weights = resolve_weights(cfg, cache_dir)
         dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)  # "auto": the checkpoint's own
-        kwargs: dict = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code}
+        common: dict = {"trust_remote_code": cfg.trust_remote_code}
         if cfg.revision:
-            kwargs["revision"] = cfg.revision
-        if cfg.device == "auto":
-            kwargs["device_map"] = "auto"
-        tokenizer = AutoTokenizer.from_pretrained(weights, **{k: v for k, v in kwargs.items() if k != "dtype"})
-        model = AutoModelForCausalLM.from_pretrained(weights, **kwargs)
-        if cfg.device != "auto":
-            model = model.to(cfg.device)
+            common["revision"] = cfg.revision
+        tokenizer = AutoTokenizer.from_pretrained(weights, **common)
+        # device_map puts each weight straight onto the device as it loads ("auto": spread over every GPU),
+        # instead of building the whole model in host memory first.
+        model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype, device_map=device, **common)
         return cls(
-            model, tokenizer, cfg.name, cfg.chat_template, cfg.system_prompt, cfg.batch_size, cfg.batch_tokens
+            model,
+            tokenizer,
+            cfg.name,
+            cfg.chat_template,
+            cfg.system_prompt,
+            cfg.batch_size,
+            cfg.batch_tokens,
+            loss_batch_size=getattr(cfg, "loss_batch_size", None),
         )
 
     @contextmanager
@@ -362,6 +371,6 @@ class LanguageModel:
             cols = torch.tensor([column[p] for p in range(a, b)], device=self.device)
             target = torch.tensor(seq[s:e], device=self.device)
             row_logits = logits[i, cols]  # [T, V]
-            losses.append(torch.nn.functional.cross_entropy(row_logits, target))
+            losses.append(span_cross_entropy(row_logits, target))  # greater/losses.py: the one span loss
             matches.append(bool((row_logits.argmax(-1) == target).all()))
         return torch.stack(losses), torch.tensor(matches)

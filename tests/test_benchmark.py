@@ -1,0 +1,56 @@
+"""scripts/benchmark.py on a tiny model: the three patterns do the same tokens, and the summary has its keys."""
+
+import argparse
+
+import pytest
+import torch
+
+from greater.optimizers.greater import GreaterConfig, GreaterOptimizer
+from greater.testing import tiny_language_model
+from scripts import benchmark
+
+
+@pytest.fixture(scope="module")
+def run():
+    from greater.tasks.base import Example, Task
+
+    examples = [Example(f"Is {n} even?", "Yes" if n % 2 == 0 else "No", id=str(n)) for n in range(3)]
+    task = Task("parity", train=examples, test=[], initial_prompt="Think step by step.", answer_type="yes_no")
+    lm = tiny_language_model(seed=0)
+    opt = GreaterOptimizer(GreaterConfig(topk=6, n_groups=2, group_size=2, min_candidates=3, token_filter="ascii"))
+    args = argparse.Namespace(
+        model="tiny", task="parity", n_train=3, tokens=6, position=1, repeats=1, pattern=list(benchmark.PATTERNS)
+    )
+    return benchmark.summarize(benchmark.run_patterns(lm, task, opt, args), args, lm), lm
+
+
+@pytest.fixture(scope="module")
+def summary(run):
+    return run[0]
+
+
+def test_every_pattern_generates_the_same_reasoning_tokens(summary):
+    generated = {p: sum(row["generated"] for row in stages.values()) for p, stages in summary["stages"].items()}
+    assert generated["ours"] == generated["reference"] == generated["floor"] > 0
+    assert summary["settings"]["candidates"] >= 1
+
+
+def test_summary_has_the_ratios_the_readme_quotes(summary):
+    assert summary["speedup_vs_reference"] > 0 and summary["ratio_to_floor"] > 0
+    assert summary["equal_results"] is True  # re-scoring with reuse gives the rollouts of re-scoring from scratch
+    for stages in summary["stages"].values():
+        assert all(row["seconds"] >= 0 and row["peak_rss_mb"] > 0 for row in stages.values())
+    assert set(summary["stages"]["ours"]) == {"reasoning", "gradient", "proposal", "selection"}
+
+
+def test_the_reference_pattern_leaves_the_model_frozen(run):
+    # reference_step turns weight gradients on for its backward passes; the model must come back frozen
+    lm = run[1]
+    assert not lm.model.training
+    assert not any(p.requires_grad or p.grad is not None for p in lm.model.parameters())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when there is no GPU")
+def test_device_cuda_without_a_gpu_says_so_in_one_line():
+    with pytest.raises(SystemExit, match=r"^--device cuda: torch sees no CUDA device here"):
+        benchmark.load(benchmark.parse(["--device", "cuda"]))
