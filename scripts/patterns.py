@@ -82,24 +82,29 @@ def count(lm: LanguageModel, generated: int = 0, forwarded: int = 0) -> None:
 
 
 # ---- the reference's way ------------------------------------------------------------------------
+def hf_greedy(lm: LanguageModel, inputs: list[list[int]], max_new_tokens: int, use_cache: bool) -> list[list[int]]:
+    """One left-padded batch through transformers' generate, greedy; counts its tokens."""
+    batch = lm.pad(inputs)
+    with torch.no_grad():
+        out = lm.model.generate(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            use_cache=use_cache,
+            eos_token_id=sorted(lm.stop_ids),
+            pad_token_id=lm.tokenizer.pad_token_id,
+        )
+    new = [lm._until_stop(row) for row in out[:, batch.input_ids.shape[1] :].tolist()]
+    count(lm, sum(len(t) for t in new), int(batch.attention_mask.sum()))
+    return new
+
+
 def uncached_generate(lm: LanguageModel, inputs: list[list[int]], max_new_tokens: int) -> list[list[int]]:
     """Greedy, left-padded, REFERENCE_BATCH at a time, every step re-reading the whole sequence."""
     outputs = []
     for start in range(0, len(inputs), REFERENCE_BATCH):
-        batch = lm.pad(inputs[start : start + REFERENCE_BATCH])
-        with torch.no_grad():
-            out = lm.model.generate(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                do_sample=False,
-                max_new_tokens=max_new_tokens,
-                use_cache=False,
-                eos_token_id=sorted(lm.stop_ids),
-                pad_token_id=lm.tokenizer.pad_token_id,
-            )
-        new = [lm._until_stop(row) for row in out[:, batch.input_ids.shape[1] :].tolist()]
-        outputs += new
-        count(lm, sum(len(t) for t in new), int(batch.attention_mask.sum()))
+        outputs += hf_greedy(lm, inputs[start : start + REFERENCE_BATCH], max_new_tokens, use_cache=False)
     return outputs
 
 
@@ -184,18 +189,8 @@ def floor_step(lm: LanguageModel, scorer: PromptScorer, plan: dict, tokens: int)
     prompt, j = plan["prompt"], plan["position"]
     prompts = [prompt] + [prompt[:j] + [t] + prompt[j + 1 :] for t in plan["candidates"]]
     with measure(lm, out, "generation"):
-        batch = lm.pad([s.with_prompt(p) for p in prompts for s in scorer.slots])
-        with torch.no_grad():
-            generated = lm.model.generate(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                do_sample=False,
-                max_new_tokens=tokens,
-                eos_token_id=sorted(lm.stop_ids),
-                pad_token_id=lm.tokenizer.pad_token_id,
-            )
-        reasonings = [lm._until_stop(r) for r in generated[:, batch.input_ids.shape[1] :].tolist()]
-        count(lm, sum(len(r) for r in reasonings), int(batch.attention_mask.sum()))
+        inputs = [s.with_prompt(p) for p in prompts for s in scorer.slots]
+        reasonings = hf_greedy(lm, inputs, tokens, use_cache=True)
     n = len(scorer.slots)
     with measure(lm, out, "loss"):
         seqs, spans = [], []
