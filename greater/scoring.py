@@ -55,7 +55,8 @@ class Scorer:
     max_reasoning_tokens: int
     # Start each new rollout's greedy decoding from the reasoning of the nearest prompt already rolled out on
     # the same example, verified in one pass (same tokens as without it; see greater.models.decoding).
-    reuse_reasoning: bool = True
+    # None: the model's setting (model.reuse_reasoning, on unless switched off).
+    reuse_reasoning: bool | None = None
     cache: dict[tuple[tuple[int, ...], Example], Rollout] = field(default_factory=dict)
     _slots: dict[Example, Slot] = field(default_factory=dict)
     _prompts_of: dict[Example, list[tuple[int, ...]]] = field(default_factory=dict)  # rolled-out prompts, newest last
@@ -84,7 +85,8 @@ class Scorer:
         with self.lm.acting_as("task"):
             pairs = [(key, ex) for key, exs in todo.items() for ex in exs]
             inputs = [self._slots[ex].with_prompt(list(key)) for key, ex in pairs]
-            drafts = [self.draft(key, ex) for key, ex in pairs] if self.reuse_reasoning else None
+            reuse = self.reuse_reasoning if self.reuse_reasoning is not None else self.lm.reuse_reasoning
+            drafts = [self.draft(key, ex) for key, ex in pairs] if reuse else None
             reasonings = self.lm.generate(inputs, self.max_reasoning_tokens, drafts=drafts)
             self.lm.counters["task.rollouts"] += len(pairs)
             sequences, spans = [], []

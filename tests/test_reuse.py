@@ -118,3 +118,14 @@ def test_a_greater_run_ends_with_the_same_prompt_with_and_without_reuse(parity_t
         results[reuse] = (result.final_prompt, [h.prompt for h in result.history], lm.counters["task.tokens_reused"])
     assert results[True][:2] == results[False][:2]
     assert results[True][2] > 0 and results[False][2] == 0
+
+
+def test_the_models_setting_is_the_scorers_default(parity_task):
+    lm = tiny_language_model(seed=1, reuse_reasoning=False)
+    scorer = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=6).scorer
+    base = lm.encode("Think step by step.")
+    scorer.rollouts([base, base[:-1] + lm.encode("!")], parity_task.train[:2])
+    assert lm.counters["task.tokens_reused"] == 0
+    scorer.reuse_reasoning = True  # the scorer's own switch wins
+    scorer.rollouts([base[:-1] + lm.encode("?")], parity_task.train[:2])
+    assert lm.counters["task.tokens_reused"] > 0

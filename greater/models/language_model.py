@@ -56,6 +56,7 @@ class LanguageModel:
         batch_size: int = 8,
         batch_tokens: int = 0,
         loss_batch_size: int | None = None,
+        reuse_reasoning: bool = True,
     ) -> None:
         check_batching(batch_size, batch_tokens)
         self.model = model.eval().requires_grad_(False)
@@ -68,6 +69,7 @@ class LanguageModel:
         # fits far fewer sequences than generation does. None: the generation batch size.
         self.loss_batch_size = loss_batch_size or batch_size
         self.check_every = 8  # greedy decoding reads tokens back from the device every this many steps
+        self.reuse_reasoning = reuse_reasoning  # the Scorer's default: decode new rollouts from a draft
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = self._stop_ids()
@@ -104,6 +106,7 @@ class LanguageModel:
             cfg.batch_size,
             cfg.batch_tokens,
             loss_batch_size=getattr(cfg, "loss_batch_size", None),
+            reuse_reasoning=getattr(cfg, "reuse_reasoning", True),
         )
 
     @contextmanager
