@@ -78,11 +78,12 @@ def paired_tests(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame
         for baseline in sorted(set(scope.optimizer) - {reference}):
             theirs = scope[scope.optimizer == baseline]
             per_task = [_pairs(ours[ours.task == t], theirs[theirs.task == t]) for t in sorted(set(ours.task))]
+            shown = theirs.method.iloc[0]  # the display name, e.g. "ZS-CoT"
             for task, counts in zip(sorted(set(ours.task)), per_task):
-                out.append(_test_row(model, eval_model, baseline, task, counts))
+                out.append(_test_row(model, eval_model, shown, task, counts))
             if len(per_task) > 1:
                 total = tuple(sum(c[i] for c in per_task) for i in range(3))
-                out.append(_test_row(model, eval_model, baseline, "all tasks", total))
+                out.append(_test_row(model, eval_model, shown, "all tasks", total))
     return pd.DataFrame(out)
 
 
