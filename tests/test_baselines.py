@@ -92,6 +92,8 @@ def test_clean_strips_lead_ins_quotes_chat_tokens_and_commentary():
     )
     assert clean("New instruction: **Track each step.**<|im_end|>") == "Track each step."
     assert clean("  Think   step\nby step.  ") == "Think step by step."
+    assert clean('- "Follow each move in order.') == "Follow each move in order."
+    assert clean("## Track each turn.") == "Track each turn."
 
 
 @pytest.mark.parametrize(
@@ -128,6 +130,14 @@ def test_between_strict_and_lenient():
     assert between("no tags here", "<INS>", "</INS>") is None
     assert between("x without start</INS>", "<INS>", "</INS>", lenient=True) == "x without start"
     assert between("<INS>open ended", "<INS>", "</INS>", lenient=True) == "open ended"
+
+
+def test_textgrad_takes_variable_tags_only_with_the_fallback():
+    reply = "The improved prompt is: <VARIABLE>Count each move.</VARIABLE>"
+    strict = build_optimizer(config_classes()["textgrad"]())
+    lenient = build_optimizer(config_classes()["textgrad"](tag_fallback=True))
+    assert strict.parse(reply) is None and lenient.parse(reply) == "Count each move."
+    assert strict.parse("<IMPROVED_VARIABLE>Go on.</IMPROVED_VARIABLE>") == "Go on."
 
 
 def test_propose_each_retries_only_the_failed_and_gives_up_after_max_retries():

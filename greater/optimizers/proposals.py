@@ -28,6 +28,7 @@ _PLACEHOLDER = re.compile(r"\[[^\]]*\]|\{[^}]*\}|<[^>\n]*>|_{3,}|\.{4,}|\b(?:ins
 META_WORDS = (
     "improved prompt", "new prompt", "this prompt", "the prompt", "improved_variable", "improved variable",
     "meta-prompt", "feedback", "score:", "text:", "instruction:", "prompt:", "as an ai", "language model",
+    "correct answer:", "assist you", "here to help", "happy to help", "i am ready", "i'm ready",  # labels, chatter
 )  # fmt: skip
 
 
@@ -45,6 +46,7 @@ def clean(text: str) -> str:
     """The prompt inside a reply: chat tokens, lead-ins, quotes and markdown removed, first paragraph only."""
     text = _SPECIAL.sub("", text).replace("**", "").strip()
     text = _LEAD_IN.sub("", text, count=1).strip()
+    text = re.sub(r"^(?:[-*•]|#+|\d+[.)])\s+", "", text)  # a list marker or heading mark before the text
     text = re.split(r"\n\s*\n", text, maxsplit=1)[0]  # a blank line ends the prompt; what follows is commentary
     text = " ".join(text.split())
     return text.strip("\"'`“”‘’ ").strip()

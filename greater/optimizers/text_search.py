@@ -15,7 +15,8 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -100,6 +101,7 @@ class Search:
         self.state: dict[str, Any] = {}  # the method's own JSON state (e.g. TextGrad's current prompt)
         self.split = split or ("dev" if ctx.dev else "train")  # where the search ranks prompts
         self._index = {ex: i for i, ex in enumerate(ctx.train)}
+        self.stage_seconds: dict[str, float] = {}  # this step's wall time: "scoring" prompts, "optimizer" calls
         if ctx.resume_state is not None:
             self._load(ctx.resume_state)
         else:
@@ -122,7 +124,8 @@ class Search:
         split = split or self.split
         todo = [n for n in nodes if split not in n.scores]
         if todo:
-            results = self.context.scorer.score_texts([n.prompt for n in todo], self.examples(split))
+            with self.timed("scoring"):
+                results = self.context.scorer.score_texts([n.prompt for n in todo], self.examples(split))
             for node, result in zip(todo, results):
                 node.scores[split] = result.accuracy
 
@@ -144,7 +147,7 @@ class Search:
         """The optimizer model's replies, [message][sample]; counted under the "optimizer" role."""
         if not messages:
             return []
-        with self.lm.acting_as("optimizer"):
+        with self.lm.acting_as("optimizer"), self.timed("optimizer"):
             return self.lm.complete(messages, max_new_tokens, temperature=temperature, n=n, seed=seed)
 
     def propose(
@@ -165,6 +168,14 @@ class Search:
 
         return propose_each(self.validator, metas, quoted, ask, self.seen(), parse)
 
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - started
+
     def seed(self, *parts: Any) -> int:
         return seed_of(self.context.seed, self.method, self.step, *parts)
 
@@ -174,7 +185,9 @@ class Search:
     def failures(self, prompts: list[str], examples: list[Example]) -> list[tuple[float, list[tuple[Example, str]]]]:
         """Per prompt (scored together): its accuracy on `examples` and the (example, reasoning) pairs it gets wrong."""
         out = []
-        for result in self.context.scorer.score_texts(prompts, examples):
+        with self.timed("scoring"):
+            results = self.context.scorer.score_texts(prompts, examples)
+        for result in results:
             wrong = [(ex, r) for ex, r, ok in zip(examples, result.reasonings, result.correct) if not ok]
             out.append((result.accuracy, wrong))
         return out
@@ -256,6 +269,7 @@ class Search:
     def run_step(self, optimizer: TextOptimizer) -> StepRecord:
         started, before = time.perf_counter(), dict(self.lm.counters)
         self.step += 1
+        self.stage_seconds = {}
         outcome = optimizer.step(self)
         best = self.best
         chosen = outcome.chosen
@@ -269,6 +283,7 @@ class Search:
             best_prompt=best.prompt,
             best_score=best.scores.get(self.split),
             seconds=time.perf_counter() - started,
+            stage_seconds={k: round(v, 3) for k, v in self.stage_seconds.items()},
             model_calls={
                 k: round(v - before.get(k, 0), 3) for k, v in self.lm.counters.items() if v != before.get(k, 0)
             },

@@ -34,6 +34,7 @@ class TextGradConfig(TextSearchConfig):
     temperature: float = 0.0  # the harness decodes every call greedily
     judge_tokens: int = 32
     revert: bool = True  # keep the old prompt when the new one scores lower on the selection split
+    tag_fallback: bool = False  # also take an update written inside <VARIABLE> tags (small models' habit)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -102,7 +103,8 @@ class TextGradOptimizer(TextOptimizer):
         c = self.config
         current: Node = search.nodes[search.state["current"]]
         batch = self.batch(search)
-        scored = search.context.scorer.score_text(current.prompt, batch)
+        with search.timed("scoring"):
+            scored = search.context.scorer.score_text(current.prompt, batch)
         verdicts = self.verdicts(search, batch, scored.reasonings, scored.correct)
         wrong = [(ex, r, v) for ex, r, (ok, v) in zip(batch, scored.reasonings, verdicts) if not ok]
         details = {"batch_acc": scored.accuracy, "verdicts": [v for _, v in verdicts], "feedback": []}
@@ -112,7 +114,7 @@ class TextGradOptimizer(TextOptimizer):
         replies = search.ask(asks, c.feedback_tokens, c.temperature, seed=search.seed("feedback"))
         feedback = [r[0].strip()[: 4 * c.feedback_tokens] for r in replies]
         meta = update_prompt(current.prompt, feedback, c.max_words)
-        parse = lambda text: between(text, START, END)  # noqa: E731
+        parse = self.parse
         prompts, rejected = search.propose([meta], [(current.prompt,)], c.update_tokens, c.temperature, "update", parse)
         details |= {"feedback": feedback, "rejected": rejected}
         if prompts[0] is None:
@@ -123,6 +125,13 @@ class TextGradOptimizer(TextOptimizer):
         search.state["current"] = chosen.index
         summary = f"{'reverted' if kept else 'updated'}: {search.split} {new.scores[search.split]:.2f}"
         return Outcome(chosen, {**details, "summary": summary, "proposed": new.prompt, "reverted": kept})
+
+    def parse(self, text: str) -> str | None:
+        """The update between the tags; None (a "no_tags" rejection) when they are missing."""
+        found = between(text, START, END)
+        if found is None and self.config.tag_fallback:
+            found = between(text, "<VARIABLE>", "</VARIABLE>")
+        return found
 
     def candidates(self, search: Search) -> list[Node]:
         return [search.nodes[search.state.get("current", 0)]]
