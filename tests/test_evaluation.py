@@ -53,7 +53,7 @@ def test_generate_mode_parses_canned_answers(tiny_lm, monkeypatch, tmp_path):
 
     monkeypatch.setattr(tiny_lm, "generate", fake_generate)
     result = evaluate_prompt(tiny_lm, task, task.test, "Think.", EvaluationConfig(max_answer_tokens=5), 7)
-    assert calls == [7, 5]
+    assert calls == [7, 8]  # max_answer_tokens=5 raised to the longest gold (" Yes": 4 byte tokens) + 4
     assert [p.correct for p in result.predictions] == [True, True, False, False]
     assert result.accuracy == 0.5 and result.n_unparsed == 1
     assert result.metrics()["test/acc"] == 0.5 and result.metrics()["test/n"] == 4
