@@ -26,6 +26,7 @@ from greater.results import RunResult  # noqa: E402
 
 # arm -> (what it is, overrides on top of the common profile)
 ARMS: dict[str, tuple[str, list[str]]] = {
+    "zero_shot": ("the initial prompt, not optimized (optimizer=zs_cot)", ["optimizer=zs_cot"]),
     "reference": ("the reference's configuration (optimizer=greater defaults)", []),
     "keep_current": (
         "ours: the current token always competes; accuracy, then CE + 0.2 NLL",
@@ -54,7 +55,7 @@ PROFILE = [
     "logger.plots=false",
 ]
 # The order the arms run in, most informative first, so a stopped ablation still has the comparisons that matter.
-DEFAULT_ARMS = ["reference", "random_ranking", "keep_current", "no_reasoning_gradient", "temperature_1"]
+DEFAULT_ARMS = ["zero_shot", "reference", "random_ranking", "keep_current", "no_reasoning_gradient", "temperature_1"]
 
 
 def run_dir(out: Path, task: str, arm: str, seed: int) -> Path:
@@ -65,7 +66,10 @@ def run_arm(out: Path, task: str, arm: str, seed: int) -> None:
     target = run_dir(out, task, arm, seed)
     if (target / "result.json").exists():
         return  # already done: the script can be rerun after a stop
-    args = [f"task={task}", f"seed={seed}", *PROFILE, *ARMS[arm][1], f"hydra.run.dir={target}"]
+    profile = PROFILE
+    if any(o.startswith("optimizer=") for o in ARMS[arm][1]):  # another method: drop GReaTer's settings
+        profile = [o for o in PROFILE if not o.startswith("optimizer")]
+    args = [f"task={task}", f"seed={seed}", *profile, *ARMS[arm][1], f"hydra.run.dir={target}"]
     started = time.time()
     proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, capture_output=True, text=True)
     print(f"{task} {arm} seed {seed}: rc {proc.returncode}, {time.time() - started:.0f} s", flush=True)
