@@ -1,11 +1,11 @@
 """The framework from Python, without the command line: the same configs, checks and runs as `run.py`.
 
-    import greater
-    cfg = greater.compose(["task=bbh/navigate", "data_dir=../shared/data", "optimizer.n_steps=3"])
-    accuracy = greater.run(cfg)              # writes the run directory, like `python run.py ...`
+import greater
+cfg = greater.compose(["task=bbh/navigate", "data_dir=../shared/data", "optimizer.n_steps=3"])
+accuracy = greater.run(cfg)              # writes the run directory, like `python run.py ...`
 
-    lm = greater.load_model("smollm2-135m")
-    task = greater.load_task("synthetic/compare_numbers", n_train=8, n_test=20)
+lm = greater.load_model("smollm2-135m")
+task = greater.load_task("synthetic/compare_numbers", n_train=8, n_test=20)
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from greater.config import DEFAULT_CACHE_DIR, conf_dir, register_configs
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel
     from greater.tasks.base import Task
+
 
 def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
     """The config `python run.py <overrides>` would run, checked against the schemas.
@@ -67,19 +68,11 @@ def load_model(name: str = "smollm2-135m", cache_dir: str = DEFAULT_CACHE_DIR) -
     return LanguageModel.from_config(load_model_config(name), cache_dir)
 
 
-def load_task(name: str, data_dir: str | None = None, seed: int = 0, **fields: Any) -> Task:
+def load_task(
+    name: str, data_dir: str | None = None, seed: int = 0, cache_dir: str = DEFAULT_CACHE_DIR, **fields: Any
+) -> Task:
     """A task by its config name in conf/task/, split by `seed`; `fields` override its config
-    (`n_train=10`, `split="paper"`, ...) and are checked like command-line overrides."""
-    from greater.tasks import build_task
+    (`n_train=10`, `split="paper"`, ...) and are checked against the schema like command-line overrides."""
+    from greater.tasks import build_task, task_config
 
-    overrides = [f"task={name}"] + [f"task.{key}={_override_value(value)}" for key, value in fields.items()]
-    cfg = compose(overrides)
-    return build_task(cfg.task, data_dir, seed, cfg.cache_dir)
-
-
-def _override_value(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_override_value(v) for v in value) + "]"
-    if value is None:
-        return "null"
-    return str(value)
+    return build_task(task_config(name, **fields), data_dir, seed, cache_dir)
