@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import logging
 import os
 import sys
 from collections.abc import Iterator
 
-log = logging.getLogger("greater")
 # Errors a user can fix from the config or the data: printed as one line rather than a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, ImportError)
 
@@ -31,7 +29,7 @@ def evaluate_main() -> None:
 
 def _job(cfg) -> float | None:
     with configure_errors():
-        from greater.runner import run  # torch and transformers load only when a job runs, not for --cfg/--help
+        from greater.runner import run  # the run's own modules load only when a job runs, not for --cfg/--help
 
         return run(cfg)
 
@@ -81,8 +79,17 @@ def configure_errors(everything: bool = False) -> Iterator[None]:
     except caught as err:
         if os.environ.get("GREATER_DEBUG"):
             raise
-        print(f"error: {error_line(err)}", file=sys.stderr)
+        line = error_line(err)
+        if not _is_user_error(err):  # a bug, not a setting: say what kind, and how to see where
+            line = f"{type(err).__name__}: {line} (GREATER_DEBUG=1 shows the traceback)"
+        print(f"error: {line}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _is_user_error(err: BaseException) -> bool:
+    from hydra.errors import HydraException
+
+    return isinstance(err, (*USER_ERRORS, HydraException, OSError)) or _is_config_error(err)
 
 
 def error_line(err: BaseException) -> str:
