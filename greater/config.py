@@ -106,6 +106,10 @@ class ModelConfig:
     # Cap on a generation batch's padded input tokens (0: none): long inputs then go in smaller batches.
     # On a CPU, short inputs generate faster in big batches but long ones slow down.
     batch_tokens: int = 0
+    # Sequences per loss / gradient pass (null: batch_size); on a GPU the backward pass fits far fewer.
+    loss_batch_size: int | None = None
+    # Decode each new rollout from the reasoning of the nearest prompt already rolled out (same tokens).
+    reuse_reasoning: bool = True
     trust_remote_code: bool = False
 
 

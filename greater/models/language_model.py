@@ -67,6 +67,8 @@ class LanguageModel:
         self.batch_size, self.batch_tokens = batch_size, batch_tokens
         # Sequences per loss / gradient pass: a backward pass keeps every layer's activations, so on a GPU it
         # fits far fewer sequences than generation does. None: the generation batch size.
+        if loss_batch_size is not None and loss_batch_size < 1:
+            raise ValueError(f"model.loss_batch_size={loss_batch_size}: set it >= 1, or null for batch_size")
         self.loss_batch_size = loss_batch_size or batch_size
         self.check_every = 8  # greedy decoding reads tokens back from the device every this many steps
         self.reuse_reasoning = reuse_reasoning  # the Scorer's default: decode new rollouts from a draft
