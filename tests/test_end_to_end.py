@@ -30,8 +30,8 @@ def test_default_job_writes_result_history_and_predictions(default_run):
 
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [1, 2]
-    assert [h["position"] for h in history] == [0, 1]
-    assert all(set(h["seconds"]) == {"reasoning", "gradient", "proposal", "selection"} for h in history)
+    assert [h["details"]["position"] for h in history] == [0, 1]
+    assert all(set(h["stage_seconds"]) == {"reasoning", "gradient", "proposal", "selection"} for h in history)
     assert history[-1]["best_prompt"] == result["final_prompt"]
 
     predictions = [
