@@ -165,14 +165,17 @@ def plot_compute(acc: pd.DataFrame, path: Path) -> None:
         for method in sorted(set(acc.method)):
             part = acc[(acc.task == task) & (acc.method == method)]
             color = f"C{sorted(set(acc.method)).index(method) % 10}"
-            ax.scatter(part.tokens.clip(lower=1), part.acc, marker=markers[t % len(markers)], color=color)
+            errors = [part.acc - part.ci_low, part.ci_high - part.acc]
+            x = part.tokens.clip(lower=1)
+            ax.errorbar(x, part.acc, yerr=errors, fmt=markers[t % len(markers)], color=color, capsize=2)
     for i, method in enumerate(sorted(set(acc.method))):
         ax.scatter([], [], color=f"C{i % 10}", label=method)
     for t, task in enumerate(sorted(set(acc.task))):
         ax.scatter([], [], color="grey", marker=markers[t % len(markers)], label=task.split("/")[-1])
     ax.set_xscale("log")
     ax.set_xlabel("optimization tokens per run (generated + forwarded; 1 = none)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("test accuracy (%), 95% interval")
+    ax.set_ylim(0, 100)
     ax.legend(fontsize=7, ncol=2)
     _save(fig, path)
 
