@@ -128,9 +128,6 @@ class TaskConfig:
     split: Split = Split.random
     options: list[str] | None = None  # the closed answer set (label tasks; others default to theirs)
     answer_format: AnswerFormat = AnswerFormat.default  # reference: as the paper's scripts (experiment=paper_*)
-    # default: the task's own extractor and " answer" target; reference: the authors' `$` extractors and answer
-    # forms (greater/tasks/reference_formats.py), set by experiment=paper_*
-    answer_format: str = "default"
     # custom/synthetic loaders read these; the others ignore them
     file: str | None = None  # for custom: JSONL or CSV path, or a hub dataset id
     hub_split: str = "train"
