@@ -108,8 +108,9 @@ class ModelConfig:
     batch_tokens: int = 0
     # Sequences per loss / gradient pass (null: batch_size); on a GPU the backward pass fits far fewer.
     loss_batch_size: int | None = None
-    # Decode each new rollout from the reasoning of the nearest prompt already rolled out (same tokens).
-    reuse_reasoning: bool = True
+    # Decode each new rollout from the reasoning of the nearest prompt already rolled out (same tokens). Off by
+    # default: it pays only when candidates' reasonings share long prefixes (scripts/benchmark.py measures it).
+    reuse_reasoning: bool = False
     trust_remote_code: bool = False
 
 

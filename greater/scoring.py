@@ -55,7 +55,7 @@ class Scorer:
     max_reasoning_tokens: int
     # Start each new rollout's greedy decoding from the reasoning of the nearest prompt already rolled out on
     # the same example, verified in one pass (same tokens as without it; see greater.models.decoding).
-    # None: the model's setting (model.reuse_reasoning, on unless switched off).
+    # None: the model's setting (model.reuse_reasoning, off unless switched on).
     reuse_reasoning: bool | None = None
     cache: dict[tuple[tuple[int, ...], Example], Rollout] = field(default_factory=dict)
     _slots: dict[Example, Slot] = field(default_factory=dict)

@@ -56,7 +56,7 @@ class LanguageModel:
         batch_size: int = 8,
         batch_tokens: int = 0,
         loss_batch_size: int | None = None,
-        reuse_reasoning: bool = True,
+        reuse_reasoning: bool = False,
     ) -> None:
         check_batching(batch_size, batch_tokens)
         self.model = model.eval().requires_grad_(False)
@@ -108,7 +108,7 @@ class LanguageModel:
             cfg.batch_size,
             cfg.batch_tokens,
             loss_batch_size=getattr(cfg, "loss_batch_size", None),
-            reuse_reasoning=getattr(cfg, "reuse_reasoning", True),
+            reuse_reasoning=getattr(cfg, "reuse_reasoning", False),
         )
 
     @contextmanager
