@@ -119,10 +119,12 @@ def cell(acc: float, low: float, high: float) -> str:
 
 
 def method_by_task(acc: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Method x task cells 'acc [low, high]', a mean over tasks, and the mean optimization compute."""
+    """Method x task cells 'acc [low, high]', a mean over tasks, the seeds pooled, and the mean compute."""
     acc = acc.assign(cell=[cell(a, lo, hi) for a, lo, hi in zip(acc.acc, acc.ci_low, acc.ci_high)])
     table = acc.pivot(index="method", columns="task", values="cell")
     table["mean acc"] = acc.groupby("method").acc.mean().round(1)
+    # Methods may have finished different seeds (a partial sweep): say which, beside the pooled numbers.
+    table["seeds"] = acc.groupby("method").seeds.agg(lambda s: " / ".join(sorted(set(s))))
     table["tokens / run"] = acc.groupby("method").tokens.mean().round(0)
     table["rollouts / run"] = acc.groupby("method").rollouts.mean().round(0)
     ranked = [m for m in order if m in table.index] + sorted(set(table.index) - set(order))
