@@ -10,9 +10,12 @@ the answer tokens.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from greater.models.language_model import LanguageModel
 from greater.tasks.base import Example, Task
+
+if TYPE_CHECKING:
+    from greater.models.language_model import LanguageModel
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,13 @@ once per run: results are cached, so methods that revisit prompts pay nothing tw
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from greater.models.language_model import LanguageModel
 from greater.reasoning import Slot, answer_sequences, prompt_slots
 from greater.tasks.base import Example, Task
+
+if TYPE_CHECKING:
+    from greater.models.language_model import LanguageModel
 
 
 @dataclass(frozen=True)

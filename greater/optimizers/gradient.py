@@ -11,11 +11,14 @@ gradient with respect to the one-hot entry of c (the one-hot times E is the inpu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from greater.losses import span_cross_entropy
-from greater.models.language_model import LanguageModel
+
+if TYPE_CHECKING:
+    from greater.models.language_model import LanguageModel
 
 
 @dataclass

@@ -16,11 +16,11 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from greater.checkpoint import rng_from_json, rng_to_json
-from greater.models.language_model import LanguageModel
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
 from greater.optimizers.gradient import position_gradient, rank_by_gradient
 from greater.optimizers.proposal import (
@@ -35,6 +35,9 @@ from greater.optimizers.scoring import PromptScore, PromptScorer
 from greater.optimizers.search_state import SearchState
 from greater.records import StepRecord
 from greater.tasks.base import Task
+
+if TYPE_CHECKING:
+    from greater.models.language_model import LanguageModel
 
 log = logging.getLogger(__name__)
 SELECTIONS = ("reference", "keep_current")

@@ -18,13 +18,15 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from greater.models.language_model import LanguageModel
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
 from greater.optimizers.proposals import ProposalRules, Validator, normalize, propose_each
 from greater.records import StepRecord
 from greater.tasks.base import Example, Task
+
+if TYPE_CHECKING:
+    from greater.models.language_model import LanguageModel
 
 log = logging.getLogger(__name__)
 
