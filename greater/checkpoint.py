@@ -16,11 +16,17 @@ CHECKPOINT_NAME = "checkpoint.json"
 CHECKPOINT_VERSION = 2
 
 
-def save_checkpoint(run_dir: str | Path, method: str, state: dict[str, Any]) -> Path:
-    """Write through a temporary file and rename, so a kill mid-write keeps the previous checkpoint."""
+def save_checkpoint(
+    run_dir: str | Path, method: str, state: dict[str, Any], counters: dict[str, float] | None = None
+) -> Path:
+    """Write through a temporary file and rename, so a kill mid-write keeps the previous checkpoint.
+
+    `counters` is the model's work so far (LanguageModel.counters): a resumed run starts from it, so its
+    budget and its reported compute cover the whole run, not only the part after the resume."""
     path = Path(run_dir) / CHECKPOINT_NAME
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"version": CHECKPOINT_VERSION, "method": method, "state": state}))
+    payload = {"version": CHECKPOINT_VERSION, "method": method, "state": state, "counters": counters or {}}
+    tmp.write_text(json.dumps(payload))
     os.replace(tmp, path)
     return path
 
@@ -41,6 +47,12 @@ def load_checkpoint(run_dir: str | Path, method: str) -> dict[str, Any]:
             f"resume with optimizer={payload.get('method')}"
         )
     return payload["state"]
+
+
+def load_counters(run_dir: str | Path) -> dict[str, float]:
+    """The work counters saved with the checkpoint (empty when there are none)."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    return json.loads(path.read_text()).get("counters", {}) if path.exists() else {}
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:

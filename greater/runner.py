@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from greater import resume
 from greater.callbacks import build_callbacks
-from greater.checkpoint import load_checkpoint
+from greater.checkpoint import load_checkpoint, load_counters
 from greater.config import ModelConfig
 from greater.evaluation.evaluator import EvaluationResult, evaluate_prompt
 from greater.models.language_model import LanguageModel, check_batching
@@ -99,6 +99,8 @@ def run(cfg: DictConfig) -> float | None:
         torch.set_num_threads(cfg.threads)
     (run_dir / resume.CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
+    if p.state is not None:  # the work done before the stop counts toward the budget and the reported compute
+        lm.counters.update(load_counters(run_dir))
     # Steps are counted from 1; a resumed run's first step is the one after the last saved.
     start_step = len(p.state.get("history", [])) + 1 if p.state else 0
     callbacks = build_callbacks(cfg.logger, run_dir, start_step=start_step)
@@ -118,6 +120,7 @@ def run(cfg: DictConfig) -> float | None:
             seed=cfg.seed,
             run_dir=run_dir,
             resume_state=p.state,
+            counters=lm.counters,
         )
         optimized = p.optimizer.optimize(lm, p.task, context)
         compute = {k: round(v, 3) for k, v in sorted(lm.counters.items())}  # optimization only, before the test

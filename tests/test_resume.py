@@ -41,3 +41,25 @@ def test_checkpoint_is_plain_json_written_atomically(parity_task, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json"]  # no temporary file left behind
     payload = json.loads((tmp_path / "checkpoint.json").read_text())
     assert payload["method"] == "greater" and payload["state"]["step"] == 1
+
+
+def test_work_before_a_stop_counts_toward_the_budget_after_resume(parity_task, tmp_path):
+    from greater.checkpoint import load_counters
+    from greater.optimizers.base import BudgetConfig
+
+    first = tiny_language_model()
+    context = OptimizationContext.create(first, parity_task, max_reasoning_tokens=4, seed=3, run_dir=tmp_path)
+    optimizer(2).optimize(first, parity_task, context)
+    saved = load_counters(tmp_path)
+    assert 0 < saved["task.rollouts"] <= first.counters["task.rollouts"]
+
+    # Resumed with a rollout cap the first part already spent: no new step is taken.
+    lm = tiny_language_model()
+    lm.counters.update(saved)
+    cap = BudgetConfig(max_rollouts=int(saved["task.rollouts"]))
+    state = load_checkpoint(tmp_path, "greater")
+    context = OptimizationContext.create(
+        lm, parity_task, max_reasoning_tokens=4, seed=3, run_dir=tmp_path, resume_state=state, budget=cap
+    )
+    resumed = optimizer(5).optimize(lm, parity_task, context)
+    assert len(resumed.history) == 2 and "rollout budget" in resumed.stopped_because

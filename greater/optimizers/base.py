@@ -77,6 +77,7 @@ class OptimizationContext:
     seed: int = 0
     run_dir: Path | None = None
     resume_state: dict[str, Any] | None = None  # the method's own state from checkpoint.json, when resuming
+    counters: dict[str, float] | None = None  # the model's work counters, saved with every checkpoint
 
     @classmethod
     def create(
@@ -109,12 +110,13 @@ class OptimizationContext:
             seed=seed,
             run_dir=Path(run_dir) if run_dir is not None else None,
             resume_state=resume_state,
+            counters=lm.counters,
         )
 
     def checkpoint(self, method: str, state: dict[str, Any]) -> None:
         """Save the method's state after a completed step (JSON-serializable values only)."""
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir, method, state)
+            save_checkpoint(self.run_dir, method, state, dict(self.counters) if self.counters is not None else None)
 
 
 @dataclass
