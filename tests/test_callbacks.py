@@ -132,13 +132,7 @@ def test_wandb_offline_run_records_every_step(tmp_path, monkeypatch):
     run_fake(wandb_logger(tmp_path), tmp_path)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
-    # wandb's service process may still be flushing the file when finish() returns on a busy machine.
-    deadline = time.monotonic() + 30
-    while True:
-        history, summary = read_offline_run(next(runs[0].glob("*.wandb")))
-        if (len(history) >= 3 and "final_prompt" in summary) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    history, summary = read_flushed_run(runs[0], steps=3)
     assert [h["_step"] for h in history] == [1, 2, 3]
     assert [h["prompt"] for h in history] == ["prompt 1", "prompt 2", "prompt 3"]
     assert [h["train/acc"] for h in history] == pytest.approx([1.0, 0.5, 1 / 3])
@@ -165,6 +159,17 @@ def wandb_log_records(path):
             out.append(pending + chunk)
             pending = b""
     return out
+
+
+def read_flushed_run(run_dir, steps, timeout=30.0):
+    """`read_offline_run` once the file holds `steps` history rows and the final summary: wandb's service
+    process may still be flushing it when finish() returns on a busy machine."""
+    deadline = time.monotonic() + timeout
+    while True:
+        history, summary = read_offline_run(next(run_dir.glob("*.wandb")))
+        if (len(history) >= steps and "final_prompt" in summary) or time.monotonic() > deadline:
+            return history, summary
+        time.sleep(0.5)
 
 
 def read_offline_run(path):
@@ -209,13 +214,7 @@ def test_wandb_unreachable_server_records_offline_and_says_how_to_sync(tmp_path,
         run_fake(wandb_logger(tmp_path, wandb_mode="auto"), tmp_path)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
-    # wandb's service process may still be flushing the file when finish() returns on a busy machine.
-    deadline = time.monotonic() + 30
-    while True:
-        history, summary = read_offline_run(next(runs[0].glob("*.wandb")))
-        if (len(history) >= 3 and "final_prompt" in summary) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    history, summary = read_flushed_run(runs[0], steps=3)
     assert [h["_step"] for h in history] == [1, 2, 3] and summary["final_prompt"] == "prompt 3"
     assert f"wandb sync {runs[0]}" in caplog.text and "cannot be reached" in caplog.text
 
