@@ -42,10 +42,10 @@ def ours_step(lm: LanguageModel, task: Task, opt: GreaterOptimizer, tokens: int,
     """The engine's step on a fresh scorer (nothing cached), its stages measured at the engine's own timer.
     Returns (stages, plan): the plan (prompt, position, re-scored candidates) drives the other patterns."""
     context = OptimizationContext.create(lm, task, max_reasoning_tokens=tokens)
-    scorer = PromptScorer(context.scorer, task.train, opt.control_weight)
+    scorer = PromptScorer(context.scorer, task.train, opt.config.control_weight)
     prompt = lm.encode(task.initial_prompt)
     state = SearchState(prompt_ids=list(prompt), initial_length=len(prompt), position=position)
-    allowed = allowed_token_mask(lm.tokenizer, opt.token_filter)
+    allowed = allowed_token_mask(lm.tokenizer, opt.config.token_filter)
     stages: dict[str, dict] = {}
 
     class MeteredTimer(engine._Timer):  # the engine's stage boundaries, with memory and tokens added
@@ -68,7 +68,7 @@ def ours_step(lm: LanguageModel, task: Task, opt: GreaterOptimizer, tokens: int,
         "prompt": prompt,
         "position": position,
         "candidates": [t for t in rescored if t != prompt[position]],
-        "control_weight": opt.control_weight,
+        "control_weight": opt.config.control_weight,
         "answer_temperature": getattr(opt, "answer_temperature", 1.0),
     }
     return stages, plan, scorer
@@ -78,7 +78,7 @@ def selection_from_scratch(lm: LanguageModel, task: Task, opt: GreaterOptimizer,
     """CPU seconds to re-score the plan's candidates with the current prompt's rollouts cached, and the scores."""
     context = OptimizationContext.create(lm, task, max_reasoning_tokens=tokens)
     context.scorer.reuse_reasoning = reuse
-    scorer = PromptScorer(context.scorer, task.train, opt.control_weight)
+    scorer = PromptScorer(context.scorer, task.train, opt.config.control_weight)
     prompt, j = plan["prompt"], plan["position"]
     scorer.score(prompt)
     t0 = time.process_time()  # CPU seconds: the two runs happen minutes apart, under different loads
@@ -88,7 +88,7 @@ def selection_from_scratch(lm: LanguageModel, task: Task, opt: GreaterOptimizer,
 
 def fresh_scorer(lm: LanguageModel, task: Task, opt: GreaterOptimizer, tokens: int) -> PromptScorer:
     context = OptimizationContext.create(lm, task, max_reasoning_tokens=tokens)
-    return PromptScorer(context.scorer, task.train, opt.control_weight)
+    return PromptScorer(context.scorer, task.train, opt.config.control_weight)
 
 
 def run_patterns(lm, task, opt, args) -> dict:

@@ -95,26 +95,17 @@ class GreaterOptimizer(Optimizer):
 
     def __init__(self, config: GreaterConfig | None = None) -> None:
         super().__init__(config or GreaterConfig())
-        c = self.config
-        self.n_steps, self.topk, self.topk_growth = c.n_steps, c.topk, c.topk_growth
-        self.min_candidates, self.max_topk = c.min_candidates, c.max_topk
-        self.group_size, self.n_groups, self.n_rescore = c.group_size, c.n_groups, c.n_rescore
-        self.control_weight, self.patience = c.control_weight, c.patience
-        self.period_early_accept, self.placeholder = c.period_early_accept, c.placeholder
-        self.selection, self.answer_temperature = c.selection, c.answer_temperature
-        self.token_filter, self.final_pool = c.token_filter, c.final_pool
-        self.ranking, self.gradient_over_reasoning = c.ranking, c.gradient_over_reasoning
         self.seed = 0
 
     @property
     def reference(self) -> bool:
-        return self.selection == "reference"
+        return self.config.selection == "reference"
 
     # ---- the loop -----------------------------------------------------------------------------
     def optimize(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> OptimizationResult:
         started = time.perf_counter()
         hooks = context.callbacks
-        scorer = PromptScorer(context.scorer, context.train, self.control_weight)
+        scorer = PromptScorer(context.scorer, context.train, self.config.control_weight)
         rng = random.Random(context.seed)
         torch.manual_seed(context.seed)
         self.seed = context.seed
@@ -126,13 +117,13 @@ class GreaterOptimizer(Optimizer):
             rng = rng_from_json(state.rng_state)
             if state.current_reasonings is not None:
                 scorer.remember(state.prompt_ids, state.current_reasonings)
-        allowed = allowed_token_mask(lm.tokenizer, self.token_filter)
+        allowed = allowed_token_mask(lm.tokenizer, self.config.token_filter)
         initial = scorer.score(initial_ids)
         if not self.reference:  # the reference's pool holds only prompts a step chose (AM:1414-1419)
             state.offer(initial.accuracy, initial.objective, initial_ids)
 
         stopped = None
-        while state.step < self.n_steps and not self._out_of_patience(state):
+        while state.step < self.config.n_steps and not self._out_of_patience(state):
             stopped = context.budget.spent(lm)
             if stopped:
                 log.info("greater: %s after %d steps", stopped, state.step)
@@ -163,7 +154,7 @@ class GreaterOptimizer(Optimizer):
         )
 
     def _out_of_patience(self, state: SearchState) -> bool:
-        return self.patience > 0 and state.steps_since_best >= self.patience
+        return self.config.patience > 0 and state.steps_since_best >= self.config.patience
 
     # ---- one step -----------------------------------------------------------------------------
     def step(
@@ -175,22 +166,29 @@ class GreaterOptimizer(Optimizer):
         with timer("reasoning"):
             current = scorer.score(prompt)
             # Control (gradient_over_reasoning=False): the answer right after the question, no reasoning.
-            reasonings = current.reasonings if self.gradient_over_reasoning else [[] for _ in current.reasonings]
+            reasonings = current.reasonings if self.config.gradient_over_reasoning else [[] for _ in current.reasonings]
             sequences, spans = scorer.sequences(prompt, reasonings)
         with timer("gradient"):
             grad = position_gradient(
-                lm, sequences, spans, scorer.prompt_starts(), prompt, j, self.control_weight, self.answer_temperature
+                lm,
+                sequences,
+                spans,
+                scorer.prompt_starts(),
+                prompt,
+                j,
+                self.config.control_weight,
+                self.config.answer_temperature,
             )
         with timer("proposal"):
-            groups = sample_groups(len(sequences), self.group_size, self.n_groups, rng)
+            groups = sample_groups(len(sequences), self.config.group_size, self.config.n_groups, rng)
             candidates, _ = propose_candidates(
                 grad.next_token_logits,
                 groups,
                 self._allowed_at(allowed, prompt, j),
-                self.topk,
-                self.topk_growth,
-                self.min_candidates,
-                self.max_topk,
+                self.config.topk,
+                self.config.topk_growth,
+                self.config.min_candidates,
+                self.config.max_topk,
             )
             if prompt[j] not in candidates:
                 candidates.append(prompt[j])  # the current token is always ranked too (GO:337-340)
@@ -210,11 +208,11 @@ class GreaterOptimizer(Optimizer):
 
     def _allowed_at(self, allowed: torch.Tensor, prompt: list[int], j: int) -> torch.Tensor:
         # The reference bans the token before the position (GO:279); the ascii variant does not.
-        return ban_previous_token(allowed, prompt, j) if self.token_filter == "reference" else allowed
+        return ban_previous_token(allowed, prompt, j) if self.config.token_filter == "reference" else allowed
 
     def _rank(self, lm: LanguageModel, grads: torch.Tensor, candidates: list[int], step: int):
         ranked = rank_by_gradient(lm, grads, candidates)
-        if self.ranking == "random":  # control: the same proposals in an order that ignores the gradient
+        if self.config.ranking == "random":  # control: the same proposals in an order that ignores the gradient
             random.Random(f"{self.seed}-{step}").shuffle(ranked)
         return ranked
 
@@ -225,7 +223,7 @@ class GreaterOptimizer(Optimizer):
 
     @property
     def _keep(self) -> int:
-        return max(10, self.final_pool)
+        return max(10, self.config.final_pool)
 
     def select(
         self, lm: LanguageModel, scorer: PromptScorer, state: SearchState, ranked: list[tuple[int, float]]
@@ -266,12 +264,12 @@ class GreaterOptimizer(Optimizer):
             if token != prompt[j] and not _round_trips(lm, _replace(prompt, j, token)):
                 continue  # the text of this prompt would tokenize differently: not a prompt a user can copy
             tokens.append(token)
-            if self._accept_at_once(lm, token, j, initial_length) or len(tokens) == self.n_rescore:
+            if self._accept_at_once(lm, token, j, initial_length) or len(tokens) == self.config.n_rescore:
                 break
         return tokens
 
     def _accept_at_once(self, lm: LanguageModel, token: int, j: int, initial_length: int) -> bool:
-        return self.period_early_accept and "." in lm.decode([token]) and j >= initial_length / 2
+        return self.config.period_early_accept and "." in lm.decode([token]) and j >= initial_length / 2
 
     def advance(self, lm: LanguageModel, prompt: list[int], j: int) -> tuple[list[int], int]:
         """Next position; past the end, wrap to the start if the last token closes a sentence (holds a
@@ -280,7 +278,7 @@ class GreaterOptimizer(Optimizer):
             return prompt, j + 1
         if "." in lm.decode(prompt[-1:]):
             return prompt, 0
-        return prompt + lm.encode(self.placeholder)[-1:], j + 1
+        return prompt + lm.encode(self.config.placeholder)[-1:], j + 1
 
     def _record(self, lm, state, j, chosen, ranked, rescored, seconds) -> StepRecord:
         candidates = [
@@ -320,18 +318,18 @@ class GreaterOptimizer(Optimizer):
         """The best `final_pool` prompts by training score, placeholders removed (the reference strips a
         trailing "_", process_for_dev.py); with a dev split, the one with the best dev accuracy (ties: the
         better train score), as the paper picks; without one, the best by train score."""
-        pool = [self.strip_placeholder(lm, ids) for _, _, ids in state.leaderboard[: self.final_pool]]
+        pool = [self.strip_placeholder(lm, ids) for _, _, ids in state.leaderboard[: self.config.final_pool]]
         pool = [ids for ids in dict.fromkeys(tuple(ids) for ids in pool) if ids] or [tuple(initial_ids)]
         if not context.dev:
             return list(pool[0]), None
-        dev_scorer = PromptScorer(context.scorer, context.dev, self.control_weight)
+        dev_scorer = PromptScorer(context.scorer, context.dev, self.config.control_weight)
         accuracies = [score.accuracy for score in dev_scorer.score_many([list(ids) for ids in pool])]
         best = max(range(len(pool)), key=lambda i: (accuracies[i], -i))
         return list(pool[best]), accuracies[best]
 
     def strip_placeholder(self, lm: LanguageModel, ids) -> list[int]:
         """The prompt without the placeholder token: it marks a position still to fill, not a word."""
-        placeholder = lm.encode(self.placeholder)[-1]
+        placeholder = lm.encode(self.config.placeholder)[-1]
         return [token for token in ids if token != placeholder]
 
 
