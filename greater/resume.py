@@ -6,6 +6,10 @@ threads, paths) and refused, in one line naming them, where it cannot (the model
 the seed, the reasoning length, a config group). `resume=auto` continues the run in this job's own directory
 when it holds a checkpoint (what a re-queued cluster job or a rerun of the same command wants) and starts
 fresh when it does not; a multirun job does that unless told `resume=...`.
+
+A finished run (result.json) resumed with settings that differ from its own only in how it is evaluated or
+logged (`EVALUATION_ONLY`: a transfer model added to evaluation.models, a larger evaluation.n_test, ...) is
+not optimized again: `Resumed.finished` tells the runner to evaluate only what its result lacks.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from greater.checkpoint import has_checkpoint
 from greater.config import RunConfig
+from greater.results import RESULT_NAME
 
 log = logging.getLogger(__name__)
 CONFIG_NAME = "config.yaml"  # the resolved config of a run, in its directory
@@ -26,6 +31,8 @@ CONFIG_NAME = "config.yaml"  # the resolved config of a run, in its directory
 HONOURED = ("optimizer.", "evaluation.", "logger.", "threads", "data_dir", "cache_dir")
 HONOURED_MODEL = ("model.batch_size", "model.batch_tokens", "model.device")
 NOT_SETTINGS = ("output_dir", "resume")  # where the run is, not what it computes
+# Keys that do not change what a finished run's optimization computed.
+EVALUATION_ONLY = ("evaluation.", "logger.", "threads", "data_dir", "cache_dir", *HONOURED_MODEL)
 GROUPS = ("model", "task", "optimizer", "evaluation", "logger")
 GLOBAL_GROUPS = ("experiment", "hparams_search", "sweep")
 
@@ -39,6 +46,7 @@ class Resumed:
     cfg: DictConfig  # the config to run with
     run_dir: Path  # where the run writes
     from_checkpoint: bool  # False: a fresh start
+    finished: bool = False  # a finished run: evaluate what its result.json lacks, do not optimize again
 
 
 def resolve(cfg: DictConfig, overrides: list[str], multirun: bool = False) -> Resumed:
@@ -46,9 +54,22 @@ def resolve(cfg: DictConfig, overrides: list[str], multirun: bool = False) -> Re
     mode = cfg.resume if cfg.resume is not None else ("auto" if multirun else None)
     if mode is None:
         return Resumed(cfg, Path(cfg.output_dir), False)
-    if mode == "auto":
-        return _auto(cfg)
-    return _from_dir(cfg, Path(mode), overrides)
+    resumed = Resumed(cfg, Path(cfg.output_dir), False) if mode == "auto" else _from_dir(cfg, Path(mode), overrides)
+    if is_finished(resumed.run_dir, resumed.cfg):
+        log.info("resume: %s holds a finished run; only what its result.json lacks is evaluated", resumed.run_dir)
+        return Resumed(resumed.cfg, resumed.run_dir, has_checkpoint(resumed.run_dir), finished=True)
+    return _auto(cfg) if mode == "auto" else resumed
+
+
+def is_finished(run_dir: Path, cfg: DictConfig) -> bool:
+    """`run_dir` holds a result.json written with `cfg`'s settings, up to how it is evaluated or logged.
+
+    A key that only one side has (a setting added to greater after the run, or removed since) does not count:
+    the run finished with the settings it had."""
+    if not (run_dir / RESULT_NAME).exists() or not (run_dir / CONFIG_NAME).exists():
+        return False
+    changed = changed_keys(saved_config(run_dir), cfg, both_sides=True)
+    return all(key.startswith(EVALUATION_ONLY) for key in changed)
 
 
 def _auto(cfg: DictConfig) -> Resumed:
@@ -56,7 +77,7 @@ def _auto(cfg: DictConfig) -> Resumed:
     if not has_checkpoint(run_dir):
         return Resumed(cfg, run_dir, False)
     saved = saved_config(run_dir)
-    changed = _changed(saved, cfg)
+    changed = changed_keys(saved, cfg)
     refused = [key for key in changed if not honoured(key)]
     if refused:
         raise ResumeError(
@@ -80,7 +101,7 @@ def _from_dir(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Resumed:
                 f"resume={run_dir} keeps the saved run's config; `{override}` cannot apply mid-run; drop it"
             )
         if key in GROUPS:  # a group choice is honoured when it is the saved run's own (up to honoured keys)
-            changed = [f"{key}.{k}" for k in _changed(saved[key], cfg[key]) if not honoured(f"{key}.{k}")]
+            changed = [f"{key}.{k}" for k in changed_keys(saved[key], cfg[key]) if not honoured(f"{key}.{k}")]
             if changed:
                 raise ResumeError(
                     f"resume={run_dir}: `{override}` is not the saved run's {key} "
@@ -155,10 +176,11 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): node}
 
 
-def _changed(saved: Any, current: Any) -> list[str]:
-    """Leaf keys whose values differ (keys of one side only count too)."""
+def changed_keys(saved: Any, current: Any, both_sides: bool = False) -> list[str]:
+    """Leaf keys whose values differ (keys of one side only count too, unless `both_sides`)."""
     a, b = _flat(_plain(saved)), _flat(_plain(current))
-    return sorted(k for k in a.keys() | b.keys() if k not in NOT_SETTINGS and a.get(k, _ABSENT) != b.get(k, _ABSENT))
+    keys = a.keys() & b.keys() if both_sides else a.keys() | b.keys()
+    return sorted(k for k in keys if k not in NOT_SETTINGS and a.get(k, _ABSENT) != b.get(k, _ABSENT))
 
 
 def _describe(saved: DictConfig, cfg: DictConfig, keys: list[str]) -> str:

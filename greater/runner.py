@@ -6,9 +6,10 @@ Hydra-free: `run(cfg)` takes any DictConfig shaped like `RunConfig`, so notebook
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from greater import resume
 from greater.callbacks import build_callbacks
 from greater.checkpoint import load_checkpoint, load_counters
 from greater.config import ModelConfig
-from greater.evaluation.evaluator import EvaluationResult, evaluate_prompt
+from greater.evaluation.evaluator import EvaluationResult, Prediction, evaluate_prompt
 from greater.models.language_model import LanguageModel, check_batching
 from greater.models.registry import load_model_config
 from greater.models.sources import check_source
@@ -43,6 +44,7 @@ class Prepared:
     optimizer: Optimizer
     state: dict[str, Any] | None  # the optimizer's checkpointed state when resuming
     transfer: list[ModelConfig]
+    finished: bool = False  # a finished run: only what its result.json lacks is evaluated
 
 
 def prepare(cfg: DictConfig) -> Prepared:
@@ -55,7 +57,7 @@ def prepare(cfg: DictConfig) -> Prepared:
     optimizer = build_optimizer(cfg.optimizer)
     state = load_checkpoint(resumed.run_dir, optimizer.name) if resumed.from_checkpoint else None
     transfer = [load_model_config(name) for name in cfg.evaluation.models]  # unknown names fail before any work
-    return Prepared(cfg, resumed.run_dir, task, test, optimizer, state, transfer)
+    return Prepared(cfg, resumed.run_dir, task, test, optimizer, state, transfer, resumed.finished)
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -97,6 +99,8 @@ def run(cfg: DictConfig) -> float | None:
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if p.finished:
+        return evaluate_finished(p, started)
     (run_dir / resume.CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
     if p.state is not None:  # the work done before the stop counts toward the budget and the reported compute
@@ -137,6 +141,57 @@ def run(cfg: DictConfig) -> float | None:
     finally:
         callbacks.close()
     return optimized.final_dev_acc
+
+
+def evaluate_finished(p: Prepared, started: float) -> float | None:
+    """A finished run resumed with other evaluation settings: no optimization; the final (and initial) prompt
+    is evaluated only on the (model, test example) pairs its result.json lacks, the saved predictions of the
+    others are kept (when evaluation.mode and max_answer_tokens are the saved ones), and result.json is
+    rewritten with the rows this config asks for. The models load only when something is missing."""
+    cfg, run_dir = p.cfg, p.run_dir
+    old = RunResult.read(run_dir)
+    saved = resume.saved_config(run_dir)
+    changed = resume.changed_keys(saved.evaluation, cfg.evaluation)
+    same_settings = "mode" not in changed and "max_answer_tokens" not in changed
+    prompts = _prompts(cfg, old.initial_prompt, old.final_prompt)
+    evaluations: list[tuple[str, EvaluationResult]] = []
+    loaded = []
+    for model_cfg in [cfg.model, *p.transfer]:
+        done = {
+            kind: _saved_predictions(run_dir, old, model_cfg.name, kind, p.test) if same_settings else None
+            for kind in prompts
+        }
+        lm = None
+        if any(d is None or len(d[0]) < len(p.test) for d in done.values()):
+            lm = _load(cfg, model_cfg, required=model_cfg is cfg.model)
+            if lm is None:
+                continue
+            loaded.append(model_cfg.name)
+        evaluations += _evaluate_model(cfg, lm, p.task, p.test, prompts, run_dir, None, done, model_cfg.name)
+        del lm
+        gc.collect()
+    (run_dir / resume.CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    seconds = {**old.seconds, "total": round(old.seconds.get("total", 0.0) + time.perf_counter() - started, 2)}
+    rows = _test_rows(evaluations)
+    replace(old, test=rows, seconds=seconds).write(run_dir)
+    log.info("finished run in %s: not optimized again; evaluated now with %s", run_dir, loaded or "no model")
+    return old.dev_acc
+
+
+def _saved_predictions(run_dir: Path, old: RunResult, model: str, kind: str, test: list[Example]):
+    """The saved predictions of (model, kind) on the first of `test`'s examples, in order, with the seconds
+    they took (pro rata); None when there are none."""
+    row = next((r for r in old.test if r.model == model and r.prompt_kind == kind and r.predictions_file), None)
+    if row is None or not (run_dir / row.predictions_file).exists():
+        return None
+    lines = (run_dir / row.predictions_file).read_text(encoding="utf-8").splitlines()
+    kept = []
+    for line, example in zip(lines, test):
+        prediction = Prediction(**json.loads(line))
+        if prediction.id != example.id:
+            break
+        kept.append(prediction)
+    return kept, row.seconds * len(kept) / max(row.n, 1)
 
 
 def _command_overrides() -> list[str]:
@@ -194,19 +249,11 @@ def _evaluate_all(
 
     A transfer model that cannot load (gated, offline, out of memory) is reported and skipped: the rows
     already computed are kept."""
-    prompts = {"final": optimized.final_prompt}
-    if cfg.evaluation.evaluate_initial and optimized.initial_prompt != optimized.final_prompt:
-        prompts = {"initial": optimized.initial_prompt, **prompts}
+    prompts = _prompts(cfg, optimized.initial_prompt, optimized.final_prompt)
     results = _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks)
     for model_cfg in transfer:
-        try:
-            other = LanguageModel.from_config(model_cfg, cfg.cache_dir)
-        except (OSError, ValueError, ImportError, RuntimeError) as err:
-            log.error(
-                "could not load %s for transfer evaluation (%s); the other results are kept",
-                model_cfg.name,
-                str(err).splitlines()[0] if str(err) else type(err).__name__,
-            )
+        other = _load(cfg, model_cfg, required=False)
+        if other is None:
             continue
         other.on_generation = callbacks.on_generation
         results += _evaluate_model(cfg, other, task, test, prompts, run_dir, callbacks)
@@ -217,14 +264,48 @@ def _evaluate_all(
     return results
 
 
-def _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks) -> list[tuple[str, EvaluationResult]]:
+def _prompts(cfg, initial: str, final: str) -> dict[str, str]:
+    if cfg.evaluation.evaluate_initial and initial != final:
+        return {"initial": initial, "final": final}
+    return {"final": final}
+
+
+def _load(cfg, model_cfg: ModelConfig, required: bool) -> LanguageModel | None:
+    """The model; a transfer model (not `required`) that cannot load (gated, offline, out of memory) is
+    reported and skipped: the rows already computed are kept."""
+    try:
+        return LanguageModel.from_config(model_cfg, cfg.cache_dir)
+    except (OSError, ValueError, ImportError, RuntimeError) as err:
+        if required:
+            raise
+        log.error(
+            "could not load %s for transfer evaluation (%s); the other results are kept",
+            model_cfg.name,
+            str(err).splitlines()[0] if str(err) else type(err).__name__,
+        )
+        return None
+
+
+def _evaluate_model(
+    cfg, lm, task, test, prompts, run_dir, callbacks, done=None, name=None
+) -> list[tuple[str, EvaluationResult]]:
+    """Each prompt on `test` with `lm`; `done[kind]` (predictions, seconds) is kept and only the rest of
+    `test` is evaluated (`lm` may be None when nothing is missing; `name` is then the model's)."""
     out = []
     for kind, prompt in prompts.items():
-        log.info("evaluating the %s prompt on %d test examples with %s", kind, len(test), lm.name)
-        res = evaluate_prompt(lm, task, test, prompt, cfg.evaluation, cfg.max_reasoning_tokens, cfg.task.placement)
-        res.predictions_file = predictions_file(lm.name, kind)
+        kept, seconds = (done or {}).get(kind) or ([], 0.0)
+        res = EvaluationResult(name if lm is None else lm.name, prompt, kept[: len(test)], seconds)
+        if len(res.predictions) < len(test):
+            missing = test[len(res.predictions) :]
+            log.info("evaluating the %s prompt on %d test examples with %s", kind, len(missing), lm.name)
+            new = evaluate_prompt(
+                lm, task, missing, prompt, cfg.evaluation, cfg.max_reasoning_tokens, cfg.task.placement
+            )
+            res = EvaluationResult(new.model, prompt, res.predictions + new.predictions, seconds + new.seconds)
+        res.predictions_file = predictions_file(res.model, kind)
         res.write_predictions(run_dir / res.predictions_file)
-        callbacks.on_evaluation_end({**res.metrics("test"), "prompt_kind": kind})
+        if callbacks is not None:
+            callbacks.on_evaluation_end({**res.metrics("test"), "prompt_kind": kind})
         out.append((kind, res))
     if "initial" not in prompts:  # the prompt did not change: the final row stands for both
         out.append(("initial", out[0][1]))
@@ -238,7 +319,34 @@ def predictions_file(model: str, kind: str) -> str:
 def _result(
     cfg, task, optimized: OptimizationResult, evaluations, compute, opt_seconds: float, total_seconds: float
 ) -> RunResult:
-    rows = [
+    return RunResult(
+        task=task.name,
+        model=cfg.model.name,
+        optimizer=optimized.method,
+        seed=cfg.seed,
+        initial_prompt=optimized.initial_prompt,
+        final_prompt=optimized.final_prompt,
+        train={
+            "n": len(task.train),
+            "initial_acc": optimized.initial_train_acc,
+            "final_acc": optimized.final_train_acc,
+        },
+        test=_test_rows(evaluations),
+        steps=len(optimized.history),
+        seconds={
+            "optimization": round(optimized.seconds, 2),
+            "total": round(total_seconds, 2),
+            "until_evaluation": round(opt_seconds, 2),
+        },
+        compute=compute,
+        dev_acc=optimized.final_dev_acc,
+        stopped_because=optimized.stopped_because,
+        extra=optimized.extra,
+    )
+
+
+def _test_rows(evaluations: list[tuple[str, EvaluationResult]]) -> list[TestRow]:
+    return [
         TestRow(
             model=r.model,
             prompt_kind=kind,
@@ -252,27 +360,3 @@ def _result(
         )
         for kind, r in evaluations
     ]
-    return RunResult(
-        task=task.name,
-        model=cfg.model.name,
-        optimizer=optimized.method,
-        seed=cfg.seed,
-        initial_prompt=optimized.initial_prompt,
-        final_prompt=optimized.final_prompt,
-        train={
-            "n": len(task.train),
-            "initial_acc": optimized.initial_train_acc,
-            "final_acc": optimized.final_train_acc,
-        },
-        test=rows,
-        steps=len(optimized.history),
-        seconds={
-            "optimization": round(optimized.seconds, 2),
-            "total": round(total_seconds, 2),
-            "until_evaluation": round(opt_seconds, 2),
-        },
-        compute=compute,
-        dev_acc=optimized.final_dev_acc,
-        stopped_because=optimized.stopped_because,
-        extra=optimized.extra,
-    )
