@@ -121,9 +121,9 @@ def _check_wanted(saved: DictConfig, wanted: dict[str, Any], run_dir: Path) -> N
     unknown = [key for key in wanted if OmegaConf.select(saved, key, default=_ABSENT) is _ABSENT]
     if unknown:
         raise ResumeError(f"resume={run_dir}: the saved run's config has no {', '.join(unknown)}; drop it")
-    refused = [k for k, v in wanted.items() if not honoured(k) and _plain(OmegaConf.select(saved, k)) != _plain(v)]
+    refused = [k for k, v in wanted.items() if not honoured(k) and plain(OmegaConf.select(saved, k)) != plain(v)]
     if refused:
-        shown = ", ".join(f"{k}={_plain(wanted[k])} (saved: {_plain(OmegaConf.select(saved, k))})" for k in refused)
+        shown = ", ".join(f"{k}={plain(wanted[k])} (saved: {plain(OmegaConf.select(saved, k))})" for k in refused)
         raise ResumeError(
             f"resume={run_dir} cannot change {shown}: the saved steps were computed with the saved value; "
             "drop the override, or start a new run"
@@ -161,7 +161,7 @@ def typed(plain: DictConfig) -> DictConfig:
     return OmegaConf.merge(schema, plain)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, DictConfig) or OmegaConf.is_list(value):
         return OmegaConf.to_container(value, resolve=True, enum_to_str=True)
     return str(value) if hasattr(value, "value") and isinstance(value, str) else value
@@ -178,13 +178,13 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def changed_keys(saved: Any, current: Any, both_sides: bool = False) -> list[str]:
     """Leaf keys whose values differ (keys of one side only count too, unless `both_sides`)."""
-    a, b = _flat(_plain(saved)), _flat(_plain(current))
+    a, b = _flat(plain(saved)), _flat(plain(current))
     keys = a.keys() & b.keys() if both_sides else a.keys() | b.keys()
     return sorted(k for k in keys if k not in NOT_SETTINGS and a.get(k, _ABSENT) != b.get(k, _ABSENT))
 
 
 def _describe(saved: DictConfig, cfg: DictConfig, keys: list[str]) -> str:
     def value(node: DictConfig, key: str) -> Any:
-        return _plain(OmegaConf.select(node, key, default=None))
+        return plain(OmegaConf.select(node, key, default=None))
 
     return ", ".join(f"{k}: {value(saved, k)} -> {value(cfg, k)}" for k in keys[:4])

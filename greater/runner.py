@@ -6,8 +6,10 @@ Hydra-free: `run(cfg)` takes any DictConfig shaped like `RunConfig`, so notebook
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -155,43 +157,53 @@ def evaluate_finished(p: Prepared, started: float) -> float | None:
     same_settings = "mode" not in changed and "max_answer_tokens" not in changed
     prompts = _prompts(cfg, old.initial_prompt, old.final_prompt)
     evaluations: list[tuple[str, EvaluationResult]] = []
-    loaded = []
     for model_cfg in [cfg.model, *p.transfer]:
-        done = {
-            kind: _saved_predictions(run_dir, old, model_cfg.name, kind, p.test) if same_settings else None
-            for kind in prompts
-        }
-        lm = None
-        if any(d is None or len(d[0]) < len(p.test) for d in done.values()):
-            lm = _load(cfg, model_cfg, required=model_cfg is cfg.model)
-            if lm is None:
-                continue
-            loaded.append(model_cfg.name)
-        evaluations += _evaluate_model(cfg, lm, p.task, p.test, prompts, run_dir, None, done, model_cfg.name)
-        del lm
+        done = {kind: _saved_predictions(run_dir, old, model_cfg.name, kind) for kind in prompts if same_settings}
+        required = model_cfg is cfg.model
+        evaluations += _evaluate_model(cfg, model_cfg, None, p.task, p.test, prompts, run_dir, None, done, required)
         gc.collect()
     (run_dir / resume.CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     seconds = {**old.seconds, "total": round(old.seconds.get("total", 0.0) + time.perf_counter() - started, 2)}
-    rows = _test_rows(evaluations)
-    replace(old, test=rows, seconds=seconds).write(run_dir)
-    log.info("finished run in %s: not optimized again; evaluated now with %s", run_dir, loaded or "no model")
+    replace(old, test=_test_rows(evaluations), seconds=seconds).write(run_dir)
+    log.info("finished run in %s: not optimized again, only the missing evaluations ran", run_dir)
     return old.dev_acc
 
 
-def _saved_predictions(run_dir: Path, old: RunResult, model: str, kind: str, test: list[Example]):
-    """The saved predictions of (model, kind) on the first of `test`'s examples, in order, with the seconds
-    they took (pro rata); None when there are none."""
+def _saved_predictions(run_dir: Path, old: RunResult, model: str, kind: str):
+    """The predictions of (model, kind) that `old` saved, with the seconds they took; None when there are none."""
     row = next((r for r in old.test if r.model == model and r.prompt_kind == kind and r.predictions_file), None)
     if row is None or not (run_dir / row.predictions_file).exists():
         return None
-    lines = (run_dir / row.predictions_file).read_text(encoding="utf-8").splitlines()
-    kept = []
-    for line, example in zip(lines, test):
-        prediction = Prediction(**json.loads(line))
-        if prediction.id != example.id:
-            break
-        kept.append(prediction)
-    return kept, row.seconds * len(kept) / max(row.n, 1)
+    return _read_predictions(run_dir / row.predictions_file), row.seconds
+
+
+def _read_predictions(path: Path) -> list[Prediction]:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [Prediction(**json.loads(line)) for line in lines]
+
+
+def _shared_file(cfg, model_cfg, prompt: str, run_dir: Path) -> Path | None:
+    """In a multirun, where the sweep's jobs share their test predictions: <sweep dir>/evaluations/, one file
+    per (model, task and split, seed, reasoning length, evaluation settings, prompt). Most methods end on the
+    initial prompt at this scale, and a job evaluates it only when no other job of the sweep has."""
+    sweep = _sweep_dir(run_dir)
+    if sweep is None:
+        return None
+    key = {
+        "model": resume.plain(OmegaConf.structured(model_cfg)),
+        "task": resume.plain(cfg.task),
+        "seed": cfg.seed,
+        "max_reasoning_tokens": cfg.max_reasoning_tokens,
+        "evaluation": {k: resume.plain(cfg.evaluation[k]) for k in ("mode", "max_answer_tokens")},
+        "prompt": prompt,
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return sweep / "evaluations" / f"{model_cfg.name}_{digest}.jsonl"
+
+
+def _sweep_dir(run_dir: Path) -> Path | None:
+    """The directory of the multirun this job belongs to (None outside a multirun)."""
+    return run_dir.parent if _hydra_mode() == "MULTIRUN" else None
 
 
 def _command_overrides() -> list[str]:
@@ -245,20 +257,13 @@ def _sweep_group() -> str | None:
 def _evaluate_all(
     cfg, lm, transfer, task, test, optimized, run_dir: Path, callbacks
 ) -> list[tuple[str, EvaluationResult]]:
-    """The final (and initial) prompt on the test split, with the optimizing model and any transfer models.
-
-    A transfer model that cannot load (gated, offline, out of memory) is reported and skipped: the rows
-    already computed are kept."""
+    """The final (and initial) prompt on the test split, with the optimizing model and any transfer models
+    (loaded one at a time, and only when something is left to evaluate)."""
     prompts = _prompts(cfg, optimized.initial_prompt, optimized.final_prompt)
-    results = _evaluate_model(cfg, lm, task, test, prompts, run_dir, callbacks)
+    results = _evaluate_model(cfg, cfg.model, lm, task, test, prompts, run_dir, callbacks)
     for model_cfg in transfer:
-        other = _load(cfg, model_cfg, required=False)
-        if other is None:
-            continue
-        other.on_generation = callbacks.on_generation
-        results += _evaluate_model(cfg, other, task, test, prompts, run_dir, callbacks)
-        del other  # one transfer model in memory at a time
-        gc.collect()
+        results += _evaluate_model(cfg, model_cfg, None, task, test, prompts, run_dir, callbacks, required=False)
+        gc.collect()  # one transfer model in memory at a time
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     return results
@@ -287,21 +292,33 @@ def _load(cfg, model_cfg: ModelConfig, required: bool) -> LanguageModel | None:
 
 
 def _evaluate_model(
-    cfg, lm, task, test, prompts, run_dir, callbacks, done=None, name=None
+    cfg, model_cfg, lm, task, test, prompts, run_dir, callbacks, done=None, required=True
 ) -> list[tuple[str, EvaluationResult]]:
-    """Each prompt on `test` with `lm`; `done[kind]` (predictions, seconds) is kept and only the rest of
-    `test` is evaluated (`lm` may be None when nothing is missing; `name` is then the model's)."""
+    """Each prompt on `test` with one model. Kept, not evaluated again: `done[kind]` (predictions this run
+    saved before, with their seconds) and what another job of the sweep evaluated the same way
+    (`_shared_file`). `lm` None: the model loads when something is left; a transfer model (not `required`)
+    that cannot load is skipped."""
     out = []
     for kind, prompt in prompts.items():
         kept, seconds = (done or {}).get(kind) or ([], 0.0)
-        res = EvaluationResult(name if lm is None else lm.name, prompt, kept[: len(test)], seconds)
-        if len(res.predictions) < len(test):
-            missing = test[len(res.predictions) :]
+        shared = _shared_file(cfg, model_cfg, prompt, run_dir)
+        known = {pred.id: pred for pred in [*(_read_predictions(shared) if shared else []), *kept]}
+        missing = [ex for ex in test if ex.id not in known]
+        if missing:
+            if lm is None:
+                lm = _load(cfg, model_cfg, required)
+                if lm is None:
+                    return []
+                if callbacks is not None:
+                    lm.on_generation = callbacks.on_generation
             log.info("evaluating the %s prompt on %d test examples with %s", kind, len(missing), lm.name)
-            new = evaluate_prompt(
-                lm, task, missing, prompt, cfg.evaluation, cfg.max_reasoning_tokens, cfg.task.placement
-            )
-            res = EvaluationResult(new.model, prompt, res.predictions + new.predictions, seconds + new.seconds)
+            placement = cfg.task.placement
+            new = evaluate_prompt(lm, task, missing, prompt, cfg.evaluation, cfg.max_reasoning_tokens, placement)
+            known.update((pred.id, pred) for pred in new.predictions)
+            seconds += new.seconds
+            if shared:
+                _write_atomically(shared, list(known.values()))
+        res = EvaluationResult(model_cfg.name, prompt, [known[ex.id] for ex in test], seconds)
         res.predictions_file = predictions_file(res.model, kind)
         res.write_predictions(run_dir / res.predictions_file)
         if callbacks is not None:
@@ -310,6 +327,13 @@ def _evaluate_model(
     if "initial" not in prompts:  # the prompt did not change: the final row stands for both
         out.append(("initial", out[0][1]))
     return out
+
+
+def _write_atomically(path: Path, predictions: list[Prediction]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    EvaluationResult("", "", predictions).write_predictions(tmp)
+    os.replace(tmp, path)
 
 
 def predictions_file(model: str, kind: str) -> str:

@@ -152,13 +152,15 @@ def test_mini_experiments_compose_for_every_grid_point(experiment):
 
     import greater
 
-    sweep = OmegaConf.load(ROOT / "conf" / "experiment" / "mini_table1.yaml").hydra.sweeper.params
-    for optimizer in sweep.optimizer.split(","):
+    sweep = OmegaConf.load(ROOT / "conf" / "experiment" / f"{experiment}.yaml").hydra.sweeper.params
+    methods = sweep.optimizer.split(",")
+    assert len(methods) == (7 if experiment == "mini_table1" else 5) and str(sweep.seed) == "0,1"
+    for optimizer in methods:
         for task in sweep.task.split(","):
             cfg = greater.compose([f"experiment={experiment}", f"optimizer={optimizer}", f"task={task}"])
-            assert cfg.max_reasoning_tokens == 64 and cfg.evaluation.n_test == 40
+            assert cfg.max_reasoning_tokens == 64 and cfg.evaluation.n_test == 100
             assert cfg.optimizer.budget.max_rollouts == 32
-            if experiment == "mini_table1":
-                assert cfg.model.name == "smollm2-135m" and list(cfg.evaluation.models) == []
+            if experiment == "mini_table1":  # evaluated on Gemma too: Table 2's SmolLM2 -> Gemma direction
+                assert cfg.model.name == "smollm2-135m" and list(cfg.evaluation.models) == ["gemma3-270m"]
             else:  # the transfer direction: optimized on Gemma, evaluated on both
                 assert cfg.model.name == "gemma3-270m" and list(cfg.evaluation.models) == ["smollm2-135m"]

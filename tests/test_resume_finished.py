@@ -91,3 +91,15 @@ def test_a_setting_added_to_greater_after_the_run_keeps_it_finished(run_dir):
     (run_dir / "config.yaml").write_text(saved.replace("max_reasoning_tokens: 4", "max_reasoning_tokens: 5"))
     with pytest.raises(ValueError, match="max_reasoning_tokens: 5 -> 4"):
         resolve(composed(run_dir, "resume=auto", "evaluation.n_test=2"), [])
+
+
+def test_jobs_of_a_sweep_share_the_evaluation_of_the_same_prompt(tmp_path, tiny_models, calls, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(runner, "_sweep_dir", lambda run_dir: run_dir.parent)  # as in a multirun
+    jobs = [("0", "seed=0"), ("1", "seed=0"), ("2", "seed=1")]  # zs_cot: the final prompt is the initial one
+    for name, seed in jobs:
+        runner.run(composed(tmp_path / "sweep" / name, "optimizer=zs_cot", seed, "evaluation.models=[gemma3-270m]"))
+    assert [model for model, _ in calls] == ["smollm2-135m", "gemma3-270m"] * 2  # job 1 evaluated nothing
+    assert tiny_models == ["smollm2-135m", "gemma3-270m", "smollm2-135m", "smollm2-135m", "gemma3-270m"]
+    first, second = (json.loads((tmp_path / "sweep" / n / "result.json").read_text())["test"] for n in "01")
+    assert [(r["model"], r["acc"], r["n"]) for r in first] == [(r["model"], r["acc"], r["n"]) for r in second]
+    assert len(list((tmp_path / "sweep" / "evaluations").iterdir())) == 4  # 2 models x 2 splits
