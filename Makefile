@@ -30,4 +30,5 @@ benchmark: install
 # The paper's tables in miniature: every method on the embedded model (rerun to resume), then the tables.
 tables: install
 	$(BIN)/python run.py -m experiment=mini_table1
+	$(BIN)/python run.py -m experiment=mini_table2
 	$(BIN)/python scripts/reproduce_tables.py --profile mini

@@ -155,7 +155,8 @@ def plot_accuracy(acc: pd.DataFrame, path: Path, title: str) -> None:
 
 
 def plot_compute(acc: pd.DataFrame, path: Path) -> None:
-    """Accuracy against optimization tokens: one point per (method, task), a marker per task."""
+    """Accuracy against optimization tokens: one point per (method, task, model), a colour per method and a
+    marker per (task, model)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -163,17 +164,19 @@ def plot_compute(acc: pd.DataFrame, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     markers = "osD^v<>p*h"
-    for t, task in enumerate(sorted(set(acc.task))):
-        for method in sorted(set(acc.method)):
-            part = acc[(acc.task == task) & (acc.method == method)]
-            color = f"C{sorted(set(acc.method)).index(method) % 10}"
+    methods = sorted(set(acc.method))
+    groups = sorted(set(zip(acc.task, acc.model)))
+    for g, (task, model) in enumerate(groups):
+        for method in methods:
+            part = acc[(acc.task == task) & (acc.model == model) & (acc.method == method)]
             errors = [part.acc - part.ci_low, part.ci_high - part.acc]
             x = part.tokens.clip(lower=1)
-            ax.errorbar(x, part.acc, yerr=errors, fmt=markers[t % len(markers)], color=color, capsize=2)
-    for i, method in enumerate(sorted(set(acc.method))):
+            color = f"C{methods.index(method) % 10}"
+            ax.errorbar(x, part.acc, yerr=errors, fmt=markers[g % len(markers)], color=color, capsize=2)
+    for i, method in enumerate(methods):
         ax.scatter([], [], color=f"C{i % 10}", label=method)
-    for t, task in enumerate(sorted(set(acc.task))):
-        ax.scatter([], [], color="grey", marker=markers[t % len(markers)], label=task.split("/")[-1])
+    for g, (task, model) in enumerate(groups):
+        ax.scatter([], [], color="grey", marker=markers[g % len(markers)], label=f"{task.split('/')[-1]}, {model}")
     ax.set_xscale("log")
     ax.set_xlabel("optimization tokens per run (generated + forwarded; 1 = none)")
     ax.set_ylabel("test accuracy (%), 95% interval")

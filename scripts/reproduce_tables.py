@@ -186,9 +186,9 @@ def _mini_compute(mini, own: pd.DataFrame, out_dir: Path) -> str:
     if own.empty:
         return ""
     mini.plot_compute(own, out_dir / "mini_compute.png")
-    per_method = own.groupby("method")[["tokens", "rollouts", "seconds", "acc"]].mean().round(1)
+    per_method = own.groupby(["model", "method"])[["tokens", "rollouts", "seconds", "acc"]].mean().round(1)
     return (
-        "### Accuracy against compute (optimization only, mean per run)\n\n"
+        "### Accuracy against compute (optimization only, mean per run; accuracy on the optimizing model)\n\n"
         f"{per_method.to_markdown()}\n\n![accuracy against optimization tokens](mini_compute.png)"
     )
 
