@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from greater.reasoning import Slot, answer_sequences, prompt_slots
+from greater.models.decoding import Tail
+from greater.reasoning import Slot, answer_sequences, extractor_ids, prompt_slots
 from greater.tasks.base import Example, Task
 
 if TYPE_CHECKING:
@@ -90,16 +91,22 @@ class Scorer:
             inputs = [self._slots[ex].with_prompt(list(key)) for key, ex in pairs]
             reuse = self.reuse_reasoning if self.reuse_reasoning is not None else self.lm.reuse_reasoning
             drafts = [self.draft(key, ex) for key, ex in pairs] if reuse else None
-            reasonings = self.lm.generate(inputs, self.max_reasoning_tokens, drafts=drafts)
+            # The answer's loss is read from each rollout's own cache as its reasoning ends (one short pass over
+            # extractor + answer), not from a second pass over question, prompt and reasoning.
+            tails = [self._tail(ex) for _, ex in pairs]
+            # A question's chat before the prompt, and the prompts' common start, go through the model once.
+            shared = _common_prefix(list(todo))
+            prefixes = [len(self._slots[ex].before) + shared for _, ex in pairs]
+            reasonings, losses, exact = self.lm.generate_and_score(
+                inputs, self.max_reasoning_tokens, drafts, tails, prefixes
+            )
             self.lm.counters["task.rollouts"] += len(pairs)
-            sequences, spans = [], []
-            for (key, ex), reasoning in zip(pairs, reasonings):
-                seq, span = answer_sequences(self.lm, self.task, [ex], [self._slots[ex]], list(key), [reasoning])
-                sequences += seq
-                spans += span
-            losses, exact = self.lm.span_losses(sequences, spans)
         for pair, reasoning, loss, ok in zip(pairs, reasonings, losses.tolist(), exact.tolist()):
             self._store(pair[0], pair[1], Rollout(list(reasoning), float(loss), bool(ok)))
+
+    def _tail(self, example: Example) -> Tail:
+        extractor = extractor_ids(self.lm, self.task)
+        return Tail(extractor + self.lm.encode(self.task.target_text(example)), len(extractor))
 
     def _store(self, key: tuple[int, ...], example: Example, rollout: Rollout) -> None:
         if (key, example) not in self.cache:
@@ -144,3 +151,10 @@ def _shared_ends(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     head = next((i for i in range(n) if a[i] != b[i]), n)
     tail = next((i for i in range(n - head) if a[-1 - i] != b[-1 - i]), n - head)
     return head + tail
+
+
+def _common_prefix(prompts: list[tuple[int, ...]]) -> int:
+    """Length of the token prefix every prompt starts with."""
+    first = prompts[0]
+    n = min(len(p) for p in prompts)
+    return next((i for i in range(n) if any(p[i] != first[i] for p in prompts)), n)

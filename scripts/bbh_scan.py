@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-test", type=int, default=40)
     parser.add_argument("--max-reasoning-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--batch-tokens", type=int, default=16384, help="padded tokens per generation batch (BBH questions are long)"
+    )
     parser.add_argument("--tasks", nargs="*", default=BBH_TASKS)
     parser.add_argument("--out", type=Path, default=Path("docs/results/bbh_zero_shot_scan"))
     args = parser.parse_args(argv)
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     csv = args.out.with_suffix(".csv")
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["task"])
     lm = greater.load_model(args.model)
+    lm.batch_tokens = args.batch_tokens  # the model config's cap is sized for short questions
     for name in [t for t in args.tasks if t not in set(done.task)]:
         started = time.perf_counter()
         task = greater.load_task(f"bbh/{name}", data_dir=args.data_dir, n_test=args.n_test)

@@ -292,3 +292,25 @@ def test_fluency_is_the_prompts_cross_entropy_after_the_question(tiny_lm, parity
         expected = F.cross_entropy(logits[start - 1 : -1], torch.tensor(prompt)).item()
         assert value == pytest.approx(expected, abs=1e-5)
     assert score.objective == pytest.approx(score.loss + 0.5 * sum(score.fluency) / len(score.fluency))
+
+
+def test_selection_halving_finishes_only_the_better_half_of_the_first_half_scores(tiny_lm, parity_task):
+    """Four candidates: all four reason on the first half of the batch, the two best there (by the
+    reference's selection loss, computed here on a separate scorer) on the rest; the pick is among them."""
+    prompt = tiny_lm.encode("Think step by step.")
+    j = 1
+    ranked = [(t, float(k)) for k, t in enumerate(tiny_lm.encode("abcdef"))]
+    scorer = scorer_for(tiny_lm, parity_task, 6, control_weight=0.2)
+    n, half = len(scorer.examples), len(scorer.examples) // 2
+    opt = greater(n_rescore=4, period_early_accept=False, token_filter="ascii", selection_halving=True)
+    tokens = opt._tokens_to_rescore(tiny_lm, prompt, j, len(prompt), ranked)  # those whose text round-trips
+    assert len(tokens) == 4
+    state = SearchState(prompt_ids=list(prompt), initial_length=len(prompt), position=j)
+    before = tiny_lm.counters["task.rollouts"]
+    chosen, rescored = opt.select(tiny_lm, scorer, state, ranked)
+    spent = tiny_lm.counters["task.rollouts"] - before
+    separate = PromptScorer(scorer.shared.__class__(tiny_lm, parity_task, "after", 6), scorer.examples[:half], 0.2)
+    partial = {t: separate.score(prompt[:j] + [t] + prompt[j + 1 :]).selection_loss for t in tokens}
+    best_two = sorted(tokens, key=partial.get)[:2]
+    assert sorted(rescored) == sorted(best_two) and chosen.prompt_ids[j] in best_two
+    assert spent == 4 * half + 2 * (n - half)

@@ -174,3 +174,26 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
     cfg = ModelConfig(name="tiny", source="local", path=str(tmp_path), device="cuda")
     with pytest.raises(ValueError, match=r"model\.device=cuda .* no CUDA device; set model\.device=cpu"):
         LanguageModel.from_config(cfg)
+
+
+def test_gradient_and_shared_prefix_passes_halve_and_retry_on_out_of_memory(monkeypatch):
+    from greater.optimizers.gradient import position_gradient
+
+    lm = tiny_language_model(seed=0, batch_size=8)
+    prompt = lm.encode("think well")
+    sequences = [lm.encode(f"q {i} ") + prompt + lm.encode(" so the answer is yes") for i in range(5)]
+    starts = [len(lm.encode(f"q {i} ")) for i in range(5)]
+    spans = [(len(s) - 1, len(s)) for s in sequences]
+    prefixes = [lm.encode(f"question {i}") for i in range(5)]
+    rows = [(p, prompt) for p in range(5)] + [(p, lm.encode(" other")) for p in range(5)]
+
+    def both():
+        return position_gradient(lm, sequences, spans, starts, prompt, 1, 0.2), lm.continuation_losses(prefixes, rows)
+
+    expected_grad, expected_losses = both()
+    calls = out_of_memory_above(lm, monkeypatch, max_rows=2)
+    grad, losses = both()
+    assert torch.allclose(grad.grads, expected_grad.grads, atol=1e-5)
+    assert torch.allclose(grad.next_token_logits, expected_grad.next_token_logits, atol=1e-4)
+    assert losses == pytest.approx(expected_losses, abs=1e-5)
+    assert calls[:3] == [5, 2, 2]  # the gradient pass: whole batch failed, then halves (2 rows) fit

@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 
 from greater.config import ModelConfig
 from greater.losses import span_cross_entropy
-from greater.models.decoding import Decoded, greedy_decode
+from greater.models.decoding import Decoded, Tail, continuation_losses, greedy_decode
 from greater.models.memory import run_with_backoff
 from greater.models.sources import resolve_weights
 
@@ -219,15 +219,38 @@ class LanguageModel:
         token, and the result is the same as without it (see greater.models.decoding)."""
         if temperature > 0:
             return self._sample(inputs, max_new_tokens, temperature, seed)
+        return self.generate_and_score(inputs, max_new_tokens, drafts)[0]
+
+    @torch.no_grad()
+    def generate_and_score(
+        self,
+        inputs: list[list[int]],
+        max_new_tokens: int,
+        drafts: list[list[int]] | None = None,
+        tails: list[Tail] | None = None,
+        prefix_lengths: list[int] | None = None,
+    ) -> tuple[list[list[int]], torch.Tensor | None, torch.Tensor | None]:
+        """Greedy continuations, and with `tails` (e.g. extractor + gold answer) the mean cross-entropy of
+        each tail's scored tokens after the continuation and whether greedy decoding would emit exactly them:
+        (continuations, losses [N], exact [N]). The same numbers as `span_losses` over input + continuation +
+        tail, read from the generation's own cache instead of a second pass over the whole sequence.
+        Inputs in one batch whose first `prefix_lengths[i]` tokens are the same (a question's chat under
+        several prompts) go through that prefix once."""
         drafts = drafts or [[] for _ in inputs]
         outputs: list[list[int]] = [[] for _ in inputs]
+        losses, exact = [0.0] * len(inputs), [False] * len(inputs)
         started, done = time.perf_counter(), 0
         lengths = [len(x) + len(d[:max_new_tokens]) for x, d in zip(inputs, drafts)]
         for idx in self.generation_batches(lengths):
             rows, row_drafts = [inputs[i] for i in idx], [drafts[i] for i in idx]
-            decoded = self._decode_with_backoff(rows, row_drafts, max_new_tokens)
+            row_tails = [tails[i] for i in idx] if tails is not None else None
+            row_prefixes = [prefix_lengths[i] for i in idx] if prefix_lengths is not None else None
+            decoded = self._decode_with_backoff(rows, row_drafts, max_new_tokens, row_tails, row_prefixes)
+            self.count("tokens_forwarded", decoded.tail_tokens)
             for k, i in enumerate(idx):
                 outputs[i] = decoded.tokens[k]
+                if tails is not None:
+                    losses[i], exact[i] = decoded.tail_losses[k], decoded.tail_exact[k]
                 self.count("tokens_generated", len(outputs[i]))
                 self.count("tokens_reused", min(decoded.accepted[k], len(outputs[i])))
                 rejected = len(row_drafts[k][:max_new_tokens]) - decoded.accepted[k]
@@ -238,9 +261,18 @@ class LanguageModel:
                 self.on_generation(done, len(inputs))
         self.count("generations", len(inputs))
         self.count("seconds", time.perf_counter() - started)
-        return outputs
+        if tails is None:
+            return outputs, None, None
+        return outputs, torch.tensor(losses), torch.tensor(exact)
 
-    def _decode_with_backoff(self, rows: list[list[int]], drafts: list[list[int]], max_new_tokens: int) -> Decoded:
+    def _decode_with_backoff(
+        self,
+        rows: list[list[int]],
+        drafts: list[list[int]],
+        max_new_tokens: int,
+        tails: list[Tail] | None = None,
+        prefix_lengths: list[int] | None = None,
+    ) -> Decoded:
         """One generation batch; on out-of-memory it is split in halves (down to one row) and retried."""
 
         def run(part: list[int]) -> Decoded:
@@ -252,13 +284,19 @@ class LanguageModel:
                 self.tokenizer.pad_token_id,
                 [drafts[i] for i in part],
                 check_every=self.check_every,
+                tails=[tails[i] for i in part] if tails is not None else None,
+                prefix_lengths=[prefix_lengths[i] for i in part] if prefix_lengths is not None else None,
             )
 
         parts = run_with_backoff(run, list(range(len(rows))), len(rows))
+        scored = tails is not None
         return Decoded(
             [t for p in parts for t in p.tokens],
             [a for p in parts for a in p.accepted],
             sum(p.decode_steps for p in parts),
+            [x for p in parts for x in p.tail_losses] if scored else None,
+            [x for p in parts for x in p.tail_exact] if scored else None,
+            sum(p.tail_tokens for p in parts),
         )
 
     def _sample(self, inputs: list[list[int]], max_new_tokens: int, temperature: float, seed: int | None):
@@ -300,8 +338,9 @@ class LanguageModel:
     ) -> list[list[str]]:
         """`n` replies to each user message, as text: [message][sample]."""
         inputs = [self.chat_prompt(m) for m in messages for _ in range(n)]
-        flat = self.generate(inputs, max_new_tokens, temperature=temperature if n == 1 else max(temperature, 1e-3),
-                             seed=seed)
+        flat = self.generate(
+            inputs, max_new_tokens, temperature=temperature if n == 1 else max(temperature, 1e-3), seed=seed
+        )
         texts = [self.tokenizer.decode(t, skip_special_tokens=True) for t in flat]
         return [texts[i * n : (i + 1) * n] for i in range(len(messages))]
 
@@ -356,6 +395,19 @@ class LanguageModel:
 
         parts = run_with_backoff(run, list(range(len(sequences))), self.loss_batch_size)
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def continuation_losses(self, prefixes: list[list[int]], rows: list[tuple[int, list[int]]]) -> list[float]:
+        """Mean cross-entropy of rows[r][1] right after prefixes[rows[r][0]], every prefix run once (e.g. a
+        question's chat before the prompt, shared by many prompts). Every row needs at least one token."""
+        if any(not tokens for _, tokens in rows):
+            raise ValueError("continuation_losses: every row needs at least one token to score")
+        self.count("tokens_forwarded", sum(len(p) for p in prefixes) + sum(len(t) for _, t in rows))
+        self.count("calls")
+
+        def run(chunk: list[tuple[int, list[int]]]) -> list[float]:
+            return continuation_losses(self.model, prefixes, chunk, self.tokenizer.pad_token_id)
+
+        return [x for part in run_with_backoff(run, rows, self.loss_batch_size) for x in part]
 
     def batch_span_losses(
         self,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from greater.losses import span_cross_entropy
+from greater.models.memory import run_with_backoff
 
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel
@@ -54,8 +55,8 @@ def position_gradient(
     sequences[i][prompt_starts[i] + t] == prompt_ids[t]; spans[i] is the answer span in sequences[i].
     """
     embed = lm.model.get_input_embeddings()
-    grads, next_logits, answer_losses, fluency_losses = [], [], [], []
-    for chunk in lm.chunks(len(sequences)):
+
+    def run(chunk: list[int]) -> PositionGradient:
         seqs = [sequences[i] for i in chunk]
         batch = lm.pad(seqs)
         starts = [batch.offsets[k] + prompt_starts[i] for k, i in enumerate(chunk)]  # padded prompt starts
@@ -85,13 +86,12 @@ def position_gradient(
                 f_loss = torch.stack([_span_ce(logits[k], column, s, prompt_ids) for k, s in enumerate(starts)])
             total = (a_loss + control_weight * f_loss).sum()  # sum: each row's gradient is its own loss's
             (grad,) = torch.autograd.grad(total, delta)
-        grads.append(grad.detach())
-        next_logits.append(torch.stack([logits[k, column[s + position - 1]] for k, s in enumerate(starts)]).detach())
-        answer_losses.append(a_loss.detach())
-        fluency_losses.append(f_loss.detach())
-    return PositionGradient(
-        torch.cat(grads), torch.cat(next_logits), torch.cat(answer_losses), torch.cat(fluency_losses)
-    )
+        next_logits = torch.stack([logits[k, column[s + position - 1]] for k, s in enumerate(starts)])
+        return PositionGradient(grad.detach(), next_logits.detach(), a_loss.detach(), f_loss.detach())
+
+    # A backward pass keeps every layer's activations: on a GPU the batch that fits is found by halving.
+    parts = run_with_backoff(run, list(range(len(sequences))), lm.loss_batch_size)
+    return PositionGradient(*(torch.cat([getattr(p, f) for p in parts]) for f in PositionGradient.__dataclass_fields__))
 
 
 def rank_by_gradient(lm: LanguageModel, grads: torch.Tensor, candidates: list[int]) -> list[tuple[int, float]]:

@@ -70,6 +70,9 @@ class GreaterConfig(OptimizerConfig):
     # instead of by gradient, or take the gradient with the answer right after the question (no reasoning).
     ranking: str = "gradient"
     gradient_over_reasoning: bool = True
+    # Approximate, off by default (not in the reference): re-score the candidates on the first half of the
+    # batch, keep the better half of them (at least one), and finish only those on the whole batch.
+    selection_halving: bool = False
 
     def __post_init__(self) -> None:
         if self.n_steps < 0 or min(self.topk, self.n_rescore, self.group_size, self.n_groups, self.final_pool) < 1:
@@ -239,6 +242,8 @@ class GreaterOptimizer(Optimizer):
         """
         prompt, j = state.prompt_ids, state.position
         tokens = self._tokens_to_rescore(lm, prompt, j, state.initial_length, ranked)
+        if self.config.selection_halving:
+            tokens = self._halve(scorer, prompt, j, tokens)
         # All trials reason in one batched generation; the result is the same as scoring them one by one.
         scores = scorer.score_many([_replace(prompt, j, token) for token in tokens])
         rescored = dict(zip(tokens, scores))
@@ -250,6 +255,20 @@ class GreaterOptimizer(Optimizer):
         rescored[prompt[j]] = scorer.score(prompt)
         best = max(rescored.values(), key=PromptScore.rank_key)
         return best, rescored
+
+    def _halve(self, scorer: PromptScorer, prompt: list[int], j: int, tokens: list[int]) -> list[int]:
+        """The better half of `tokens` (at least one, in their order) by their score on the first half of the
+        batch; their rollouts there are cached, so finishing the survivors costs only the second half."""
+        if len(tokens) < 2 or len(scorer.examples) < 2:
+            return tokens
+        half = PromptScorer(scorer.shared, scorer.examples[: len(scorer.examples) // 2], scorer.control_weight)
+        partial = dict(zip(tokens, half.score_many([_replace(prompt, j, t) for t in tokens])))
+        if self.reference:
+            order = sorted(tokens, key=lambda t: partial[t].selection_loss)
+        else:
+            order = sorted(tokens, key=lambda t: partial[t].rank_key(), reverse=True)
+        survivors = set(order[: (len(tokens) + 1) // 2])
+        return [t for t in tokens if t in survivors]
 
     def _tokens_to_rescore(
         self, lm: LanguageModel, prompt: list[int], j: int, initial_length: int, ranked: list[tuple[int, float]]

@@ -64,13 +64,14 @@ class PromptScorer:
         """Scores of several prompts; the reasoning of all unscored ones is generated in one batched call."""
         new = list(dict.fromkeys(tuple(p) for p in prompts if tuple(p) not in self.cache))
         if new:
-            for key, rollouts in zip(new, self.shared.rollouts([list(k) for k in new], self.examples)):
+            fluency = self.fluency_many([list(k) for k in new])
+            for key, rollouts, flu in zip(new, self.shared.rollouts([list(k) for k in new], self.examples), fluency):
                 self.cache[key] = PromptScore(
                     list(key),
                     [r.reasoning for r in rollouts],
                     [r.loss for r in rollouts],
                     [r.correct for r in rollouts],
-                    self.fluency(list(key)),
+                    flu,
                     self.control_weight,
                 )
         return [self.cache[tuple(p)] for p in prompts]
@@ -79,11 +80,21 @@ class PromptScorer:
         self.shared.remember(prompt_ids, self.examples, reasonings)
 
     def fluency(self, prompt_ids: list[int]) -> list[float]:
-        if not self.control_weight or not prompt_ids:
-            return [0.0] * len(self.slots)
-        heads = [slot.before + list(prompt_ids) for slot in self.slots]
-        spans = [(len(slot.before), len(slot.before) + len(prompt_ids)) for slot in self.slots]
-        return self.lm.span_losses(heads, spans)[0].tolist()
+        return self.fluency_many([prompt_ids])[0]
+
+    def fluency_many(self, prompts: list[list[int]]) -> list[list[float]]:
+        """[prompt][example] cross-entropy of the prompt's tokens after the chat before it. Each question's
+        chat goes through the model once for all the prompts (its cache is shared)."""
+        n = len(self.slots)
+        scored = [i for i, p in enumerate(prompts) if self.control_weight and p]
+        out = [[0.0] * n for _ in prompts]
+        if scored:
+            rows = [(e, list(prompts[i])) for i in scored for e in range(n)]
+            with self.lm.acting_as("task"):
+                flat = self.lm.continuation_losses([slot.before for slot in self.slots], rows)
+            for k, i in enumerate(scored):
+                out[i] = flat[k * n : (k + 1) * n]
+        return out
 
     def sequences(self, prompt_ids: list[int], reasonings: list[list[int]]):
         return answer_sequences(self.lm, self.task, self.examples, self.slots, prompt_ids, reasonings)
