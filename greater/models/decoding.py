@@ -47,7 +47,7 @@ class Tail:
     score_from: int
 
 
-def _cache_keyword(model) -> str:
+def cache_keyword(model) -> str:
     # transformers renamed `past_key_values` to `cache` during 5.x; use whichever this version takes.
     return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
 
@@ -97,7 +97,7 @@ def greedy_decode(
     device = model.get_input_embeddings().weight.device
     width = max(len(d) for d in drafts)  # the last width + 1 positions predict the draft and the token after
     cache, mask, out = _prefill(model, inputs, drafts, pad_id, width + 1, prefix_lengths)
-    with_cache = {_cache_keyword(model): cache, "use_cache": True}
+    with_cache = {cache_keyword(model): cache, "use_cache": True}
     predicted = out.logits.argmax(-1).tolist()  # [B, width + 1]; the one read-back of the prefill
     generated, accepted = [], []
     next_pos = []
@@ -159,7 +159,7 @@ def _prefill(model, inputs, drafts, pad_id: int, keep: int, prefix_lengths: list
     mask and explicit positions make invisible, so each row computes what it would alone."""
     device = model.get_input_embeddings().weight.device
     cache = DynamicCache(config=model.config)
-    keyword = {_cache_keyword(model): cache, "use_cache": True}
+    keyword = {cache_keyword(model): cache, "use_cache": True}
     rows = [x + d for x, d in zip(inputs, drafts)]
     lengths = [min(n, len(x) - 1) for n, x in zip(prefix_lengths or [0] * len(inputs), inputs)]
     prefixes = list(dict.fromkeys(tuple(x[:n]) for x, n in zip(inputs, lengths) if n > 0))
@@ -190,7 +190,7 @@ def _prefill(model, inputs, drafts, pad_id: int, keep: int, prefix_lengths: list
         attention_mask=mask,
         position_ids=positions,
         logits_to_keep=keep,
-        **{_cache_keyword(model): cache, "use_cache": True},
+        **{cache_keyword(model): cache, "use_cache": True},
     )
     return cache, mask, out
 
@@ -247,7 +247,7 @@ def _score_tails(
         attention_mask=torch.cat([mask, tail_mask], 1),
         position_ids=positions,
         logits_to_keep=torch.tensor(needed, device=device),
-        **{_cache_keyword(model): sub, "use_cache": True},
+        **{cache_keyword(model): sub, "use_cache": True},
     )
     logits = out.logits.float()
     for b, (row, r, s) in enumerate(zip(done.rows, rows, scored_from)):
@@ -269,7 +269,7 @@ def continuation_losses(
     used = sorted({p for p, _ in rows})
     ids, mask = _left_pad([prefixes[p] for p in used], pad_id, device)
     cache = DynamicCache(config=model.config)
-    keyword = {_cache_keyword(model): cache, "use_cache": True}
+    keyword = {cache_keyword(model): cache, "use_cache": True}
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     first = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **keyword)
     first = first.logits[:, -1].float()  # [P, V]: each prefix's prediction of a row's first token
@@ -283,7 +283,7 @@ def continuation_losses(
         input_ids=tokens,
         attention_mask=torch.cat([mask[index], row_mask], 1),
         position_ids=starts[:, None] + torch.arange(width, device=device),
-        **{_cache_keyword(model): _select_rows(cache, index, model.config), "use_cache": True},
+        **{cache_keyword(model): _select_rows(cache, index, model.config), "use_cache": True},
     )
     logits = out.logits.float()
     losses = []

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+from transformers import DynamicCache
 
 from greater.losses import span_cross_entropy
+from greater.models.decoding import cache_keyword
 from greater.models.memory import run_with_backoff
 
 if TYPE_CHECKING:
@@ -54,44 +56,97 @@ def position_gradient(
 
     sequences[i][prompt_starts[i] + t] == prompt_ids[t]; spans[i] is the answer span in sequences[i].
     """
-    embed = lm.model.get_input_embeddings()
 
     def run(chunk: list[int]) -> PositionGradient:
-        seqs = [sequences[i] for i in chunk]
-        batch = lm.pad(seqs)
-        starts = [batch.offsets[k] + prompt_starts[i] for k, i in enumerate(chunk)]  # padded prompt starts
-        answer = [(batch.offsets[k] + spans[i][0], spans[i][1] - spans[i][0]) for k, i in enumerate(chunk)]
-        # Logits are needed only where a loss or the proposal reads them.
-        keep = {s + position - 1 for s in starts}
-        keep |= {s + t - 1 for s in starts for t in range(len(prompt_ids))} if control_weight else set()
-        keep |= {a + t - 1 for a, n in answer for t in range(n)}
-        keep_sorted = sorted(keep)
-        column = {p: c for c, p in enumerate(keep_sorted)}
-
+        cuts = [prompt_starts[i] + position for i in chunk]  # where token j sits in each sequence
+        head = _head_pass(
+            lm, [sequences[i][:c] for i, c in zip(chunk, cuts)], prompt_ids[: position + 1], control_weight
+        )
+        rest = [sequences[i][c:] for i, c in zip(chunk, cuts)]
+        answers = [(spans[i][0] - c, spans[i][1] - c) for i, c in zip(chunk, cuts)]  # in `rest` coordinates
+        later_prompt = prompt_ids[position + 1 :]  # prompt tokens whose fluency depends on e_j
+        keep = sorted({t - 1 for a, b in answers for t in range(a, b)} | set(range(len(later_prompt))))
+        column = {p: c for c, p in enumerate(keep)}
         with torch.enable_grad():
-            base = embed(batch.input_ids).detach()  # [B, L, d]
-            delta = torch.zeros(len(seqs), base.shape[-1], dtype=base.dtype, device=base.device, requires_grad=True)
-            rows = torch.arange(len(seqs), device=base.device)
-            cols = torch.tensor([s + position for s in starts], device=base.device)
-            inputs = base.index_put((rows, cols), delta, accumulate=True)  # e_j + delta, differentiable at j
-            logits = lm.logits_at(batch, torch.tensor(keep_sorted, device=base.device), inputs).float()
+            logits, delta = _rest_pass(lm, head, rest, cuts, keep)
             a_loss = torch.stack(
                 [
-                    _span_ce(logits[k], column, a, seqs[k][a - batch.offsets[k] :][:n], answer_temperature)
-                    for k, (a, n) in enumerate(answer)
+                    _span_ce(logits[k], column, a, r[a:b], answer_temperature)
+                    for k, ((a, b), r) in enumerate(zip(answers, rest))
                 ]
             )
             f_loss = torch.zeros_like(a_loss)
-            if control_weight:
-                f_loss = torch.stack([_span_ce(logits[k], column, s, prompt_ids) for k, s in enumerate(starts)])
+            if control_weight:  # mean NLL over the whole prompt: the head's part is a constant here
+                later = [
+                    _span_ce(logits[k], column, 1, later_prompt) * len(later_prompt) if later_prompt else 0.0
+                    for k in range(len(rest))
+                ]
+                f_loss = torch.stack([(head.fluency_sum[k] + later[k]) / len(prompt_ids) for k in range(len(rest))])
             total = (a_loss + control_weight * f_loss).sum()  # sum: each row's gradient is its own loss's
             (grad,) = torch.autograd.grad(total, delta)
-        next_logits = torch.stack([logits[k, column[s + position - 1]] for k, s in enumerate(starts)])
-        return PositionGradient(grad.detach(), next_logits.detach(), a_loss.detach(), f_loss.detach())
+        return PositionGradient(grad.detach(), head.next_logits, a_loss.detach(), f_loss.detach())
 
     # A backward pass keeps every layer's activations: on a GPU the batch that fits is found by halving.
     parts = run_with_backoff(run, list(range(len(sequences))), lm.loss_batch_size)
     return PositionGradient(*(torch.cat([getattr(p, f) for p in parts]) for f in PositionGradient.__dataclass_fields__))
+
+
+@dataclass
+class _Head:
+    """The sequences up to (not including) token j, run once without gradients: nothing in them depends on
+    e_j, so their cache stands in for them in the differentiable pass and their activations are never kept
+    for a backward pass."""
+
+    cache: DynamicCache
+    mask: torch.Tensor  # [B, W] left-padded
+    next_logits: torch.Tensor  # [B, V] the model's distribution over token j
+    fluency_sum: torch.Tensor  # [B] summed NLL of prompt tokens 0..j (zeros without the fluency term)
+
+
+@torch.no_grad()
+def _head_pass(lm: LanguageModel, heads: list[list[int]], prompt_head: list[int], control_weight: float) -> _Head:
+    batch = lm.pad(heads)
+    cache = DynamicCache(config=lm.model.config)
+    keep = len(prompt_head) if control_weight else 1  # the last positions predict prompt tokens 0..j
+    lm.count("tokens_forwarded", int(batch.attention_mask.sum()))
+    lm.count("calls")
+    out = lm.model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        logits_to_keep=keep,
+        **{cache_keyword(lm.model): cache, "use_cache": True},
+    )
+    logits = out.logits.float()  # [B, keep, V]
+    fluency = torch.zeros(len(heads), device=logits.device)
+    if control_weight:
+        target = torch.tensor(prompt_head, device=logits.device)
+        fluency = torch.stack([span_cross_entropy(row, target) * len(prompt_head) for row in logits])
+    return _Head(cache, batch.attention_mask, logits[:, -1].clone(), fluency)
+
+
+def _rest_pass(lm: LanguageModel, head: _Head, rest: list[list[int]], cuts: list[int], keep: list[int]):
+    """The differentiable pass from token j on, over the head's cache: (logits at `keep` [B, K, V], delta),
+    where delta [B, d] is added to e_j and the gradient is taken with respect to it."""
+    device = lm.device
+    width = max(len(r) for r in rest)
+    pad = lm.tokenizer.pad_token_id
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rest], device=device)
+    rest_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rest], device=device)
+    base = lm.model.get_input_embeddings()(ids).detach()  # [B, W, d]
+    delta = torch.zeros(len(rest), base.shape[-1], dtype=base.dtype, device=device, requires_grad=True)
+    rows = torch.arange(len(rest), device=device)
+    inputs = base.index_put((rows, torch.zeros_like(rows)), delta, accumulate=True)  # e_j + delta
+    lm.count("tokens_forwarded", int(rest_mask.sum()))
+    lm.count("calls")
+    out = lm.model(
+        inputs_embeds=inputs,
+        attention_mask=torch.cat([head.mask, rest_mask], 1),
+        position_ids=torch.tensor(cuts, device=device)[:, None] + torch.arange(width, device=device),
+        logits_to_keep=torch.tensor(keep, device=device),
+        **{cache_keyword(lm.model): head.cache, "use_cache": True},
+    )
+    return out.logits.float(), delta
 
 
 def rank_by_gradient(lm: LanguageModel, grads: torch.Tensor, candidates: list[int]) -> list[tuple[int, float]]:
