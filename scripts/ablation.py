@@ -35,6 +35,10 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "temperature_1": ("ours: no answer temperature (plain CE in the gradient)", ["optimizer.answer_temperature=1.0"]),
     "ascii_filter": ("ours: any printable ASCII token, previous token allowed", ["optimizer.token_filter=ascii"]),
     "final_pool_3": ("ours: only the best 3 by train score go to the dev pick", ["optimizer.final_pool=3"]),
+    "selection_halving": (
+        "approximate (speed): candidates re-scored on half the batch first, the better half finished",
+        ["optimizer.selection_halving=true"],
+    ),
     "random_ranking": ("control: the same proposals ranked at random", ["optimizer.ranking=random"]),
     "no_reasoning_gradient": (
         "control: gradient with the answer right after the question",
@@ -84,18 +88,24 @@ def correct_by_example(target: Path) -> dict[str, bool]:
     return {json.loads(line)["id"]: json.loads(line)["correct"] for line in lines}
 
 
+def _optimization_rollouts(target: Path) -> float:
+    """Rollouts spent optimizing (scoring prompts), not evaluating on the test set."""
+    return float(RunResult.read(target).compute.get("task.rollouts", 0))
+
+
 def table(out: Path, task: str, seeds: list[int]) -> list[str]:
     rows = [
         f"### {task}",
         "",
-        "| arm | what | test acc (pooled) | 95% Wilson | per seed | paired vs reference (+/-) | final prompts |",
-        "|---|---|---|---|---|---|---|",
+        "| arm | what | test acc (pooled) | 95% Wilson | per seed | paired vs reference (+/-) | task rollouts / run "
+        "| final prompts |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     reference = {s: correct_by_example(run_dir(out, task, "reference", s)) for s in seeds}
     for arm, (what, _) in ARMS.items():
         dirs = [run_dir(out, task, arm, s) for s in seeds]
         if not all((d / "result.json").exists() for d in dirs):
-            rows.append(f"| {arm} | {what} | not run | | | | |")
+            rows.append(f"| {arm} | {what} | not run | | | | | |")
             continue
         per_seed = [correct_by_example(d) for d in dirs]
         k, n = sum(sum(c.values()) for c in per_seed), sum(len(c) for c in per_seed)
@@ -105,8 +115,10 @@ def table(out: Path, task: str, seeds: list[int]) -> list[str]:
         losses = sum(reference[s][i] and not c[i] for s, c in zip(seeds, per_seed) for i in c)
         prompts = " / ".join(f"`{RunResult.read(d).final_prompt}`" for d in dirs)
         paired = "-" if arm == "reference" else f"+{wins} / -{losses}"
+        rollouts = sum(_optimization_rollouts(d) for d in dirs) / len(dirs)  # the compute an arm spends
         rows.append(
-            f"| {arm} | {what} | {k / n:.3f} ({k}/{n}) | [{low:.3f}, {high:.3f}] | {seed_accs} | {paired} | {prompts} |"
+            f"| {arm} | {what} | {k / n:.3f} ({k}/{n}) | [{low:.3f}, {high:.3f}] | {seed_accs} | {paired} "
+            f"| {rollouts:.0f} | {prompts} |"
         )
     return rows
 
