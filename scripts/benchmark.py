@@ -172,6 +172,14 @@ def summarize(result: dict, args, lm: LanguageModel) -> dict:
         summary["speedup_vs_reference"] = total(stages["reference"]) / ours
         # CPU seconds: the fairer clock when other jobs share the machine and wall time drifts with their load
         summary["speedup_vs_reference_cpu"] = total(stages["reference"], "cpu_seconds") / ours_cpu
+        # After a run's first step the current prompt's rollouts are cached (it was a candidate the step before),
+        # so the engine's reasoning stage costs nothing; the reference regenerates them every step (AM:1382).
+        steady, steady_cpu = (
+            ours - stages["ours"]["reasoning"]["seconds"],
+            ours_cpu - stages["ours"]["reasoning"]["cpu_seconds"],
+        )
+        summary["speedup_vs_reference_steady"] = total(stages["reference"]) / steady
+        summary["speedup_vs_reference_steady_cpu"] = total(stages["reference"], "cpu_seconds") / steady_cpu
     if "floor" in stages:
         summary["ratio_to_floor"] = ours / total(stages["floor"])
         summary["ratio_to_floor_cpu"] = ours_cpu / total(stages["floor"], "cpu_seconds")
@@ -208,7 +216,9 @@ def report(summary: dict) -> None:
     if "speedup_vs_reference" in summary:
         print(
             f"speed-up vs the reference's compute pattern: {summary['speedup_vs_reference']:.1f}x wall, "
-            f"{summary['speedup_vs_reference_cpu']:.1f}x CPU seconds"
+            f"{summary['speedup_vs_reference_cpu']:.1f}x CPU seconds (a run's first step); "
+            f"{summary['speedup_vs_reference_steady']:.1f}x wall, {summary['speedup_vs_reference_steady_cpu']:.1f}x "
+            "CPU seconds (every later step: the current prompt's rollouts are cached)"
         )
     if "ratio_to_floor" in summary:
         print(
