@@ -145,9 +145,12 @@ def test_out_of_memory_on_a_single_sequence_is_raised(monkeypatch):
         lm.span_losses([lm.encode("abc")], [(1, 3)])
 
 
-def test_loss_passes_have_their_own_batch_size():
+def test_loss_passes_have_their_own_batch_size(monkeypatch):
     lm = tiny_language_model(seed=0, batch_size=8, loss_batch_size=3)
-    assert [len(c) for c in lm.chunks(7)] == [3, 3, 1]
+    calls = out_of_memory_above(lm, monkeypatch, max_rows=100)  # records the rows of every forward pass
+    inputs = [lm.encode(f"question number {i}") for i in range(7)]
+    lm.span_losses(inputs, [(3, 8)] * 7)
+    assert calls == [3, 3, 1]
 
 
 def saved_tiny_model(path, dtype):

@@ -196,11 +196,6 @@ class LanguageModel:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return Batch(ids, mask, positions, offsets)
 
-    def chunks(self, n: int) -> list[range]:
-        """Index ranges of the loss and gradient passes (`loss_batch_size` sequences each)."""
-        size = self.loss_batch_size
-        return [range(i, min(i + size, n)) for i in range(0, n, size)]
-
     # ---- generation ---------------------------------------------------------------------------
     @torch.no_grad()
     def generate(
