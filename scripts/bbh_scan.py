@@ -67,6 +67,28 @@ def render(table: pd.DataFrame) -> str:
     return shown[columns].to_markdown(index=False)
 
 
+def page(table: pd.DataFrame, args: argparse.Namespace) -> str:
+    """The markdown page: what was run, how far it got, then the table."""
+    done = len(table)
+    head = [
+        f"# Zero-shot BBH scan: {args.model}",
+        "",
+        f"{done} of {len(BBH_TASKS)} tasks scanned so far"
+        + ("" if done >= len(BBH_TASKS) else " (the scan stopped for time; rerun the command to continue)")
+        + f". Each task: its first {args.n_test} test examples, the task's initial prompt, greedy reasoning up to "
+        f"{args.max_reasoning_tokens} tokens, then the answer read two ways: generated after the extractor and "
+        "parsed (`generate`), or the answer option with the highest log-likelihood (`loglik`; free-text tasks "
+        "have none). Accuracy in % with a 95% Wilson interval; chance is one over the number of options and "
+        "majority is always answering this split's most frequent gold answer.",
+        "",
+        "```bash",
+        f"python scripts/bbh_scan.py --data-dir ../shared/data --n-test {args.n_test} --threads 1",
+        "```",
+        "",
+    ]
+    return "\n".join(head) + "\n" + render(table) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data")
@@ -79,14 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tasks", nargs="*", default=BBH_TASKS)
     parser.add_argument("--out", type=Path, default=Path("docs/results/bbh_zero_shot_scan"))
+    parser.add_argument("--render-only", action="store_true", help="rewrite <out>.md from <out>.csv and stop")
     args = parser.parse_args(argv)
+    csv = args.out.with_suffix(".csv")
+    if args.render_only:
+        args.out.with_suffix(".md").write_text(page(pd.read_csv(csv), args))
+        return 0
 
     import torch
 
     import greater
 
     torch.set_num_threads(args.threads)
-    csv = args.out.with_suffix(".csv")
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["task"])
     lm = greater.load_model(args.model)
     lm.batch_tokens = args.batch_tokens  # the model config's cap is sized for short questions
@@ -97,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         row["seconds"] = round(time.perf_counter() - started, 1)
         done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
         done.round(4).to_csv(csv, index=False)
-        args.out.with_suffix(".md").write_text(render(done) + "\n")
+        args.out.with_suffix(".md").write_text(page(done, args))
         print(f"{name}: generate {row['generate_acc']:.2f} loglik {row.get('loglik_acc', float('nan')):.2f}")
     return 0
 
