@@ -56,6 +56,9 @@ def _scores(mode: str, answers, examples, task) -> dict:
 def render(table: pd.DataFrame) -> str:
     shown = table.copy()
     for mode in ("generate", "loglik"):
+        for part in ("acc", "ci_low", "ci_high"):  # a scan of free-text tasks only has no loglik columns
+            if f"{mode}_{part}" not in shown:
+                shown[f"{mode}_{part}"] = float("nan")
         shown[mode] = [
             f"{100 * a:.0f} [{100 * lo:.0f}, {100 * hi:.0f}]" if pd.notna(a) else "-"
             for a, lo, hi in zip(shown[f"{mode}_acc"], shown[f"{mode}_ci_low"], shown[f"{mode}_ci_high"])
