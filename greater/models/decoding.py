@@ -151,6 +151,22 @@ def greedy_decode(
     return Decoded(result, accepted, steps, list(losses), list(exact), tail_tokens)
 
 
+def _cached_pass(model, rows: list[list[int]], pad_id: int, keep: int):
+    """One left-padded forward pass from scratch into a new cache: (cache, attention mask, output with the last
+    `keep` logits)."""
+    ids, mask = _left_pad(rows, pad_id, model.get_input_embeddings().weight.device)
+    cache = DynamicCache(config=model.config)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        logits_to_keep=keep,
+        **{cache_keyword(model): cache, "use_cache": True},
+    )
+    return cache, mask, out
+
+
 def _prefill(model, inputs, drafts, pad_id: int, keep: int, prefix_lengths: list[int] | None):
     """The first pass over every row's input and draft: (cache, attention mask, output with the last `keep`
     logits). Rows that start with the same prefix (one question under several prompts) share it: the distinct
@@ -158,27 +174,12 @@ def _prefill(model, inputs, drafts, pad_id: int, keep: int, prefix_lengths: list
     in a second pass. Padding then sits in two places ([pad | prefix | pad | rest]), which the attention
     mask and explicit positions make invisible, so each row computes what it would alone."""
     device = model.get_input_embeddings().weight.device
-    cache = DynamicCache(config=model.config)
-    keyword = {cache_keyword(model): cache, "use_cache": True}
     rows = [x + d for x, d in zip(inputs, drafts)]
     lengths = [min(n, len(x) - 1) for n, x in zip(prefix_lengths or [0] * len(inputs), inputs)]
     prefixes = list(dict.fromkeys(tuple(x[:n]) for x, n in zip(inputs, lengths) if n > 0))
     if len(prefixes) == 0 or len(prefixes) == len(inputs) or min(lengths) == 0:  # nothing shared
-        ids, mask = _left_pad(rows, pad_id, device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return (
-            cache,
-            mask,
-            model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, **keyword),
-        )
-    ids, prefix_mask = _left_pad([list(p) for p in prefixes], pad_id, device)
-    model(
-        input_ids=ids,
-        attention_mask=prefix_mask,
-        position_ids=(prefix_mask.cumsum(-1) - 1).clamp(min=0),
-        logits_to_keep=1,
-        **keyword,
-    )
+        return _cached_pass(model, rows, pad_id, keep)
+    cache, prefix_mask, _ = _cached_pass(model, [list(p) for p in prefixes], pad_id, 1)
     slot = {p: k for k, p in enumerate(prefixes)}
     index = torch.tensor([slot[tuple(x[:n])] for x, n in zip(inputs, lengths)], device=device)
     cache = _select_rows(cache, index, model.config)
@@ -267,11 +268,7 @@ def continuation_losses(
     once, and its cache and last logits (which predict a row's first token) serve every row that starts with it."""
     device = model.get_input_embeddings().weight.device
     used = sorted({p for p, _ in rows})
-    ids, mask = _left_pad([prefixes[p] for p in used], pad_id, device)
-    cache = DynamicCache(config=model.config)
-    keyword = {cache_keyword(model): cache, "use_cache": True}
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    first = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **keyword)
+    cache, mask, first = _cached_pass(model, [prefixes[p] for p in used], pad_id, 1)
     first = first.logits[:, -1].float()  # [P, V]: each prefix's prediction of a row's first token
     slot = {p: k for k, p in enumerate(used)}
     index = torch.tensor([slot[p] for p, _ in rows], device=device)
