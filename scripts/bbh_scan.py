@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     csv = args.out.with_suffix(".csv")
     if args.render_only:
+        if not csv.exists():
+            parser.error(f"--render-only: no scan results at {csv}; run the scan first (drop --render-only)")
         args.out.with_suffix(".md").write_text(page(pd.read_csv(csv), args))
         return 0
 
