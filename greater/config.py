@@ -111,6 +111,9 @@ class ModelConfig:
     # Decode each new rollout from the reasoning of the nearest prompt already rolled out (same tokens). Off by
     # default: it pays only when candidates' reasonings share long prefixes (scripts/benchmark.py measures it).
     reuse_reasoning: bool = False
+    # MB kept for the key-value caches of the training questions' chat before the prompt, which every pass of
+    # every step starts with: each is computed once per run (0: off; least recently used entries go first).
+    prefix_cache_mb: int = 1024
     trust_remote_code: bool = False
 
 

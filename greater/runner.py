@@ -88,6 +88,8 @@ def check_config(cfg: DictConfig) -> None:
             "never the objective); set task.n_dev, e.g. task.n_dev=20"
         )
     check_batching(cfg.model.batch_size, cfg.model.batch_tokens)
+    if cfg.model.get("prefix_cache_mb", 0) < 0:
+        raise ValueError(f"model.prefix_cache_mb={cfg.model.prefix_cache_mb}: set it >= 0 (0 switches the store off)")
     check_source(cfg.model)
 
 

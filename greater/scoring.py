@@ -69,6 +69,8 @@ class Scorer:
         missing = [ex for ex in dict.fromkeys(examples) if ex not in self._slots]
         if missing:
             self._slots.update(zip(missing, prompt_slots(self.lm, self.task, missing, self.placement)))
+            with self.lm.acting_as("task"):  # every rollout, gradient and fluency pass starts with these
+                self.lm.pin_prefixes([self._slots[ex].before for ex in missing])
         return [self._slots[ex] for ex in examples]
 
     def rollouts(self, prompts: list[list[int]], examples: list[Example]) -> list[list[Rollout]]:

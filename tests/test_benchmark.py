@@ -39,13 +39,13 @@ def test_summary_has_the_ratios_the_readme_quotes(summary):
     assert summary["speedup_vs_reference"] > 0 and summary["ratio_to_floor"] > 0
     # a later step skips the engine's reasoning stage (cached), so it is faster against the same reference
     ours = summary["stages"]["ours"]
-    later = sum(row["seconds"] for stage, row in ours.items() if stage != "reasoning")
+    later = sum(row["seconds"] for stage, row in ours.items() if stage not in ("reasoning", "prefixes"))
     reference = sum(row["seconds"] for row in summary["stages"]["reference"].values())
     assert summary["speedup_vs_reference_steady"] == pytest.approx(reference / later)
     assert summary["equal_results"] is True  # re-scoring with reuse gives the rollouts of re-scoring from scratch
     for stages in summary["stages"].values():
         assert all(row["seconds"] >= 0 and row["peak_rss_mb"] > 0 for row in stages.values())
-    assert set(summary["stages"]["ours"]) == {"reasoning", "gradient", "proposal", "selection"}
+    assert set(summary["stages"]["ours"]) == {"prefixes", "reasoning", "gradient", "proposal", "selection"}
 
 
 def test_the_reference_pattern_leaves_the_model_frozen(run):
@@ -59,3 +59,13 @@ def test_the_reference_pattern_leaves_the_model_frozen(run):
 def test_device_cuda_without_a_gpu_says_so_in_one_line():
     with pytest.raises(SystemExit, match=r"^--device cuda: torch sees no CUDA device here"):
         benchmark.load(benchmark.parse(["--device", "cuda"]))
+
+
+def test_only_the_engine_reads_the_prefix_store(run):
+    # ours fills the store in a stage of its own (the questions' chat, once per run); the reference and floor
+    # patterns and the from-scratch re-scoring run without it, and the store is back on afterwards
+    summary, lm = run
+    ours = summary["stages"]["ours"]
+    assert ours["prefixes"]["forwarded"] > 0 and ours["prefixes"]["generated"] == 0
+    assert lm.prefixes is not None and len(lm.prefixes.entries) == 3  # one per training question
+    assert lm.prefixes.hits > 0  # the last re-scoring (the engine's) read the questions from it

@@ -26,6 +26,7 @@ import torch
 from transformers import DynamicCache
 
 from greater.losses import span_cross_entropy
+from greater.models.prefix_store import PrefixStore
 
 
 @dataclass
@@ -89,14 +90,16 @@ def greedy_decode(
     check_every: int = 8,
     tails: list[Tail] | None = None,
     prefix_lengths: list[int] | None = None,
+    store: PrefixStore | None = None,
 ) -> Decoded:
     """Greedy continuations of `inputs` (one batch), each verified against and extended from its draft;
     with `tails`, each row's tail is scored from its cache as the row finishes; with `prefix_lengths`, rows
-    whose first prefix_lengths[r] tokens are the same share one pass over them (see `_prefill`)."""
+    whose first prefix_lengths[r] tokens are the same share one pass over them (see `_prefill`), and prefixes
+    held in `store` are read from it."""
     drafts = [list(d[:max_new_tokens]) for d in drafts] if drafts else [[] for _ in inputs]
     device = model.get_input_embeddings().weight.device
     width = max(len(d) for d in drafts)  # the last width + 1 positions predict the draft and the token after
-    cache, mask, out = _prefill(model, inputs, drafts, pad_id, width + 1, prefix_lengths)
+    cache, mask, out = _prefill(model, inputs, drafts, pad_id, width + 1, prefix_lengths, store)
     with_cache = {cache_keyword(model): cache, "use_cache": True}
     predicted = out.logits.argmax(-1).tolist()  # [B, width + 1]; the one read-back of the prefill
     generated, accepted = [], []
@@ -151,12 +154,28 @@ def greedy_decode(
     return Decoded(result, accepted, steps, list(losses), list(exact), tail_tokens)
 
 
-def _cached_pass(model, rows: list[list[int]], pad_id: int, keep: int):
-    """One left-padded forward pass from scratch into a new cache: (cache, attention mask, output with the last
-    `keep` logits)."""
-    ids, mask = _left_pad(rows, pad_id, model.get_input_embeddings().weight.device)
-    cache = DynamicCache(config=model.config)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+def start_cache(model, rows: list[list[int]], pad_id: int, keep: int, store: PrefixStore | None = None):
+    """One left-padded forward pass over `rows` into a new cache: (cache, attention mask, output with the last
+    `keep` logits of each row). Rows that start with a prefix held in `store` read its cache instead of
+    running it (the last `keep` tokens are always run, since their logits are wanted)."""
+    device = model.get_input_embeddings().weight.device
+    matches = [store.match(r, len(r) - keep) for r in rows] if store is not None and store.entries else None
+    gathered = store.gather(matches, device) if matches else None
+    if gathered is None:
+        empty = torch.zeros(len(rows), 0, dtype=torch.long, device=device)
+        return _extend(model, DynamicCache(config=model.config), empty, rows, pad_id, keep)
+    layers, mask = gathered
+    cache = DynamicCache(ddp_cache_data=layers, config=model.config)
+    return _extend(model, cache, mask, [r[m.length :] for r, m in zip(rows, matches)], pad_id, keep)
+
+
+def _extend(model, cache: DynamicCache, mask: torch.Tensor, rows: list[list[int]], pad_id: int, keep: int):
+    """Run left-padded `rows` after `cache` (mask [B, W]: the cache's attention mask): (cache, the extended
+    mask, output with the last `keep` logits). Padding may then sit in two places ([pad | cached | pad | new]);
+    the mask and explicit positions make it invisible, so each row computes what it would alone."""
+    ids, rows_mask = _left_pad(rows, pad_id, mask.device)
+    mask = torch.cat([mask, rows_mask], 1)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, mask.shape[1] - ids.shape[1] :]
     out = model(
         input_ids=ids,
         attention_mask=mask,
@@ -167,33 +186,22 @@ def _cached_pass(model, rows: list[list[int]], pad_id: int, keep: int):
     return cache, mask, out
 
 
-def _prefill(model, inputs, drafts, pad_id: int, keep: int, prefix_lengths: list[int] | None):
+def _prefill(model, inputs, drafts, pad_id: int, keep: int, prefix_lengths: list[int] | None, store=None):
     """The first pass over every row's input and draft: (cache, attention mask, output with the last `keep`
     logits). Rows that start with the same prefix (one question under several prompts) share it: the distinct
     prefixes go through the model once, their cache is copied to each row, and the rest of each row follows
-    in a second pass. Padding then sits in two places ([pad | prefix | pad | rest]), which the attention
-    mask and explicit positions make invisible, so each row computes what it would alone."""
+    in a second pass."""
     device = model.get_input_embeddings().weight.device
     rows = [x + d for x, d in zip(inputs, drafts)]
     lengths = [min(n, len(x) - 1) for n, x in zip(prefix_lengths or [0] * len(inputs), inputs)]
     prefixes = list(dict.fromkeys(tuple(x[:n]) for x, n in zip(inputs, lengths) if n > 0))
     if len(prefixes) == 0 or len(prefixes) == len(inputs) or min(lengths) == 0:  # nothing shared
-        return _cached_pass(model, rows, pad_id, keep)
-    cache, prefix_mask, _ = _cached_pass(model, [list(p) for p in prefixes], pad_id, 1)
+        return start_cache(model, rows, pad_id, keep, store)
+    cache, prefix_mask, _ = start_cache(model, [list(p) for p in prefixes], pad_id, 1, store)
     slot = {p: k for k, p in enumerate(prefixes)}
     index = torch.tensor([slot[tuple(x[:n])] for x, n in zip(inputs, lengths)], device=device)
     cache = _select_rows(cache, index, model.config)
-    rest, rest_mask = _left_pad([r[n:] for r, n in zip(rows, lengths)], pad_id, device)
-    mask = torch.cat([prefix_mask[index], rest_mask], 1)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_mask.shape[1] :]
-    out = model(
-        input_ids=rest,
-        attention_mask=mask,
-        position_ids=positions,
-        logits_to_keep=keep,
-        **{cache_keyword(model): cache, "use_cache": True},
-    )
-    return cache, mask, out
+    return _extend(model, cache, prefix_mask[index], [r[n:] for r, n in zip(rows, lengths)], pad_id, keep)
 
 
 @dataclass
@@ -260,7 +268,7 @@ def _score_tails(
 
 @torch.no_grad()
 def continuation_losses(
-    model, prefixes: list[list[int]], rows: list[tuple[int, list[int]]], pad_id: int
+    model, prefixes: list[list[int]], rows: list[tuple[int, list[int]]], pad_id: int, store: PrefixStore | None = None
 ) -> list[float]:
     """Mean cross-entropy of each row's tokens right after its prefix: rows[r] = (prefix index, tokens), one batch.
 
@@ -268,7 +276,7 @@ def continuation_losses(
     once, and its cache and last logits (which predict a row's first token) serve every row that starts with it."""
     device = model.get_input_embeddings().weight.device
     used = sorted({p for p, _ in rows})
-    cache, mask, first = _cached_pass(model, [prefixes[p] for p in used], pad_id, 1)
+    cache, mask, first = start_cache(model, [prefixes[p] for p in used], pad_id, 1, store)
     first = first.logits[:, -1].float()  # [P, V]: each prefix's prediction of a row's first token
     slot = {p: k for k, p in enumerate(used)}
     index = torch.tensor([slot[p] for p, _ in rows], device=device)

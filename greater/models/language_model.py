@@ -17,8 +17,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 
 from greater.config import ModelConfig
 from greater.losses import span_cross_entropy
-from greater.models.decoding import Decoded, Tail, continuation_losses, greedy_decode
+from greater.models.decoding import Decoded, Tail, continuation_losses, greedy_decode, start_cache
 from greater.models.memory import run_with_backoff
+from greater.models.prefix_store import PrefixStore
 from greater.models.sources import resolve_weights
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,11 @@ class LanguageModel:
         batch_tokens: int = 0,
         loss_batch_size: int | None = None,
         reuse_reasoning: bool = False,
+        prefix_cache_mb: int = 1024,
     ) -> None:
         check_batching(batch_size, batch_tokens)
+        if prefix_cache_mb < 0:
+            raise ValueError(f"model.prefix_cache_mb={prefix_cache_mb}: set it >= 0 (0 switches the store off)")
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.name = name
@@ -72,6 +76,8 @@ class LanguageModel:
         self.loss_batch_size = loss_batch_size or batch_size
         self.check_every = 8  # greedy decoding reads tokens back from the device every this many steps
         self.reuse_reasoning = reuse_reasoning  # the Scorer's default: decode new rollouts from a draft
+        # Caches of prefixes that recur in every pass (the training questions' chat before the prompt).
+        self.prefixes = PrefixStore(int(prefix_cache_mb * 2**20)) if prefix_cache_mb else None
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = self._stop_ids()
@@ -109,6 +115,7 @@ class LanguageModel:
             cfg.batch_tokens,
             loss_batch_size=getattr(cfg, "loss_batch_size", None),
             reuse_reasoning=getattr(cfg, "reuse_reasoning", False),
+            prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 1024),
         )
 
     @contextmanager
@@ -281,6 +288,7 @@ class LanguageModel:
                 check_every=self.check_every,
                 tails=[tails[i] for i in part] if tails is not None else None,
                 prefix_lengths=[prefix_lengths[i] for i in part] if prefix_lengths is not None else None,
+                store=self.prefixes,
             )
 
         parts = run_with_backoff(run, list(range(len(rows))), len(rows))
@@ -400,9 +408,31 @@ class LanguageModel:
         self.count("calls")
 
         def run(chunk: list[tuple[int, list[int]]]) -> list[float]:
-            return continuation_losses(self.model, prefixes, chunk, self.tokenizer.pad_token_id)
+            return continuation_losses(self.model, prefixes, chunk, self.tokenizer.pad_token_id, self.prefixes)
 
         return [x for part in run_with_backoff(run, rows, self.loss_batch_size) for x in part]
+
+    @torch.no_grad()
+    def pin_prefixes(self, prefixes: list[list[int]]) -> None:
+        """Compute the cache of each prefix not yet in the store and keep it there, so that every later pass
+        starting with it reads it instead (e.g. the training questions' chat before the prompt)."""
+        if self.prefixes is None:
+            return
+        todo = [p for p in dict.fromkeys(tuple(p) for p in prefixes) if p and p not in self.prefixes]
+        window = getattr(self.model.config, "sliding_window", None) or 0
+        todo = [p for p in todo if not window or len(p) < window - 1]  # a sliding layer keeps window - 1 tokens
+
+        def run(chunk: list[tuple[int, ...]]) -> None:
+            cache, _, _ = start_cache(self.model, [list(p) for p in chunk], self.tokenizer.pad_token_id, 1)
+            for b, p in enumerate(chunk):  # left-padded: each row's own tokens are its last len(p) positions
+                own = slice(-len(p), None)
+                layers = [(layer.keys[b, :, own].clone(), layer.values[b, :, own].clone()) for layer in cache.layers]
+                self.prefixes.add(p, layers)
+
+        if todo:
+            self.count("tokens_forwarded", sum(len(p) for p in todo))
+            self.count("calls")
+            run_with_backoff(run, todo, self.batch_size)
 
     def batch_span_losses(
         self,

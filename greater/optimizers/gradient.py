@@ -17,7 +17,7 @@ import torch
 from transformers import DynamicCache
 
 from greater.losses import span_cross_entropy
-from greater.models.decoding import cache_keyword
+from greater.models.decoding import cache_keyword, start_cache
 from greater.models.memory import run_with_backoff
 
 if TYPE_CHECKING:
@@ -105,24 +105,17 @@ class _Head:
 
 @torch.no_grad()
 def _head_pass(lm: LanguageModel, heads: list[list[int]], prompt_head: list[int], control_weight: float) -> _Head:
-    batch = lm.pad(heads)
-    cache = DynamicCache(config=lm.model.config)
     keep = len(prompt_head) if control_weight else 1  # the last positions predict prompt tokens 0..j
-    lm.count("tokens_forwarded", int(batch.attention_mask.sum()))
+    lm.count("tokens_forwarded", sum(len(h) for h in heads))
     lm.count("calls")
-    out = lm.model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
-        position_ids=batch.position_ids,
-        logits_to_keep=keep,
-        **{cache_keyword(lm.model): cache, "use_cache": True},
-    )
+    # A question's chat before the prompt comes from the model's prefix store when it is there.
+    cache, mask, out = start_cache(lm.model, heads, lm.tokenizer.pad_token_id, keep, lm.prefixes)
     logits = out.logits.float()  # [B, keep, V]
     fluency = torch.zeros(len(heads), device=logits.device)
     if control_weight:
         target = torch.tensor(prompt_head, device=logits.device)
         fluency = torch.stack([span_cross_entropy(row, target) * len(prompt_head) for row in logits])
-    return _Head(cache, batch.attention_mask, logits[:, -1].clone(), fluency)
+    return _Head(cache, mask, logits[:, -1].clone(), fluency)
 
 
 def _rest_pass(lm: LanguageModel, head: _Head, rest: list[list[int]], cuts: list[int], keep: list[int]):
