@@ -286,14 +286,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="+",
         choices=PATTERNS,
         default=["reference", "floor"],
-        help="patterns to compare with ours (ours always runs)",
+        help="patterns to compare with ours (ours and floor always run)",
     )
     parser.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N when a GPU is present")
     parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 | auto (cuda default: auto)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None, help="write the summary here")
     args = parser.parse_args(argv)
-    args.pattern = ["ours"] + [p for p in dict.fromkeys(args.pattern) if p != "ours"]
+    # ours always runs, and so does the floor: it is the yardstick every ratio_to_floor needs
+    args.pattern = ["ours"] + [p for p in dict.fromkeys([*args.pattern, "floor"]) if p != "ours"]
     return args
 
 

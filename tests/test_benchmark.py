@@ -69,3 +69,9 @@ def test_only_the_engine_reads_the_prefix_store(run):
     assert ours["prefixes"]["forwarded"] > 0 and ours["prefixes"]["generated"] == 0
     assert lm.prefixes is not None and len(lm.prefixes.entries) == 3  # one per training question
     assert lm.prefixes.hits > 0  # the last re-scoring (the engine's) read the questions from it
+
+
+def test_the_floor_always_runs_so_ratio_to_floor_is_always_written():
+    # the command names only the reference pattern and expects ratio_to_floor in the JSON
+    assert benchmark.parse(["--pattern", "reference"]).pattern == ["ours", "reference", "floor"]
+    assert benchmark.parse(["--pattern", "floor", "ours"]).pattern == ["ours", "floor"]
