@@ -17,15 +17,26 @@ CHECKPOINT_VERSION = 2
 
 
 def save_checkpoint(
-    run_dir: str | Path, method: str, state: dict[str, Any], counters: dict[str, float] | None = None
+    run_dir: str | Path,
+    method: str,
+    state: dict[str, Any],
+    counters: dict[str, float] | None = None,
+    seconds: float = 0.0,
 ) -> Path:
     """Write through a temporary file and rename, so a kill mid-write keeps the previous checkpoint.
 
-    `counters` is the model's work so far (LanguageModel.counters): a resumed run starts from it, so its
-    budget and its reported compute cover the whole run, not only the part after the resume."""
+    `counters` is the model's work so far (LanguageModel.counters) and `seconds` the optimization time so far:
+    a resumed run starts from both, so its budget and its reported compute cover the whole run, not only the
+    part after the resume."""
     path = Path(run_dir) / CHECKPOINT_NAME
     tmp = path.with_name(path.name + ".tmp")
-    payload = {"version": CHECKPOINT_VERSION, "method": method, "state": state, "counters": counters or {}}
+    payload = {
+        "version": CHECKPOINT_VERSION,
+        "method": method,
+        "state": state,
+        "counters": counters or {},
+        "seconds": seconds,
+    }
     tmp.write_text(json.dumps(payload))
     os.replace(tmp, path)
     return path
@@ -53,6 +64,12 @@ def load_counters(run_dir: str | Path) -> dict[str, float]:
     """The work counters saved with the checkpoint (empty when there are none)."""
     path = Path(run_dir) / CHECKPOINT_NAME
     return json.loads(path.read_text()).get("counters", {}) if path.exists() else {}
+
+
+def load_seconds(run_dir: str | Path) -> float:
+    """The optimization seconds saved with the checkpoint (0 when there are none, as in older checkpoints)."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    return float(json.loads(path.read_text()).get("seconds", 0.0)) if path.exists() else 0.0
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:

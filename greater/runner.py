@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from greater import resume
 from greater.callbacks import build_callbacks
-from greater.checkpoint import load_checkpoint, load_counters
+from greater.checkpoint import load_checkpoint, load_counters, load_seconds
 from greater.config import ModelConfig
 from greater.evaluation.evaluator import EvaluationResult, Prediction, evaluate_prompt
 from greater.models.language_model import LanguageModel, check_batching
@@ -124,7 +124,8 @@ def run(cfg: DictConfig) -> float | None:
             max_reasoning_tokens=cfg.max_reasoning_tokens,
             scorer=scorer,
             callbacks=callbacks,
-            budget=Budget(p.optimizer.config.budget),
+            # a resumed run's time budget counts the time it spent before the stop
+            budget=Budget(p.optimizer.config.budget, load_seconds(run_dir) if p.state is not None else 0.0),
             seed=cfg.seed,
             run_dir=run_dir,
             resume_state=p.state,

@@ -63,3 +63,24 @@ def test_work_before_a_stop_counts_toward_the_budget_after_resume(parity_task, t
     )
     resumed = optimizer(5).optimize(lm, parity_task, context)
     assert len(resumed.history) == 2 and "rollout budget" in resumed.stopped_because
+
+
+def test_time_before_a_stop_counts_toward_the_time_budget_after_resume(parity_task, tmp_path):
+    import time
+
+    from greater.checkpoint import load_seconds
+    from greater.optimizers.base import Budget, BudgetConfig
+
+    started = time.perf_counter()
+    run(2, parity_task, run_dir=tmp_path)
+    saved = load_seconds(tmp_path)
+    assert 0 < saved <= time.perf_counter() - started  # the optimization time up to the last checkpoint
+
+    # Resumed with a time cap the first part already spent (as the runner builds it): no new step is taken.
+    lm = tiny_language_model()
+    state = load_checkpoint(tmp_path, "greater")
+    context = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=4, seed=3, resume_state=state)
+    context.budget = Budget(BudgetConfig(max_seconds=saved), spent_before=saved)
+    resumed = optimizer(5).optimize(lm, parity_task, context)
+    assert len(resumed.history) == 2 and "time budget" in resumed.stopped_because
+    assert Budget(BudgetConfig(max_seconds=saved)).spent(lm) is None  # without it the clock would restart

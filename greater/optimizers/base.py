@@ -47,7 +47,11 @@ class OptimizerConfig:
 @dataclass
 class Budget:
     cfg: BudgetConfig
+    spent_before: float = 0.0  # seconds a resumed run had already optimized before it stopped
     started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return self.spent_before + time.perf_counter() - self.started
 
     def spent(self, lm: LanguageModel) -> str | None:
         """Why the budget is spent (a short reason), or None while there is some left."""
@@ -55,7 +59,7 @@ class Budget:
         tokens = lm.total("tokens_generated") + lm.total("tokens_forwarded")
         if c.max_tokens is not None and tokens >= c.max_tokens:
             return f"token budget spent ({int(tokens)} >= {c.max_tokens})"
-        if c.max_seconds is not None and time.perf_counter() - self.started >= c.max_seconds:
+        if c.max_seconds is not None and self.elapsed() >= c.max_seconds:
             return f"time budget spent ({c.max_seconds:.0f} s)"
         if c.max_rollouts is not None and lm.counters["task.rollouts"] >= c.max_rollouts:
             return f"rollout budget spent ({c.max_rollouts})"
@@ -116,7 +120,8 @@ class OptimizationContext:
     def checkpoint(self, method: str, state: dict[str, Any]) -> None:
         """Save the method's state after a completed step (JSON-serializable values only)."""
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir, method, state, dict(self.counters) if self.counters is not None else None)
+            counters = dict(self.counters) if self.counters is not None else None
+            save_checkpoint(self.run_dir, method, state, counters, self.budget.elapsed())
 
 
 @dataclass
