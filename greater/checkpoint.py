@@ -60,16 +60,19 @@ def load_checkpoint(run_dir: str | Path, method: str) -> dict[str, Any]:
     return payload["state"]
 
 
+def _payload(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / CHECKPOINT_NAME
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def load_counters(run_dir: str | Path) -> dict[str, float]:
     """The work counters saved with the checkpoint (empty when there are none)."""
-    path = Path(run_dir) / CHECKPOINT_NAME
-    return json.loads(path.read_text()).get("counters", {}) if path.exists() else {}
+    return _payload(run_dir).get("counters", {})
 
 
 def load_seconds(run_dir: str | Path) -> float:
     """The optimization seconds saved with the checkpoint (0 when there are none, as in older checkpoints)."""
-    path = Path(run_dir) / CHECKPOINT_NAME
-    return float(json.loads(path.read_text()).get("seconds", 0.0)) if path.exists() else 0.0
+    return float(_payload(run_dir).get("seconds", 0.0))
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:

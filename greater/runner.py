@@ -23,7 +23,7 @@ from greater.callbacks import build_callbacks
 from greater.checkpoint import load_checkpoint, load_counters, load_seconds
 from greater.config import ModelConfig
 from greater.evaluation.evaluator import EvaluationResult, Prediction, evaluate_prompt
-from greater.models.language_model import LanguageModel, check_batching
+from greater.models.language_model import LanguageModel, check_batching, check_prefix_cache
 from greater.models.registry import load_model_config
 from greater.models.sources import check_source
 from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, Optimizer
@@ -88,8 +88,7 @@ def check_config(cfg: DictConfig) -> None:
             "never the objective); set task.n_dev, e.g. task.n_dev=20"
         )
     check_batching(cfg.model.batch_size, cfg.model.batch_tokens)
-    if cfg.model.get("prefix_cache_mb", 0) < 0:
-        raise ValueError(f"model.prefix_cache_mb={cfg.model.prefix_cache_mb}: set it >= 0 (0 switches the store off)")
+    check_prefix_cache(cfg.model.prefix_cache_mb)
     check_source(cfg.model)
 
 

@@ -46,6 +46,11 @@ def check_batching(batch_size: int, batch_tokens: int) -> None:
         )
 
 
+def check_prefix_cache(prefix_cache_mb: int) -> None:
+    if prefix_cache_mb < 0:
+        raise ValueError(f"model.prefix_cache_mb={prefix_cache_mb}: set it >= 0 (0 switches the store off)")
+
+
 class LanguageModel:
     def __init__(
         self,
@@ -61,8 +66,7 @@ class LanguageModel:
         prefix_cache_mb: int = 1024,
     ) -> None:
         check_batching(batch_size, batch_tokens)
-        if prefix_cache_mb < 0:
-            raise ValueError(f"model.prefix_cache_mb={prefix_cache_mb}: set it >= 0 (0 switches the store off)")
+        check_prefix_cache(prefix_cache_mb)
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.name = name

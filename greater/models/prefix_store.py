@@ -39,14 +39,14 @@ class PrefixStore:
         return tokens in self.entries
 
     def add(self, tokens: tuple[int, ...], layers: Layers) -> None:
-        size = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in layers)
+        size = _nbytes(layers)
         if size > self.max_bytes or tokens in self.entries:
             return
         self.entries[tokens] = layers
         self.bytes += size
         while self.bytes > self.max_bytes:
             _, dropped = self.entries.popitem(last=False)
-            self.bytes -= sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in dropped)
+            self.bytes -= _nbytes(dropped)
 
     def match(self, row: list[int], limit: int) -> Match:
         """The longest stored entry that starts `row`, used for at most `limit` tokens (a caller that needs the
@@ -80,3 +80,7 @@ class PrefixStore:
             layers.append((keys, values))
         mask = torch.tensor([[0] * (width - m.length) + [1] * m.length for m in matches], device=device)
         return layers, mask
+
+
+def _nbytes(layers: Layers) -> int:
+    return sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in layers)
