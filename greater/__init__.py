@@ -10,13 +10,13 @@ from typing import Any
 
 _EXPORTS = {
     "compose": "greater.api",
-    "RunResult": "greater.results",
+    "RunResult": "greater.run.results",
     "run": "greater.api",
     "load_model": "greater.api",
     "load_task": "greater.api",
     "LanguageModel": "greater.models.language_model",
-    "GreaterOptimizer": "greater.optimizers.greater",
-    "GreaterConfig": "greater.optimizers.greater",
+    "GreaterOptimizer": "greater.optimizers.greater.optimizer",
+    "GreaterConfig": "greater.optimizers.greater.config",
     "OptimizationContext": "greater.optimizers.base",
     "build_optimizer": "greater.optimizers.registry",
     "StepRecord": "greater.records",

@@ -55,7 +55,7 @@ def _resolved_run_dir(cfg: DictConfig) -> str:
 def run(cfg: DictConfig) -> float | None:
     """Optimize and evaluate as `greater` does; returns the final prompt's dev accuracy (None without a dev
     split); the test results are in <output_dir>/result.json (`greater.RunResult.read`)."""
-    from greater.runner import run as run_config
+    from greater.run.runner import run as run_config
 
     return run_config(cfg)
 

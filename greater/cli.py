@@ -29,7 +29,7 @@ def evaluate_main() -> None:
 
 def _job(cfg) -> float | None:
     with configure_errors():
-        from greater.runner import run  # the run's own modules load only when a job runs, not for --cfg/--help
+        from greater.run.runner import run  # the run's own modules load only when a job runs, not for --cfg/--help
 
         return run(cfg)
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from greater.evaluation.metrics import wilson_interval  # noqa: E402
-from greater.results import RunResult  # noqa: E402
+from greater.run.results import RunResult  # noqa: E402
 
 # arm -> (what it is, overrides on top of the common profile)
 ARMS: dict[str, tuple[str, list[str]]] = {

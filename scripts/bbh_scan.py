@@ -21,9 +21,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from greater.engine.frame import extractor_ids, generate_reasoning, prompt_slots
 from greater.evaluation.evaluator import most_likely_options
 from greater.evaluation.metrics import wilson_interval
-from greater.reasoning import extractor_ids, generate_reasoning, prompt_slots
 from scripts.reproduce_tables import BBH_TASKS, PAPER_BBH_TASKS
 
 

@@ -29,14 +29,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import greater.optimizers.greater as engine
+import greater.optimizers.greater.optimizer as engine
+from greater.engine.prefix_store import PrefixStore
 from greater.models.language_model import LanguageModel
-from greater.models.prefix_store import PrefixStore
 from greater.optimizers.base import OptimizationContext
-from greater.optimizers.greater import GreaterConfig, GreaterOptimizer
-from greater.optimizers.proposal import allowed_token_mask
-from greater.optimizers.scoring import PromptScorer
-from greater.optimizers.search_state import SearchState
+from greater.optimizers.greater.candidates import allowed_token_mask
+from greater.optimizers.greater.objective import PromptScorer
+from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
+from greater.optimizers.greater.state import SearchState
 from greater.tasks.base import Task
 from scripts.patterns import floor_step, measure, reference_step
 

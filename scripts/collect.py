@@ -15,7 +15,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from greater.results import RunResult
+from greater.run.results import RunResult
 
 log = logging.getLogger("collect")
 COLUMNS = [

@@ -24,11 +24,11 @@ from contextlib import contextmanager
 
 import torch
 
-from greater.losses import span_cross_entropy
+from greater.engine.frame import answer_sequences
+from greater.engine.gradient import position_gradient
+from greater.engine.losses import span_cross_entropy
 from greater.models.language_model import LanguageModel
-from greater.optimizers.gradient import position_gradient
-from greater.optimizers.scoring import PromptScorer
-from greater.reasoning import answer_sequences
+from greater.optimizers.greater.objective import PromptScorer
 
 REFERENCE_BATCH = 9  # the reference's generation batch (AM:873)
 

@@ -7,10 +7,10 @@ import zlib
 
 import pytest
 
-from greater.checkpoint import load_checkpoint
 from greater.optimizers.base import BudgetConfig, OptimizationContext
-from greater.optimizers.proposals import ProposalRules, Validator, between, check, clean, normalize, propose_each
 from greater.optimizers.registry import build_optimizer, config_classes
+from greater.optimizers.text.validator import ProposalRules, Validator, between, check, clean, normalize, propose_each
+from greater.run.checkpoint import load_checkpoint
 from greater.tasks.base import Example, Task
 from greater.testing import tiny_language_model
 

@@ -5,7 +5,7 @@ import argparse
 import pytest
 import torch
 
-from greater.optimizers.greater import GreaterConfig, GreaterOptimizer
+from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.testing import tiny_language_model
 from scripts import benchmark
 

@@ -3,7 +3,7 @@
 import json
 import logging
 
-from greater.results import RunResult, TestRow
+from greater.run.results import RunResult, TestRow
 from scripts.collect import collect, main, outcomes
 
 

@@ -9,9 +9,9 @@ import time
 import pytest
 
 import greater
-from greater import runner
 from greater.cli import error_line
 from greater.config import DEFAULT_INITIAL_PROMPT, TaskConfig
+from greater.run import runner
 from greater.tasks import task_config
 from greater.tasks.base import Task
 from tests.helpers import ROOT, run_cli

@@ -6,12 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from greater.engine.gradient import position_gradient, rank_by_gradient
 from greater.optimizers.base import OptimizationContext
-from greater.optimizers.gradient import position_gradient, rank_by_gradient
-from greater.optimizers.greater import GreaterConfig, GreaterOptimizer
-from greater.optimizers.proposal import intersect_and_unite, propose_candidates, sample_groups
-from greater.optimizers.scoring import PromptScore, PromptScorer
-from greater.optimizers.search_state import SearchState
+from greater.optimizers.greater.candidates import intersect_and_unite, propose_candidates, sample_groups
+from greater.optimizers.greater.objective import PromptScore, PromptScorer
+from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
+from greater.optimizers.greater.state import SearchState
 
 
 def scorer_for(lm, task, tokens=4, control_weight=0.0):

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from greater.config import EvaluationConfig
+from greater.engine.frame import extractor_ids, prompt_slots
 from greater.evaluation import evaluate_prompt, wilson_interval
 from greater.evaluation.evaluator import most_likely_options
-from greater.reasoning import extractor_ids, prompt_slots
 from greater.tasks.answers import normalizer_for, parser_for
 from greater.tasks.base import Example, Task
 

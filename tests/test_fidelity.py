@@ -7,9 +7,9 @@ import torch
 
 from greater.evaluation.evaluator import answer_token_limit
 from greater.optimizers.base import OptimizationContext
-from greater.optimizers.greater import GreaterConfig, GreaterOptimizer
-from greater.optimizers.proposal import allowed_token_mask, ban_previous_token, reference_text_ok
-from greater.optimizers.search_state import SearchState
+from greater.optimizers.greater.candidates import allowed_token_mask, ban_previous_token, reference_text_ok
+from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
+from greater.optimizers.greater.state import SearchState
 from greater.tasks.base import Example, Task
 from greater.tasks.reference_formats import PAPER_BBH_TASKS, after_dollar, reference_format
 
@@ -154,7 +154,7 @@ def test_answer_length_follows_the_longest_gold(tiny_lm):
 
 
 def test_tempered_loss_sharpens_but_keeps_the_argmax():
-    from greater.losses import span_cross_entropy
+    from greater.engine.losses import span_cross_entropy
 
     logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
     targets = torch.tensor([0, 1])

@@ -180,7 +180,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
 
 
 def test_gradient_and_shared_prefix_passes_halve_and_retry_on_out_of_memory(monkeypatch):
-    from greater.optimizers.gradient import position_gradient
+    from greater.engine.gradient import position_gradient
 
     lm = tiny_language_model(seed=0, batch_size=8)
     prompt = lm.encode("think well")

@@ -6,9 +6,9 @@ every property test still passes. When a change is meant, re-pin the values and 
 
 import pytest
 
+from greater.engine.rollouts import Scorer
 from greater.optimizers.base import OptimizationContext
-from greater.optimizers.greater import GreaterConfig, GreaterOptimizer
-from greater.scoring import Scorer
+from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.testing import tiny_language_model
 
 PROMPT = "Think step by step."

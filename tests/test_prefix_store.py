@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from greater.models.decoding import Tail, greedy_decode
-from greater.models.prefix_store import PrefixStore
-from greater.optimizers.gradient import position_gradient
+from greater.engine.decode import Tail, greedy_decode
+from greater.engine.gradient import position_gradient
+from greater.engine.prefix_store import PrefixStore
 from greater.testing import tiny_language_model
 from tests.test_engine import one_hot_gradient, scorer_for
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from greater import runner
-from greater.resume import resolve
+from greater.run import runner
+from greater.run.resume import resolve
 from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)
 
 

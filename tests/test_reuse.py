@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from greater.models.decoding import greedy_decode
+from greater.engine.decode import greedy_decode
 from greater.optimizers.base import OptimizationContext
-from greater.optimizers.greater import GreaterConfig, GreaterOptimizer
+from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.testing import tiny_language_model
 
 TEXTS = ["a", "a much longer input here", "mid size", "Is 4 even? think"]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from greater import runner
-from greater.results import RunResult
-from greater.resume import ResumeError, resolve
+from greater.run import runner
+from greater.run.results import RunResult
+from greater.run.resume import ResumeError, resolve
 from scripts.collect import collect
 from tests.helpers import ROOT, TINY, run_cli
 from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from greater.models.decoding import Tail, greedy_decode
+from greater.engine.decode import Tail, greedy_decode
 from greater.testing import tiny_language_model
 
 TEXTS = ["a", "a much longer input here", "mid size", "Is 4 even? think"]
@@ -52,8 +52,8 @@ def test_tail_losses_equal_a_full_forward_pass(lm, check_every, stop_at, with_dr
 
 def test_scorer_rollouts_match_span_losses_over_the_full_sequence(lm):
     """The shared scorer's loss and accuracy, read from the cache, equal LanguageModel.span_losses'."""
-    from greater.reasoning import answer_sequences
-    from greater.scoring import Scorer
+    from greater.engine.frame import answer_sequences
+    from greater.engine.rollouts import Scorer
     from greater.tasks.base import Example, Task
 
     task = Task(

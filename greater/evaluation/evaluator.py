@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from greater.config import EvaluationConfig
+from greater.engine.frame import extractor_ids, generate_reasoning, prompt_slots
 from greater.evaluation.metrics import wilson_interval
 from greater.models.language_model import LanguageModel
-from greater.reasoning import extractor_ids, generate_reasoning, prompt_slots
 from greater.tasks.base import Example, Task
 
 

@@ -16,10 +16,10 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
 
 from greater.config import ModelConfig
-from greater.losses import span_cross_entropy
-from greater.models.decoding import Decoded, Tail, continuation_losses, greedy_decode, start_cache
-from greater.models.memory import run_with_backoff
-from greater.models.prefix_store import PrefixStore
+from greater.engine.decode import Decoded, Tail, continuation_losses, greedy_decode, start_cache
+from greater.engine.losses import span_cross_entropy
+from greater.engine.memory import run_with_backoff
+from greater.engine.prefix_store import PrefixStore
 from greater.models.sources import resolve_weights
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class LanguageModel:
 
         Greedy decoding may start from `drafts` (a guess at each continuation, e.g. the reasoning of a prompt
         one token away): the agreeing prefix of a draft is verified in one pass instead of generated token by
-        token, and the result is the same as without it (see greater.models.decoding)."""
+        token, and the result is the same as without it (see greater.engine.decode)."""
         if temperature > 0:
             return self._sample(inputs, max_new_tokens, temperature, seed)
         return self.generate_and_score(inputs, max_new_tokens, drafts)[0]
@@ -457,6 +457,6 @@ class LanguageModel:
             cols = torch.tensor([column[p] for p in range(a, b)], device=self.device)
             target = torch.tensor(seq[s:e], device=self.device)
             row_logits = logits[i, cols]  # [T, V]
-            losses.append(span_cross_entropy(row_logits, target))  # greater/losses.py: the one span loss
+            losses.append(span_cross_entropy(row_logits, target))  # greater/engine/losses.py: the one span loss
             matches.append(bool((row_logits.argmax(-1) == target).all()))
         return torch.stack(losses), torch.tensor(matches)

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import MISSING
 
-from greater.checkpoint import save_checkpoint
 from greater.records import StepRecord
+from greater.run.checkpoint import save_checkpoint
 
 if TYPE_CHECKING:
     from greater.callbacks.base import CallbackList
+    from greater.engine.rollouts import Scorer
     from greater.models.language_model import LanguageModel
-    from greater.scoring import Scorer
     from greater.tasks.base import Example, Task
 
 
@@ -100,7 +100,7 @@ class OptimizationContext:
     ) -> OptimizationContext:
         """A context over the task's own splits, for notebooks and tests (the runner builds its own)."""
         from greater.callbacks.base import CallbackList
-        from greater.scoring import Scorer
+        from greater.engine.rollouts import Scorer
 
         return cls(
             train=task.train,

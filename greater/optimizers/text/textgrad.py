@@ -13,9 +13,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from greater.optimizers.proposals import between
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text_search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig, seed_of
+from greater.optimizers.text.search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig, seed_of
+from greater.optimizers.text.validator import between
 from greater.tasks.base import Example
 
 START, END = "<IMPROVED_VARIABLE>", "</IMPROVED_VARIABLE>"

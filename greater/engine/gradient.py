@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import DynamicCache
 
-from greater.losses import span_cross_entropy
-from greater.models.decoding import cache_keyword, start_cache
-from greater.models.memory import run_with_backoff
+from greater.engine.decode import cache_keyword, start_cache
+from greater.engine.losses import span_cross_entropy
+from greater.engine.memory import run_with_backoff
 
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from greater.optimizers.proposals import between
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text_search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig
+from greater.optimizers.text.search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig
+from greater.optimizers.text.validator import between
 
 START, END = "<INS>", "</INS>"
 WHERE = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text_search import Outcome, Search, TextOptimizer, TextSearchConfig
+from greater.optimizers.text.search import Outcome, Search, TextOptimizer, TextSearchConfig
 
 ROLE = "I am writing an instruction that a language model reads together with each question it answers."
 

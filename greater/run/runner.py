@@ -18,18 +18,18 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from greater import resume
 from greater.callbacks import build_callbacks
-from greater.checkpoint import load_checkpoint, load_counters, load_seconds
 from greater.config import ModelConfig
+from greater.engine.rollouts import Scorer
 from greater.evaluation.evaluator import EvaluationResult, Prediction, evaluate_prompt
 from greater.models.language_model import LanguageModel, check_batching, check_prefix_cache
 from greater.models.registry import load_model_config
 from greater.models.sources import check_source
 from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, Optimizer
 from greater.optimizers.registry import build_optimizer
-from greater.results import RunResult, TestRow
-from greater.scoring import Scorer
+from greater.run import resume
+from greater.run.checkpoint import load_checkpoint, load_counters, load_seconds
+from greater.run.results import RunResult, TestRow
 from greater.tasks import Example, Task, build_task
 
 log = logging.getLogger(__name__)

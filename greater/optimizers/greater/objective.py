@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from greater.reasoning import Slot, answer_sequences
-from greater.scoring import Scorer
+from greater.engine.frame import Slot, answer_sequences
+from greater.engine.rollouts import Scorer
 from greater.tasks.base import Example
 
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
-from greater.optimizers.proposals import ProposalRules, Validator, normalize, propose_each
+from greater.optimizers.text.validator import ProposalRules, Validator, normalize, propose_each
 from greater.records import StepRecord
 from greater.tasks.base import Example, Task
 

@@ -15,79 +15,30 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
-from greater.checkpoint import rng_from_json, rng_to_json
-from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
-from greater.optimizers.gradient import position_gradient, rank_by_gradient
-from greater.optimizers.proposal import (
-    TOKEN_FILTERS,
+from greater.engine.gradient import position_gradient, rank_by_gradient
+from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer
+from greater.optimizers.greater.candidates import (
     allowed_token_mask,
     ban_previous_token,
     propose_candidates,
     sample_groups,
 )
+from greater.optimizers.greater.config import GreaterConfig
+from greater.optimizers.greater.objective import PromptScore, PromptScorer
+from greater.optimizers.greater.state import SearchState
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.scoring import PromptScore, PromptScorer
-from greater.optimizers.search_state import SearchState
 from greater.records import StepRecord
+from greater.run.checkpoint import rng_from_json, rng_to_json
 from greater.tasks.base import Task
 
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel
 
 log = logging.getLogger(__name__)
-SELECTIONS = ("reference", "keep_current")
-RANKINGS = ("gradient", "random")
-
-
-@dataclass
-class GreaterConfig(OptimizerConfig):
-    name: str = "greater"
-    n_steps: int = 125  # optimization steps (one position each)
-    topk: int = 30  # next-token candidates per example before intersection (experiment=paper_*: 40)
-    topk_growth: int = 2  # k grows by this until `min_candidates` survive the intersection
-    min_candidates: int = 6
-    max_topk: int = 200
-    group_size: int = 5  # examples per intersection group
-    n_groups: int = 6  # q random groups; candidates = union over groups of the intersection within each
-    n_rescore: int = 3  # best-ranked candidates re-scored by regenerating the reasoning (GO:227)
-    control_weight: float = 0.2  # weight of the fluency term (the prompt's own cross-entropy)
-    patience: int = 0  # stop after this many steps without a better prompt; 0 never stops early
-    period_early_accept: bool = True  # a period candidate at a late position is taken at once
-    placeholder: str = "_"  # its last token is appended when the prompt grows past its end
-    # reference: the top n_rescore by gradient, the current token included only if it ranks there, scored by
-    # error rate + control_weight/10 x prompt NLL; the best of them replaces the current token (a forced
-    # move). keep_current: the current token always competes; ranked by accuracy, then CE + control_weight x NLL.
-    selection: str = "reference"
-    answer_temperature: float = 0.2  # the answer logits are divided by this in the gradient's loss (GO:103)
-    token_filter: str = "reference"  # reference: letters/spaces, "." and ","; ascii: any printable ASCII
-    final_pool: int = 10  # final prompt: the best this many by train score, picked by dev accuracy
-    # Controls for the ablation (docs/results/ablation.md), not for use: rank the proposals at random
-    # instead of by gradient, or take the gradient with the answer right after the question (no reasoning).
-    ranking: str = "gradient"
-    gradient_over_reasoning: bool = True
-    # Approximate, off by default (not in the reference): re-score the candidates on the first half of the
-    # batch, keep the better half of them (at least one), and finish only those on the whole batch.
-    selection_halving: bool = False
-
-    def __post_init__(self) -> None:
-        if self.n_steps < 0 or min(self.topk, self.n_rescore, self.group_size, self.n_groups, self.final_pool) < 1:
-            raise ValueError(
-                "optimizer: n_steps >= 0 and topk, n_rescore, group_size, n_groups, final_pool >= 1 are required"
-            )
-        for key, value, allowed in (
-            ("selection", self.selection, SELECTIONS),
-            ("token_filter", self.token_filter, TOKEN_FILTERS),
-            ("ranking", self.ranking, RANKINGS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"unknown optimizer.{key} '{value}'; use one of {', '.join(allowed)}")
-        if self.answer_temperature <= 0:
-            raise ValueError(f"optimizer.answer_temperature={self.answer_temperature}: use a value > 0 (0.2 reference)")
 
 
 @register_optimizer

@@ -21,9 +21,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from greater.checkpoint import has_checkpoint
 from greater.config import RunConfig
-from greater.results import RESULT_NAME
+from greater.run.checkpoint import has_checkpoint
+from greater.run.results import RESULT_NAME
 
 log = logging.getLogger(__name__)
 CONFIG_NAME = "config.yaml"  # the resolved config of a run, in its directory

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text_search import Job, Outcome, Search, TextOptimizer, TextSearchConfig
+from greater.optimizers.text.search import Job, Outcome, Search, TextOptimizer, TextSearchConfig
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text_search import Outcome, Search, TextOptimizer, TextSearchConfig
+from greater.optimizers.text.search import Outcome, Search, TextOptimizer, TextSearchConfig
 
 INTRO = (
     "A prompt is a piece of text joined with each input so that a language model writes the wanted output. "

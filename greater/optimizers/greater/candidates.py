@@ -10,7 +10,9 @@ import random
 
 import torch
 
-TOKEN_FILTERS = ("reference", "ascii")
+from greater.optimizers.greater.config import TokenFilter
+
+TOKEN_FILTERS = tuple(f.value for f in TokenFilter)
 
 
 def reference_text_ok(text: str) -> bool:

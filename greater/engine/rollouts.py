@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from greater.models.decoding import Tail
-from greater.reasoning import Slot, answer_sequences, extractor_ids, prompt_slots
+from greater.engine.decode import Tail
+from greater.engine.frame import Slot, answer_sequences, extractor_ids, prompt_slots
 from greater.tasks.base import Example, Task
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Scorer:
     placement: str
     max_reasoning_tokens: int
     # Start each new rollout's greedy decoding from the reasoning of the nearest prompt already rolled out on
-    # the same example, verified in one pass (same tokens as without it; see greater.models.decoding).
+    # the same example, verified in one pass (same tokens as without it; see greater.engine.decode).
     # None: the model's setting (model.reuse_reasoning, off unless switched on).
     reuse_reasoning: bool | None = None
     cache: dict[tuple[tuple[int, ...], Example], Rollout] = field(default_factory=dict)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from greater.losses import span_cross_entropy
-from greater.models.prefix_store import PrefixStore
+from greater.engine.losses import span_cross_entropy
+from greater.engine.prefix_store import PrefixStore
 
 
 @dataclass
