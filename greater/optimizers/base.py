@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import MISSING
 
+from greater.config import Resume, setting
 from greater.records import StepRecord
 from greater.run.checkpoint import save_checkpoint
 
@@ -31,16 +32,18 @@ class BudgetConfig:
     """Caps on the compute a method may spend optimizing (null: no cap). A method checks the budget between
     steps and stops cleanly when it is spent, so methods can be compared at equal compute."""
 
-    max_tokens: int | None = None  # tokens generated + tokens forwarded, over every role
-    max_seconds: float | None = None
-    max_rollouts: int | None = None  # (prompt, example) reasonings generated to score prompts
+    max_tokens: int | None = setting(None, min=0, resume=Resume.steps)  # tokens generated + forwarded, all roles
+    max_seconds: float | None = setting(None, min=0, resume=Resume.steps)
+    # (prompt, example) reasonings generated to score prompts
+    max_rollouts: int | None = setting(None, min=0, resume=Resume.steps)
 
 
 @dataclass
 class OptimizerConfig:
     """Fields every optimizer has; each method's config dataclass extends it."""
 
-    name: str = MISSING  # used in results, tables and W&B; the registry maps it to the optimizer class
+    # used in results, tables and W&B; the registry maps it to the optimizer class
+    name: str = setting(MISSING, resume=Resume.fixed)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
 
 

@@ -1,15 +1,21 @@
 """Continuing a run from its checkpoint.json: which run directory, and which config.
 
-`resume=<dir>` continues the run in <dir> with the saved config; this command's `key=value` overrides are
-honoured where a run can change them mid-way (the search's length and hyperparameters, evaluation, logging,
-threads, paths) and refused, in one line naming them, where it cannot (the model, the task and its splits,
-the seed, the reasoning length, a config group). `resume=auto` continues the run in this job's own directory
-when it holds a checkpoint (what a re-queued cluster job or a rerun of the same command wants) and starts
-fresh when it does not; a multirun job does that unless told `resume=...`.
+What a continued run may change is each field's resume policy (`Resume`, declared with the field in
+greater/config.py and in each method's config dataclass):
+- `free`: changes no optimization result (batch sizes, the prefix store, reasoning reuse, the device, threads,
+  paths, evaluation, logging): always taken, and a finished run stays finished;
+- `steps`: a method's hyperparameter, which applies to the steps still to run: taken, and a finished run
+  asked for another value optimizes on from its checkpoint;
+- `fixed`: the saved steps were computed with it (the model, the task and its splits, the seed, the reasoning
+  length, the method): refused, in one line naming the keys;
+- `place`: where the run is (`output_dir`, `resume`), never compared.
 
-A finished run (result.json) resumed with settings that differ from its own only in how it is evaluated or
-logged (`EVALUATION_ONLY`: a transfer model added to evaluation.models, a larger evaluation.n_test, ...) is
-not optimized again: `Resumed.finished` tells the runner to evaluate only what its result lacks.
+`resume=<dir>` continues the run in <dir> with the saved config and this command's `key=value` overrides, a
+config group only when it is the saved run's own (up to what may change). `resume=auto` continues the run in
+this job's own directory when it holds a checkpoint (what a re-queued cluster job or a rerun of the same
+command wants) and starts fresh when it does not; a multirun job does that unless told `resume=...`.
+A finished run (result.json) resumed with settings that differ only in `free` ones is not optimized again:
+`Resumed.finished` tells the runner to evaluate only what its result lacks.
 """
 
 from __future__ import annotations
@@ -21,18 +27,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from greater.config import RunConfig
+from greater.config import Resume, RunConfig, leaves, resume_policy
 from greater.run.checkpoint import has_checkpoint
 from greater.run.results import RESULT_NAME
 
 log = logging.getLogger(__name__)
 CONFIG_NAME = "config.yaml"  # the resolved config of a run, in its directory
-# Keys a run can change between its steps: they do not alter what the saved steps computed.
-HONOURED = ("optimizer.", "evaluation.", "logger.", "threads", "data_dir", "cache_dir")
-HONOURED_MODEL = ("model.batch_size", "model.batch_tokens", "model.device")
-NOT_SETTINGS = ("output_dir", "resume")  # where the run is, not what it computes
-# Keys that do not change what a finished run's optimization computed.
-EVALUATION_ONLY = ("evaluation.", "logger.", "threads", "data_dir", "cache_dir", *HONOURED_MODEL)
+# where the run is, not what it computes (the `place` fields: output_dir, resume)
+NOT_SETTINGS = tuple(leaf.key for leaf in leaves(RunConfig) if leaf.declared.get("resume") == Resume.place)
 GROUPS = ("model", "task", "optimizer", "evaluation", "logger")
 GLOBAL_GROUPS = ("experiment", "hparams_search", "sweep")
 
@@ -69,7 +71,7 @@ def is_finished(run_dir: Path, cfg: DictConfig) -> bool:
     if not (run_dir / RESULT_NAME).exists() or not (run_dir / CONFIG_NAME).exists():
         return False
     changed = changed_keys(saved_config(run_dir), cfg, both_sides=True)
-    return all(key.startswith(EVALUATION_ONLY) for key in changed)
+    return all(policy(key, cfg) is Resume.free for key in changed)
 
 
 def _auto(cfg: DictConfig) -> Resumed:
@@ -77,8 +79,7 @@ def _auto(cfg: DictConfig) -> Resumed:
     if not has_checkpoint(run_dir):
         return Resumed(cfg, run_dir, False)
     saved = saved_config(run_dir)
-    changed = changed_keys(saved, cfg)
-    refused = [key for key in changed if not honoured(key)]
+    refused = [key for key in changed_keys(saved, cfg) if not honoured(key, cfg)]
     if refused:
         raise ResumeError(
             f"resume=auto: {run_dir} holds the checkpoint of a run with other settings "
@@ -101,7 +102,7 @@ def _from_dir(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Resumed:
                 f"resume={run_dir} keeps the saved run's config; `{override}` cannot apply mid-run; drop it"
             )
         if key in GROUPS:  # a group choice is honoured when it is the saved run's own (up to honoured keys)
-            changed = [f"{key}.{k}" for k in changed_keys(saved[key], cfg[key]) if not honoured(f"{key}.{k}")]
+            changed = [f"{key}.{k}" for k in changed_keys(saved[key], cfg[key]) if not honoured(f"{key}.{k}", saved)]
             if changed:
                 raise ResumeError(
                     f"resume={run_dir}: `{override}` is not the saved run's {key} "
@@ -121,7 +122,7 @@ def _check_wanted(saved: DictConfig, wanted: dict[str, Any], run_dir: Path) -> N
     unknown = [key for key in wanted if OmegaConf.select(saved, key, default=_ABSENT) is _ABSENT]
     if unknown:
         raise ResumeError(f"resume={run_dir}: the saved run's config has no {', '.join(unknown)}; drop it")
-    refused = [k for k, v in wanted.items() if not honoured(k) and plain(OmegaConf.select(saved, k)) != plain(v)]
+    refused = [k for k, v in wanted.items() if not honoured(k, saved) and plain(OmegaConf.select(saved, k)) != plain(v)]
     if refused:
         shown = ", ".join(f"{k}={plain(wanted[k])} (saved: {plain(OmegaConf.select(saved, k))})" for k in refused)
         raise ResumeError(
@@ -133,12 +134,17 @@ def _check_wanted(saved: DictConfig, wanted: dict[str, Any], run_dir: Path) -> N
 _ABSENT = object()
 
 
-def honoured(key: str) -> bool:
-    if key in NOT_SETTINGS:
-        return True
-    if key == "optimizer.name" or key.startswith("optimizer.name."):
-        return False
-    return key.startswith(HONOURED) or key.startswith(HONOURED_MODEL)
+def policy(key: str, cfg: DictConfig) -> Resume:
+    """The resume policy of a dotted key, the optimizer's fields read from the method `cfg` names."""
+    from greater.optimizers.registry import config_classes
+
+    name = OmegaConf.select(cfg, "optimizer.name", default=None)
+    return resume_policy(key, config_classes().get(name))
+
+
+def honoured(key: str, cfg: DictConfig) -> bool:
+    """A continued run may take another value of `key` (all but the `fixed` settings)."""
+    return policy(key, cfg) is not Resume.fixed
 
 
 def saved_config(run_dir: Path) -> DictConfig:

@@ -22,14 +22,14 @@ from greater.callbacks import build_callbacks
 from greater.config import ModelConfig
 from greater.engine.rollouts import Scorer
 from greater.evaluation.evaluator import EvaluationResult, Prediction, evaluate_prompt
-from greater.models.language_model import LanguageModel, check_batching, check_prefix_cache
+from greater.models.language_model import LanguageModel
 from greater.models.registry import load_model_config
-from greater.models.sources import check_source
 from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, Optimizer
 from greater.optimizers.registry import build_optimizer
 from greater.run import resume
 from greater.run.checkpoint import load_checkpoint, load_counters, load_seconds
 from greater.run.results import RunResult, TestRow
+from greater.run.validate import validate
 from greater.tasks import Example, Task, build_task
 
 log = logging.getLogger(__name__)
@@ -63,33 +63,8 @@ def prepare(cfg: DictConfig) -> Prepared:
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Settings that depend on each other, checked before anything loads; each error names both keys."""
-    ev, task = cfg.evaluation, cfg.task
-    if ev.n_test is not None and (ev.n_test < 1 or (task.n_test > 0 and ev.n_test > task.n_test)):
-        raise ValueError(
-            f"evaluation.n_test={ev.n_test} must be between 1 and task.n_test={task.n_test} (the test split); "
-            "set task.n_test instead, or leave evaluation.n_test unset"
-        )
-    if ev.mode == "loglik" and task.answer_type in ("integer", "text") and not task.options:
-        raise ValueError(
-            f"evaluation.mode=loglik needs a closed answer set, and task.answer_type={task.answer_type} has none; "
-            "use evaluation.mode=generate or set task.options"
-        )
-    if cfg.max_reasoning_tokens < 1 or ev.max_answer_tokens < 1:
-        raise ValueError(
-            f"max_reasoning_tokens={cfg.max_reasoning_tokens} and evaluation.max_answer_tokens="
-            f"{ev.max_answer_tokens} must both be >= 1"
-        )
-    if cfg.threads is not None and cfg.threads < 1:
-        raise ValueError(f"threads={cfg.threads}: set threads >= 1, or null for torch's default")
-    if _is_search() and task.n_dev < 1:
-        raise ValueError(
-            "a hyperparameter search tunes on the dev split, and task.n_dev=0 leaves none (the test split is "
-            "never the objective); set task.n_dev, e.g. task.n_dev=20"
-        )
-    check_batching(cfg.model.batch_size, cfg.model.batch_tokens)
-    check_prefix_cache(cfg.model.prefix_cache_mb)
-    check_source(cfg.model)
+    """Every setting, checked before anything loads: bounds and the rules between settings (run/validate.py)."""
+    validate(cfg, search=_is_search())
 
 
 def run(cfg: DictConfig) -> float | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from greater.config import hyperparameter
 from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.search import Job, Outcome, Search, TextOptimizer, TextSearchConfig
 
@@ -19,12 +20,14 @@ from greater.optimizers.text.search import Job, Outcome, Search, TextOptimizer, 
 class APEConfig(TextSearchConfig):
     name: str = "ape"
     n_steps: int = 4  # step 1 induces when n_induce > 0; every step resamples the beam
-    n_induce: int = 4  # instructions induced from demonstrations at step 1 (0: start from the start prompt only)
-    n_demos: int = 5  # demonstrations per induction query
-    n_beam: int = 4  # prompts resampled each step
-    n_expand: int = 4  # variations sampled per beam prompt
-    temperature: float = 0.7  # sampling temperature of the proposer (induction and variations)
-    prompt_tokens: int = 80
+    # instructions induced from demonstrations at step 1 (0: start from the start prompt only)
+    n_induce: int = hyperparameter(4, min=0)
+    n_demos: int = hyperparameter(5, min=1)  # demonstrations per induction query
+    n_beam: int = hyperparameter(4, min=1)  # prompts resampled each step
+    n_expand: int = hyperparameter(4, min=1)  # variations sampled per beam prompt
+    # sampling temperature of the proposer (induction and variations)
+    temperature: float = hyperparameter(0.7, min=0)
+    prompt_tokens: int = hyperparameter(80, min=1)
 
 
 def induction_prompt(demos: str, max_words: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from greater.config import hyperparameter
 from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.search import Outcome, Search, TextOptimizer, TextSearchConfig
 
@@ -20,15 +21,16 @@ ROLE = "I am writing an instruction that a language model reads together with ea
 class APOConfig(TextSearchConfig):
     name: str = "apo"
     n_steps: int = 3  # expansion rounds (PE2's train_steps 4 = 3 expansions)
-    n_beam: int = 4  # prompts expanded each round
-    n_expand: int = 4  # children per beam prompt, each from its own sample of failures
-    batch_size: int = 2  # failures shown per child
-    train_batch: int = 20  # train examples each beam prompt is run on to find its failures (0: all)
-    n_reasons: int = 5  # reasons asked for in the gradient
-    gradient_tokens: int = 256
-    gradient_temperature: float = 0.7
-    edit_tokens: int = 80
-    edit_temperature: float = 0.0
+    n_beam: int = hyperparameter(4, min=1)  # prompts expanded each round
+    n_expand: int = hyperparameter(4, min=1)  # children per beam prompt, each from its own failures
+    batch_size: int = hyperparameter(2, min=1)  # failures shown per child
+    # train examples each beam prompt is run on to find its failures (0: all)
+    train_batch: int = hyperparameter(20, min=0)
+    n_reasons: int = hyperparameter(5, min=1)  # reasons asked for in the gradient
+    gradient_tokens: int = hyperparameter(256, min=1)
+    gradient_temperature: float = hyperparameter(0.7, min=0)
+    edit_tokens: int = hyperparameter(80, min=1)
+    edit_temperature: float = hyperparameter(0.0, min=0)
 
 
 def failures_text(prompt: str, block: str) -> str:

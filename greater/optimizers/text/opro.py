@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from greater.config import Placement, hyperparameter
 from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig
 from greater.optimizers.text.validator import between
 
 START, END = "<INS>", "</INS>"
-WHERE = {
-    "after": "right after each question",
-    "before": "right before each question",
-    "system": "as the system message of each conversation",
+# Where the meta-prompt says the instruction goes, one per placement (a test checks that every Placement has one).
+WHERE: dict[Placement, str] = {
+    Placement.after: "right after each question",
+    Placement.before: "right before each question",
+    Placement.system: "as the system message of each conversation",
 }
 
 
@@ -26,12 +28,14 @@ WHERE = {
 class OPROConfig(TextSearchConfig):
     name: str = "opro"
     n_steps: int = 20  # meta-prompt rounds (the authors run 200 with a large optimizer model)
-    n_per_step: int = 8  # prompts sampled per round
-    temperature: float = 1.0
-    prompt_tokens: int = 128
-    n_history: int = 20  # best past prompts shown, ascending by score
-    score_threshold: float = 0.0  # past prompts at or below this train accuracy are not shown (the start always is)
-    n_exemplars: int = 3  # train questions shown each round (a fresh sample every round)
+    n_per_step: int = hyperparameter(8, min=1)  # prompts sampled per round
+    temperature: float = hyperparameter(1.0, min=0)
+    prompt_tokens: int = hyperparameter(128, min=1)
+    n_history: int = hyperparameter(20, min=1)  # best past prompts shown, ascending by score
+    # past prompts at or below this train accuracy are not shown (the start always is)
+    score_threshold: float = hyperparameter(0.0)
+    # train questions shown each round (a fresh sample every round)
+    n_exemplars: int = hyperparameter(3, min=0)
     n_final: int = 5
 
 
@@ -70,7 +74,7 @@ class OPROOptimizer(TextOptimizer):
     def step(self, search: Search) -> Outcome:
         c = self.config
         history = self.history(search)
-        where = WHERE.get(search.context.placement, WHERE["after"])
+        where = WHERE[Placement(search.context.placement)]
         meta = meta_prompt(where, history, self.exemplars(search), c.max_words)
         quoted = tuple(p for p, _ in history)
         parse = lambda text: between(text, START, END, lenient=True)  # noqa: E731

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from greater.config import Placement, hyperparameter
 from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.search import Outcome, Search, TextOptimizer, TextSearchConfig
 
@@ -28,10 +29,12 @@ QUESTIONS = (
     "4. Does the prompt need an edit?\n"
     "5. If so, which edit, exactly?"
 )
-TEMPLATES = {
-    "after": "<question>\n<prompt>",
-    "before": "<prompt>\n<question>",
-    "system": "[system] <prompt>\n[user] <question>",
+# The context specification: the template the prompt sits in, one per placement (a test checks that every
+# Placement has one).
+TEMPLATES: dict[Placement, str] = {
+    Placement.after: "<question>\n<prompt>",
+    Placement.before: "<prompt>\n<question>",
+    Placement.system: "[system] <prompt>\n[user] <question>",
 }
 
 
@@ -39,14 +42,15 @@ TEMPLATES = {
 class PE2Config(TextSearchConfig):
     name: str = "pe2"
     n_steps: int = 3  # expansion rounds (train_steps 4 in the authors' scripts = 3 expansions)
-    n_beam: int = 4
-    n_expand: int = 4
-    batch_size: int = 2  # failures shown per child
-    train_batch: int = 20  # train examples each beam prompt is run on to find its failures (0: all)
-    reasoning_tokens: int = 768  # step 1: the analysis
-    reasoning_temperature: float = 0.5
-    prompt_tokens: int = 128  # step 2: the refined prompt
-    prompt_temperature: float = 0.7
+    n_beam: int = hyperparameter(4, min=1)
+    n_expand: int = hyperparameter(4, min=1)
+    batch_size: int = hyperparameter(2, min=1)  # failures shown per child
+    # train examples each beam prompt is run on to find its failures (0: all)
+    train_batch: int = hyperparameter(20, min=0)
+    reasoning_tokens: int = hyperparameter(768, min=1)  # step 1: the analysis
+    reasoning_temperature: float = hyperparameter(0.5, min=0)
+    prompt_tokens: int = hyperparameter(128, min=1)  # step 2: the refined prompt
+    prompt_temperature: float = hyperparameter(0.7, min=0)
 
 
 def analysis_prompt(prompt: str, template: str, block: str) -> str:
@@ -74,7 +78,7 @@ class PE2Optimizer(TextOptimizer):
 
     def step(self, search: Search) -> Outcome:
         c = self.config
-        template = TEMPLATES.get(search.context.placement, TEMPLATES["after"])
+        template = TEMPLATES[Placement(search.context.placement)]
         return search.failure_round(
             lambda prompt, block: analysis_prompt(prompt, template.replace("<prompt>", prompt), block),
             (c.reasoning_tokens, c.reasoning_temperature),

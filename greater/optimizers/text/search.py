@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from greater.config import hyperparameter
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
 from greater.optimizers.text.validator import ProposalRules, Validator, normalize, propose_each
 from greater.records import StepRecord
@@ -35,16 +36,17 @@ log = logging.getLogger(__name__)
 class TextSearchConfig(OptimizerConfig):
     """Settings every text method has (each method's config extends this)."""
 
-    n_steps: int = 3  # optimization steps (expansion rounds, updates or meta-prompt rounds)
-    max_words: int = 50  # proposals longer than this are rejected; the meta-prompts state the limit
-    max_retries: int = 2  # extra rounds of asking when too few proposals pass the validator
-    retry_temperature: float = 0.7  # a retry samples at least this hot (a greedy retry would repeat itself)
-    reasoning_chars: int = 400  # the model's reasoning shown to the optimizer, cut to this many characters
-    n_final: int = 3  # final prompt: the best this many by the method's own score (+ the start), picked on dev
-
-    def __post_init__(self) -> None:
-        if self.n_steps < 0 or self.max_words < 1 or self.max_retries < 0 or self.n_final < 1:
-            raise ValueError(f"optimizer {self.name}: n_steps, max_retries >= 0 and max_words, n_final >= 1 required")
+    # optimization steps (expansion rounds, updates or meta-prompt rounds)
+    n_steps: int = hyperparameter(3, min=0)
+    # proposals longer than this are rejected; the meta-prompts state the limit
+    max_words: int = hyperparameter(50, min=1)
+    max_retries: int = hyperparameter(2, min=0)  # extra rounds of asking when too few proposals pass
+    # a retry samples at least this hot (a greedy retry would repeat itself)
+    retry_temperature: float = hyperparameter(0.7, min=0)
+    # the model's reasoning shown to the optimizer, cut to this many characters
+    reasoning_chars: int = hyperparameter(400, min=0)
+    # final prompt: the best this many by the method's own score (+ the start), picked on dev
+    n_final: int = hyperparameter(3, min=1)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from greater.config import Choice, hyperparameter
 from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig, seed_of
 from greater.optimizers.text.validator import between
@@ -22,24 +23,27 @@ START, END = "<IMPROVED_VARIABLE>", "</IMPROVED_VARIABLE>"
 ROLE = "the prompt a language model reads with each question; it sets how the model reasons and answers"
 
 
+class TextGradLoss(Choice):
+    exact = "exact"  # the shared scorer's exact match
+    judge = "judge"  # the model judges each answer
+
+
 @dataclass
 class TextGradConfig(TextSearchConfig):
     name: str = "textgrad"
     n_steps: int = 12  # 3 epochs x 4 steps in the authors' harness
-    steps_per_epoch: int = 4  # the harness stops each pass over train after this many batches
-    batch_size: int = 3
-    loss: str = "exact"  # "exact": the scorer's exact match; "judge": the model judges each answer
-    feedback_tokens: int = 512
-    update_tokens: int = 256
-    temperature: float = 0.0  # the harness decodes every call greedily
-    judge_tokens: int = 32
-    revert: bool = True  # keep the old prompt when the new one scores lower on the selection split
-    tag_fallback: bool = False  # also take an update written inside <VARIABLE> tags (small models' habit)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.loss not in ("exact", "judge") or self.batch_size < 1 or self.steps_per_epoch < 1:
-            raise ValueError("optimizer textgrad: loss must be exact or judge; batch_size, steps_per_epoch >= 1")
+    # the harness stops each pass over train after this many batches
+    steps_per_epoch: int = hyperparameter(4, min=1)
+    batch_size: int = hyperparameter(3, min=1)
+    loss: TextGradLoss = hyperparameter(TextGradLoss.exact)
+    feedback_tokens: int = hyperparameter(512, min=1)
+    update_tokens: int = hyperparameter(256, min=1)
+    temperature: float = hyperparameter(0.0, min=0)  # the harness decodes every call greedily
+    judge_tokens: int = hyperparameter(32, min=1)
+    # keep the old prompt when the new one scores lower on the selection split
+    revert: bool = hyperparameter(True)
+    # also take an update written inside <VARIABLE> tags (small models' habit)
+    tag_fallback: bool = hyperparameter(False)
 
 
 def judge_prompt(question: str, answer: str, response: str) -> str:
