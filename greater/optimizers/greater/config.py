@@ -40,7 +40,8 @@ class GreaterConfig(OptimizerConfig):
     # best-ranked candidates re-scored by regenerating the reasoning (GO:227)
     n_rescore: int = hyperparameter(3, min=1)
     control_weight: float = hyperparameter(0.2, min=0)  # weight of the fluency term (the prompt's own cross-entropy)
-    # stop after this many steps without a better prompt; 0 never stops early
+    # stop after this many steps without a better prompt; 0 never stops early (the reference's restart is not
+    # followed: docs/fidelity.md, "Restart")
     patience: int = hyperparameter(0, min=0)
     period_early_accept: bool = hyperparameter(True)  # a period candidate at a late position is taken at once
     placeholder: str = hyperparameter("_")  # its last token is appended when the prompt grows past its end
