@@ -29,13 +29,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import greater.optimizers.greater.optimizer as engine
 from greater.engine.prefix_store import PrefixStore
 from greater.models.language_model import LanguageModel
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import allowed_token_mask
 from greater.optimizers.greater.objective import PromptScorer
-from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
+from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer, GreaterRun
 from greater.optimizers.greater.state import SearchState
 from greater.tasks.base import Task
 from scripts.patterns import floor_step, measure, reference_step
@@ -55,21 +54,12 @@ def ours_step(lm: LanguageModel, task: Task, opt: GreaterOptimizer, tokens: int,
     state = SearchState(prompt_ids=list(prompt), initial_length=len(prompt), position=position)
     allowed = allowed_token_mask(lm.tokenizer, opt.config.token_filter)
 
-    class MeteredTimer(engine._Timer):  # the engine's stage boundaries, with memory and tokens added
-        def __enter__(self) -> None:
-            self._meter = measure(lm, stages, self.stage)
-            self._meter.__enter__()
-            super().__enter__()
-
-        def __exit__(self, *exc: object) -> None:
-            super().__exit__(*exc)
-            self._meter.__exit__(None, None, None)
-
-    original, engine._Timer = engine._Timer, MeteredTimer
+    run = GreaterRun(lm, scorer, state, allowed, random.Random(0))
+    opt.stages.hook = lambda stage: measure(lm, stages, stage)  # the engine's stage boundaries, metered
     try:
-        record = opt.step(lm, scorer, state, allowed, random.Random(0))
+        record = opt.step(run)
     finally:
-        engine._Timer = original
+        opt.stages.hook = None
     rescored = [c["token_id"] for c in record.details["candidates"] if c["train_loss"] is not None]
     plan = {
         "prompt": prompt,

@@ -10,6 +10,7 @@ from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import allowed_token_mask, ban_previous_token, reference_text_ok
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.optimizers.greater.state import SearchState
+from greater.optimizers.loop import pick_on_dev
 from greater.tasks.base import Example, Task
 from greater.tasks.reference_formats import PAPER_BBH_TASKS, after_dollar, reference_format
 
@@ -95,8 +96,8 @@ def test_no_final_prompt_contains_the_placeholder(tiny_lm, parity_task):
     state.offer(1.0, 0.1, [go, us, us])
     state.offer(0.5, 0.1, [us, go, us])
     context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=3)
-    final, dev_acc = opt._final_prompt(tiny_lm, context, state, [go])
-    assert final == [go] and dev_acc is not None
+    pool = opt.final_pool(tiny_lm, state, [go])
+    assert pool == [(go,)] and pick_on_dev(context.scorer, pool, context.dev).dev_score is not None
 
 
 def test_final_pick_is_the_best_dev_accuracy_among_the_pool(tiny_lm, parity_task):
@@ -110,8 +111,9 @@ def test_final_pick_is_the_best_dev_accuracy_among_the_pool(tiny_lm, parity_task
     dev_acc = [sum(r.correct for r in rows) / len(rows) for rows in dev]
     expected = max(range(3), key=lambda i: (dev_acc[i], -i))
     for pool, pick in ((3, expected), (1, 0)):
-        final, acc = GreaterOptimizer(GreaterConfig(final_pool=pool))._final_prompt(tiny_lm, context, state, [])
-        assert final == prompts[pick] and acc == dev_acc[pick]
+        candidates = GreaterOptimizer(GreaterConfig(final_pool=pool)).final_pool(tiny_lm, state, [])
+        chosen = pick_on_dev(context.scorer, candidates, context.dev)
+        assert list(candidates[chosen.index]) == prompts[pick] and chosen.dev_score == dev_acc[pick]
 
 
 def test_paper_bbh_has_the_21_tasks_of_the_reference_scripts():

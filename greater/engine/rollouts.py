@@ -135,6 +135,12 @@ class Scorer:
         for ex, reasoning, loss, ok in zip(examples, reasonings, losses.tolist(), exact.tolist()):
             self._store(tuple(prompt), ex, Rollout(list(reasoning), float(loss), bool(ok)))
 
+    def reasonings(self, prompt: list[int], examples: list[Example]) -> list[tuple[Example, list[int]]]:
+        """The reasonings already rolled out for `prompt`, on those of `examples` that have one (nothing is
+        generated): what a checkpoint saves so a resumed run shows the same text as an uninterrupted one."""
+        key = tuple(prompt)
+        return [(ex, list(self.cache[(key, ex)].reasoning)) for ex in examples if (key, ex) in self.cache]
+
     def score_texts(self, prompts: list[str], examples: list[Example]) -> list[TextScore]:
         """Scores of prompts given as text (what the text-feedback baselines propose), in one batch."""
         ids = [self.lm.encode(p) for p in prompts]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
+from greater.optimizers.loop import pick_on_dev
 from greater.optimizers.registry import register_optimizer
 
 
@@ -24,4 +25,5 @@ class ZeroShotOptimizer(Optimizer):
 
     def optimize(self, lm, task, context: OptimizationContext) -> OptimizationResult:
         prompt = context.initial_prompt
-        return OptimizationResult(method=self.name, initial_prompt=prompt, final_prompt=prompt)
+        dev = pick_on_dev(context.scorer, [lm.encode(prompt)], context.dev).dev_score  # None without dev
+        return OptimizationResult(method=self.name, initial_prompt=prompt, final_prompt=prompt, final_dev_acc=dev)

@@ -1,9 +1,10 @@
-"""The GReaTer search loop (Das et al., ICLR 2025, section 3): one prompt position a step.
+"""The GReaTer search (Das et al., ICLR 2025, section 3): one prompt position a step, in the shared step
+loop (greater/optimizers/loop.py: budget, timing, records, checkpoints, the final pick on dev).
 
 Each step: reason with the current prompt; take the answer loss's gradient at position j together with
 the model's own next-token proposals there; rank the proposals by gradient; re-score the best few by
-regenerating the reasoning; keep the best; move to the next position (growing or wrapping the prompt).
-The engine reports through callbacks and knows nothing of logging.
+regenerating the reasoning; keep the best (by config.selection's strategy, selection.py); move to the next
+position (growing or wrapping the prompt).
 
 By default every choice follows the authors' code (psunlpgroup/GreaTer; GO = llm_opt/gcg/greater_opt.py,
 AM = llm_opt/base/attack_manager.py); our own variants are named options. docs/fidelity.md lists
@@ -14,13 +15,13 @@ from __future__ import annotations
 
 import logging
 import random
-import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from greater.engine.gradient import position_gradient, rank_by_gradient
-from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer
+from greater.optimizers.base import OptimizationContext, OptimizationResult
 from greater.optimizers.greater.candidates import (
     allowed_token_mask,
     ban_previous_token,
@@ -29,7 +30,9 @@ from greater.optimizers.greater.candidates import (
 )
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.objective import PromptScore, PromptScorer
+from greater.optimizers.greater.selection import SelectionStrategy, selection_strategy
 from greater.optimizers.greater.state import SearchState
+from greater.optimizers.loop import Ending, SteppedOptimizer
 from greater.optimizers.registry import register_optimizer
 from greater.records import StepRecord
 from greater.run.checkpoint import rng_from_json, rng_to_json
@@ -41,8 +44,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class GreaterRun:
+    """One run's working set: the model, the objective on the training batch, the search state, the
+    vocabulary mask and the random stream of the candidate groups."""
+
+    lm: LanguageModel
+    scorer: PromptScorer
+    search: SearchState
+    allowed: torch.Tensor
+    rng: random.Random
+    initial: PromptScore | None = None  # the starting prompt's score (for the pool and the result)
+
+
 @register_optimizer
-class GreaterOptimizer(Optimizer):
+class GreaterOptimizer(SteppedOptimizer[GreaterRun, tuple[int, ...]]):
     name = "greater"
     config_class = GreaterConfig
     config: GreaterConfig
@@ -50,79 +66,50 @@ class GreaterOptimizer(Optimizer):
     def __init__(self, config: GreaterConfig | None = None) -> None:
         super().__init__(config or GreaterConfig())
         self.seed = 0
+        self.selection: SelectionStrategy = selection_strategy(self.config.selection)
 
-    @property
-    def reference(self) -> bool:
-        return self.config.selection == "reference"
+    # ---- the run's state ------------------------------------------------------------------------
+    def init_state(self, lm: LanguageModel, task: Task, ctx: OptimizationContext) -> GreaterRun:
+        ids = lm.encode(ctx.initial_prompt)
+        return self._start(lm, ctx, SearchState(prompt_ids=list(ids), initial_length=len(ids)), None)
 
-    # ---- the loop -----------------------------------------------------------------------------
-    def optimize(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> OptimizationResult:
-        started = time.perf_counter()
-        hooks = context.callbacks
-        scorer = PromptScorer(context.scorer, context.train, self.config.control_weight)
-        rng = random.Random(context.seed)
-        torch.manual_seed(context.seed)
-        self.seed = context.seed
-        initial_ids = lm.encode(context.initial_prompt)
-        if context.resume_state is None:
-            state = SearchState(prompt_ids=list(initial_ids), initial_length=len(initial_ids))
-        else:
-            state = SearchState.from_dict(context.resume_state)
-            rng = rng_from_json(state.rng_state)
-            if state.current_reasonings is not None:
-                scorer.remember(state.prompt_ids, state.current_reasonings)
-        allowed = allowed_token_mask(lm.tokenizer, self.config.token_filter)
-        initial = scorer.score(initial_ids)
-        if not self.reference:  # the reference's pool holds only prompts a step chose (AM:1414-1419)
-            state.offer(initial.accuracy, initial.objective, initial_ids)
+    def state_from_json(self, data: dict[str, Any], lm: LanguageModel, task: Task, ctx: OptimizationContext):
+        return self._start(lm, ctx, SearchState.from_dict(data), data.get("rng_state"))
 
-        stopped = None
-        while state.step < self.config.n_steps and not self._out_of_patience(state):
-            stopped = context.budget.spent(lm)
-            if stopped:
-                log.info("greater: %s after %d steps", stopped, state.step)
-                break
-            before = dict(lm.counters)
-            record = self.step(lm, scorer, state, allowed, rng)
-            record.model_calls = _delta(lm.counters, before)
-            state.history.append(record.to_dict())
-            state.current_reasonings = scorer.score(state.prompt_ids).reasonings
-            # Report first, then checkpoint: a kill in between replays this step on resume rather than lose it.
-            hooks.on_step_end(record)
-            state.rng_state = rng_to_json(rng)
-            context.checkpoint(self.name, state.to_dict())
+    def _start(self, lm, ctx: OptimizationContext, search: SearchState, rng_state: list[Any] | None) -> GreaterRun:
+        scorer = PromptScorer(ctx.scorer, ctx.train, self.config.control_weight)
+        rng = random.Random(ctx.seed) if rng_state is None else rng_from_json(rng_state)
+        torch.manual_seed(ctx.seed)
+        self.seed = ctx.seed
+        if search.current_reasonings is not None:
+            scorer.remember(search.prompt_ids, search.current_reasonings)
+        run = GreaterRun(lm, scorer, search, allowed_token_mask(lm.tokenizer, self.config.token_filter), rng)
+        run.initial = scorer.score(lm.encode(ctx.initial_prompt))
+        self.selection.seed_pool(search, run.initial, self._keep)
+        return run
 
-        final_ids, dev_acc = self._final_prompt(lm, context, state, initial_ids)
-        final = scorer.score(final_ids)
-        return OptimizationResult(
-            method=self.name,
-            initial_prompt=lm.decode(initial_ids),
-            final_prompt=lm.decode(final_ids),
-            initial_train_acc=initial.accuracy,
-            final_train_acc=final.accuracy,
-            final_dev_acc=dev_acc,
-            history=[StepRecord.from_dict(h) for h in state.history],
-            seconds=time.perf_counter() - started,
-            stopped_because=stopped,
-            extra={"initial_train_loss": initial.loss, "final_train_loss": final.loss},
-        )
+    def state_to_json(self, run: GreaterRun) -> dict[str, Any]:
+        run.search.rng_state = rng_to_json(run.rng)
+        # The next step reasons with the current prompt first: keep its reasonings when they are already known,
+        # so a resumed run need not regenerate them.
+        known = run.scorer.shared.reasonings(run.search.prompt_ids, run.scorer.examples)
+        run.search.current_reasonings = [r for _, r in known] if len(known) == len(run.scorer.examples) else None
+        return run.search.to_dict()
 
-    def _out_of_patience(self, state: SearchState) -> bool:
-        return self.config.patience > 0 and state.steps_since_best >= self.config.patience
+    def more_steps(self, run: GreaterRun, done: int) -> bool:
+        patience = self.config.patience
+        return done < self.config.n_steps and not (patience > 0 and run.search.steps_since_best >= patience)
 
     # ---- one step -----------------------------------------------------------------------------
-    def step(
-        self, lm: LanguageModel, scorer: PromptScorer, state: SearchState, allowed: torch.Tensor, rng: random.Random
-    ) -> StepRecord:
-        seconds: dict[str, float] = {}
-        timer = _Timer(seconds)
+    def step(self, run: GreaterRun) -> StepRecord:
+        lm, scorer, state, rng, stages = run.lm, run.scorer, run.search, run.rng, self.stages
         prompt, j = state.prompt_ids, state.position
-        with timer("reasoning"):
+        with stages("reasoning"):
             current = scorer.score(prompt)
             # Control (gradient_over_reasoning=False): the answer right after the question, no reasoning.
             reasonings = current.reasonings if self.config.gradient_over_reasoning else [[] for _ in current.reasonings]
             sequences, spans = scorer.sequences(prompt, reasonings)
-        with timer("gradient"):
+        with stages("gradient"):
             grad = position_gradient(
                 lm,
                 sequences,
@@ -133,12 +120,12 @@ class GreaterOptimizer(Optimizer):
                 self.config.control_weight,
                 self.config.answer_temperature,
             )
-        with timer("proposal"):
+        with stages("proposal"):
             groups = sample_groups(len(sequences), self.config.group_size, self.config.n_groups, rng)
             candidates, _ = propose_candidates(
                 grad.next_token_logits,
                 groups,
-                self._allowed_at(allowed, prompt, j),
+                self._allowed_at(run.allowed, prompt, j),
                 self.config.topk,
                 self.config.topk_growth,
                 self.config.min_candidates,
@@ -147,16 +134,13 @@ class GreaterOptimizer(Optimizer):
             if prompt[j] not in candidates:
                 candidates.append(prompt[j])  # the current token is always ranked too (GO:337-340)
             ranked = self._rank(lm, grad.grads, candidates, state.step)
-        with timer("selection"):
+        with stages("selection"):
             chosen, rescored = self.select(lm, scorer, state, ranked)
         state.prompt_ids = _replace(prompt, j, chosen.prompt_ids[j])
-        improved = self._offer(state, chosen)
-        if not self.reference:  # ours: every re-scored prompt may enter the pool
-            for score in rescored.values():
-                improved |= self._offer(state, score)
+        improved = self.selection.offer(state, chosen, rescored, self._keep)
         state.steps_since_best = 0 if improved else state.steps_since_best + 1
         state.step += 1
-        record = self._record(lm, state, j, chosen, ranked, rescored, seconds)
+        record = self._record(lm, state, j, chosen, ranked, rescored)
         state.prompt_ids, state.position = self.advance(lm, state.prompt_ids, j)
         return record
 
@@ -169,11 +153,6 @@ class GreaterOptimizer(Optimizer):
         if self.config.ranking == "random":  # control: the same proposals in an order that ignores the gradient
             random.Random(f"{self.seed}-{step}").shuffle(ranked)
         return ranked
-
-    def _offer(self, state: SearchState, score: PromptScore) -> bool:
-        if self.reference:  # the reference pool ranks by its selection loss alone (AM:1414-1419)
-            return state.offer(score.accuracy, score.selection_loss, score.prompt_ids, self._keep, by="loss")
-        return state.offer(score.accuracy, score.objective, score.prompt_ids, self._keep)
 
     @property
     def _keep(self) -> int:
@@ -200,12 +179,7 @@ class GreaterOptimizer(Optimizer):
         rescored = dict(zip(tokens, scores))
         if tokens and self._accept_at_once(lm, tokens[-1], j, state.initial_length):
             return rescored[tokens[-1]], rescored
-        if self.reference:
-            best = min(reversed(scores), key=lambda score: score.selection_loss)  # ties: the later one
-            return best, rescored
-        rescored[prompt[j]] = scorer.score(prompt)
-        best = max(rescored.values(), key=PromptScore.rank_key)
-        return best, rescored
+        return self.selection.pick(scorer, prompt, j, rescored), rescored
 
     def _halve(self, scorer: PromptScorer, prompt: list[int], j: int, tokens: list[int]) -> list[int]:
         """The better half of `tokens` (at least one, in their order) by their score on the first half of the
@@ -214,10 +188,7 @@ class GreaterOptimizer(Optimizer):
             return tokens
         half = PromptScorer(scorer.shared, scorer.examples[: len(scorer.examples) // 2], scorer.control_weight)
         partial = dict(zip(tokens, half.score_many([_replace(prompt, j, t) for t in tokens])))
-        if self.reference:
-            order = sorted(tokens, key=lambda t: partial[t].selection_loss)
-        else:
-            order = sorted(tokens, key=lambda t: partial[t].rank_key(), reverse=True)
+        order = self.selection.halving_order(tokens, partial)
         survivors = set(order[: (len(tokens) + 1) // 2])
         return [t for t in tokens if t in survivors]
 
@@ -229,7 +200,7 @@ class GreaterOptimizer(Optimizer):
         would be accepted at once (a period late in the prompt), since nothing after it is looked at."""
         tokens: list[int] = []
         for token, _ in ranked:
-            if token == prompt[j] and not self.reference:
+            if token == prompt[j] and not self.selection.current_ranks_with_candidates:
                 continue
             if token != prompt[j] and not _round_trips(lm, _replace(prompt, j, token)):
                 continue  # the text of this prompt would tokenize differently: not a prompt a user can copy
@@ -250,7 +221,7 @@ class GreaterOptimizer(Optimizer):
             return prompt, 0
         return prompt + lm.encode(self.config.placeholder)[-1:], j + 1
 
-    def _record(self, lm, state, j, chosen, ranked, rescored, seconds) -> StepRecord:
+    def _record(self, lm, state, j, chosen, ranked, rescored) -> StepRecord:
         candidates = [
             {
                 "token_id": t,
@@ -270,8 +241,6 @@ class GreaterOptimizer(Optimizer):
             train_score=chosen.accuracy,
             best_prompt=lm.decode(best_ids),
             best_score=best_acc,
-            seconds=sum(seconds.values()),
-            stage_seconds=seconds,
             details={
                 "summary": f"pos {j:>2} token {chosen_token!r} loss {chosen.loss:.3f}",
                 "position": j,
@@ -284,44 +253,41 @@ class GreaterOptimizer(Optimizer):
         )
 
     # ---- the final prompt -----------------------------------------------------------------------
-    def _final_prompt(self, lm, context: OptimizationContext, state, initial_ids) -> tuple[list[int], float | None]:
-        """The best `final_pool` prompts by training score, placeholders removed (the reference strips a
-        trailing "_", process_for_dev.py); with a dev split, the one with the best dev accuracy (ties: the
-        better train score), as the paper picks; without one, the best by train score."""
+    def final_candidates(self, run: GreaterRun) -> list[tuple[int, ...]]:
+        assert run.initial is not None  # scored when the run started
+        return self.final_pool(run.lm, run.search, run.initial.prompt_ids)
+
+    def final_pool(self, lm: LanguageModel, state: SearchState, initial_ids: list[int]) -> list[tuple[int, ...]]:
+        """The best `final_pool` prompts by training score, best first, placeholders removed (the reference
+        strips a trailing "_", process_for_dev.py); the loop picks the one with the best dev accuracy (ties:
+        the better train score), as the paper does, or without a dev split the first."""
         pool = [self.strip_placeholder(lm, ids) for _, _, ids in state.leaderboard[: self.config.final_pool]]
-        pool = [ids for ids in dict.fromkeys(tuple(ids) for ids in pool) if ids] or [tuple(initial_ids)]
-        if not context.dev:
-            return list(pool[0]), None
-        dev_scorer = PromptScorer(context.scorer, context.dev, self.config.control_weight)
-        accuracies = [score.accuracy for score in dev_scorer.score_many([list(ids) for ids in pool])]
-        best = max(range(len(pool)), key=lambda i: (accuracies[i], -i))
-        return list(pool[best]), accuracies[best]
+        return [ids for ids in dict.fromkeys(tuple(ids) for ids in pool) if ids] or [tuple(initial_ids)]
+
+    def prompt_ids(self, run: GreaterRun, candidate: tuple[int, ...]) -> list[int]:
+        return list(candidate)
+
+    def result(self, run: GreaterRun, final_ids: tuple[int, ...], ending: Ending) -> OptimizationResult:
+        lm, initial = run.lm, run.initial
+        assert initial is not None
+        final = run.scorer.score(list(final_ids))
+        return OptimizationResult(
+            method=self.name,
+            initial_prompt=lm.decode(initial.prompt_ids),
+            final_prompt=lm.decode(list(final_ids)),
+            initial_train_acc=initial.accuracy,
+            final_train_acc=final.accuracy,
+            final_dev_acc=ending.dev_score,
+            history=ending.history,
+            seconds=ending.seconds,
+            stopped_because=ending.stopped_because,
+            extra={"initial_train_loss": initial.loss, "final_train_loss": final.loss},
+        )
 
     def strip_placeholder(self, lm: LanguageModel, ids) -> list[int]:
         """The prompt without the placeholder token: it marks a position still to fill, not a word."""
         placeholder = lm.encode(self.config.placeholder)[-1]
         return [token for token in ids if token != placeholder]
-
-
-class _Timer:
-    """Adds the wall time of each `with timer(stage):` block to seconds[stage]."""
-
-    def __init__(self, seconds: dict[str, float]) -> None:
-        self.seconds = seconds
-
-    def __call__(self, stage: str) -> _Timer:
-        self.stage = stage
-        return self
-
-    def __enter__(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds[self.stage] = self.seconds.get(self.stage, 0.0) + time.perf_counter() - self.t0
-
-
-def _delta(after, before: dict) -> dict[str, float]:
-    return {k: round(v - before.get(k, 0), 3) for k, v in after.items() if v != before.get(k, 0)}
 
 
 def _replace(prompt: list[int], j: int, token: int) -> list[int]:

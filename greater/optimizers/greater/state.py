@@ -1,4 +1,5 @@
-"""Everything the GReaTer search needs to continue after a stop, as plain JSON-ready values."""
+"""Everything the GReaTer search needs to continue after a stop, as plain JSON-ready values (the step
+history is the loop's, greater/optimizers/loop.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ class SearchState:
     steps_since_best: int = 0
     # The best prompts seen, as [accuracy, objective, prompt ids], best first.
     leaderboard: list[list[Any]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
     rng_state: list[Any] | None = None
     # Reasoning already generated for the current prompt: a resumed run need not regenerate it.
     current_reasonings: list[list[int]] | None = None
@@ -35,4 +35,5 @@ class SearchState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchState:
-        return cls(**data)
+        """The state in a checkpoint's payload (which also holds the loop's history)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})

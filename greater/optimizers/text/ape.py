@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from greater.config import hyperparameter
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text.search import Job, Outcome, Search, TextOptimizer, TextSearchConfig
+from greater.optimizers.text.search import Outcome, TextOptimizer, TextRun, TextSearchConfig
 
 
 @dataclass
@@ -52,30 +52,27 @@ class APEOptimizer(TextOptimizer):
     config_class = APEConfig
     config: APEConfig
 
-    def step(self, search: Search) -> Outcome:
-        if search.step == 1 and self.config.n_induce > 0:
-            return self.induce(search)
-        return self.resample(search)
+    def take_step(self, run: TextRun) -> Outcome:
+        if run.step == 1 and self.config.n_induce > 0:
+            return self.induce(run)
+        return self.resample(run)
 
-    def induce(self, search: Search) -> Outcome:
-        c, train = self.config, search.context.train
+    def induce(self, run: TextRun) -> Outcome:
+        c, train = self.config, run.ctx.train
         metas = []
         for k in range(c.n_induce):
-            demos = search.rng("demos", k).sample(train, min(c.n_demos, len(train)))
-            text = "\n\n".join(
-                f"Question: {search.task.format_question(ex).strip()}\nAnswer: {ex.answer}" for ex in demos
-            )
+            demos = run.seeds.rng("demos", k).sample(train, min(c.n_demos, len(train)))
+            text = "\n\n".join(f"Question: {run.task.format_question(ex).strip()}\nAnswer: {ex.answer}" for ex in demos)
             metas.append(induction_prompt(text, c.max_words))
-        prompts, rejected = search.propose(metas, [()] * len(metas), c.prompt_tokens, c.temperature, "induce")
-        jobs = [Job(search.nodes[0], [], k) for k in range(len(metas))]
-        children = search.expand(jobs, prompts, "induction", [{}] * len(metas))
-        return search.beam_outcome(children, rejected, stage="induction")
+        prompts, rejected = run.proposer.propose(metas, [()] * len(metas), c.prompt_tokens, c.temperature, "induce")
+        children = run.expand([run.pool.start] * len(metas), prompts, "induction", [{}] * len(metas))
+        return run.outcome(children, rejected, stage="induction")
 
-    def resample(self, search: Search) -> Outcome:
+    def resample(self, run: TextRun) -> Outcome:
         c = self.config
-        jobs = [Job(parent, [], k) for parent in search.beam(c.n_beam) for k in range(c.n_expand)]
-        metas = [variation_prompt(job.parent.prompt, c.max_words) for job in jobs]
-        quoted = [(job.parent.prompt,) for job in jobs]
-        prompts, rejected = search.propose(metas, quoted, c.prompt_tokens, c.temperature, "resample")
-        children = search.expand(jobs, prompts, "variation", [{}] * len(jobs))
-        return search.beam_outcome(children, rejected, stage="resample")
+        parents = [parent for parent in run.pool.beam(c.n_beam) for _ in range(c.n_expand)]
+        metas = [variation_prompt(parent.prompt, c.max_words) for parent in parents]
+        quoted = [(parent.prompt,) for parent in parents]
+        prompts, rejected = run.proposer.propose(metas, quoted, c.prompt_tokens, c.temperature, "resample")
+        children = run.expand(parents, prompts, "variation", [{}] * len(parents))
+        return run.outcome(children, rejected, stage="resample")

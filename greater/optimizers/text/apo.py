@@ -1,9 +1,9 @@
 """APO / ProTeGi (Pryzant et al., 2023) as the PE2 codebase runs it, which is how GReaTer ran it.
 
-Beam search over prompts. Each round, every prompt in the beam (the best so far, any round) is run on a
-train minibatch; for each child, the optimizer model sees a few of its failures and writes reasons the
-prompt fails ("textual gradient", sampled), then an edited prompt that addresses them (greedy). Children are
-scored on the selection split (dev, or train without one); the final prompt is the best there.
+The beam-rewrite search (beam.py) with APO's two meta-prompts: for each child, the optimizer model sees a few
+of the parent's failures and writes reasons the prompt fails (the critique, which the paper calls a "textual
+gradient"; sampled), then an edited prompt that addresses them (greedy). Children are scored on the search
+split (dev, or train without one); the final prompt is the best there.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from greater.config import hyperparameter
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text.search import Outcome, Search, TextOptimizer, TextSearchConfig
+from greater.optimizers.text.beam import BeamRewrite, Call, MetaPrompts
+from greater.optimizers.text.search import TextRun, TextSearchConfig
 
 ROLE = "I am writing an instruction that a language model reads together with each question it answers."
 
@@ -37,34 +38,33 @@ def failures_text(prompt: str, block: str) -> str:
     return f'{ROLE}\nMy current instruction is:\n"{prompt}"\n\nWith it, the model got these examples wrong:\n\n{block}'
 
 
-def gradient_prompt(prompt: str, block: str, n_reasons: int) -> str:
+def critique_prompt(prompt: str, block: str, n_reasons: int) -> str:
     return (
         f"{failures_text(prompt, block)}\n\nGive {n_reasons} possible reasons why my instruction led the model "
         "to these wrong answers. Write only the reasons."
     )
 
 
-def edit_prompt(prompt: str, block: str, gradient: str, max_words: int) -> str:
+def edit_prompt(prompt: str, block: str, critique: str, max_words: int) -> str:
     return (
-        f"{failures_text(prompt, block)}\n\nWhat is wrong with my instruction:\n{gradient.strip()}\n\n"
+        f"{failures_text(prompt, block)}\n\nWhat is wrong with my instruction:\n{critique.strip()}\n\n"
         f"Write a better instruction that fixes these problems, in at most {max_words} words. "
         "Reply with the new instruction and nothing else."
     )
 
 
 @register_optimizer
-class APOOptimizer(TextOptimizer):
+class APOOptimizer(BeamRewrite):
     name = "apo"
     config_class = APOConfig
     config: APOConfig
-    reads_failures = True
 
-    def step(self, search: Search) -> Outcome:
+    def meta_prompts(self, run: TextRun) -> MetaPrompts:
         c = self.config
-        return search.failure_round(
-            lambda prompt, block: gradient_prompt(prompt, block, c.n_reasons),
-            (c.gradient_tokens, c.gradient_temperature),
-            lambda prompt, block, gradient: edit_prompt(prompt, block, gradient, c.max_words),
-            (c.edit_tokens, c.edit_temperature),
-            note="gradient",
+        return MetaPrompts(
+            critique=lambda prompt, block: critique_prompt(prompt, block, c.n_reasons),
+            critique_call=Call(c.gradient_tokens, c.gradient_temperature),
+            rewrite=lambda prompt, block, critique: edit_prompt(prompt, block, critique, c.max_words),
+            rewrite_call=Call(c.edit_tokens, c.edit_temperature),
+            seed_tag="gradient",
         )

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from greater.config import Placement, hyperparameter
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text.search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig
+from greater.optimizers.text.pool import Node, Split
+from greater.optimizers.text.search import Outcome, TextOptimizer, TextRun, TextSearchConfig
 from greater.optimizers.text.validator import between
 
 START, END = "<INS>", "</INS>"
@@ -50,40 +51,47 @@ def meta_prompt(where: str, history: list[tuple[str, float]], exemplars: str, ma
     )
 
 
+def where(placement: str) -> str:
+    """Where the meta-prompt says the instruction goes, for the run's placement."""
+    try:
+        return WHERE[Placement(placement)]
+    except ValueError:
+        raise ValueError(f"opro: placement={placement!r} is not described; use one of {', '.join(WHERE)}") from None
+
+
 @register_optimizer
 class OPROOptimizer(TextOptimizer):
     name = "opro"
     config_class = OPROConfig
     config: OPROConfig
-    search_split = "train"  # scores guide the search on train; the final pick is on dev
+    search_split = Split.train  # scores guide the search on train; the final pick is on dev
 
-    def history(self, search: Search) -> list[tuple[str, float]]:
+    def history(self, run: TextRun) -> list[tuple[str, float]]:
+        """The best past prompts above the score threshold (the start always), ascending: the best comes last."""
         shown = [
-            n for n in search.ranked()[: self.config.n_history]
-            if n.index == 0 or n.scores["train"] > self.config.score_threshold
+            n for n in run.pool.ranked()[: self.config.n_history]
+            if n.index == 0 or n.scores[Split.train] > self.config.score_threshold
         ]  # fmt: skip
-        return [(n.prompt, n.scores["train"]) for n in reversed(shown)]  # ascending: the best comes last
+        return [(n.prompt, n.scores[Split.train]) for n in reversed(shown)]
 
-    def exemplars(self, search: Search) -> str:
-        train = search.context.train
-        picked = search.rng("exemplars").sample(train, min(self.config.n_exemplars, len(train)))
+    def exemplars(self, run: TextRun) -> str:
+        train = run.ctx.train
+        picked = run.seeds.rng("exemplars").sample(train, min(self.config.n_exemplars, len(train)))
         return "\n\n".join(
-            f"Q: {search.task.format_question(ex).strip()}\n{START}\nCorrect answer: {ex.answer}" for ex in picked
+            f"Q: {run.task.format_question(ex).strip()}\n{START}\nCorrect answer: {ex.answer}" for ex in picked
         )
 
-    def step(self, search: Search) -> Outcome:
+    def take_step(self, run: TextRun) -> Outcome:
         c = self.config
-        history = self.history(search)
-        where = WHERE[Placement(search.context.placement)]
-        meta = meta_prompt(where, history, self.exemplars(search), c.max_words)
+        history = self.history(run)
+        meta = meta_prompt(where(run.ctx.placement), history, self.exemplars(run), c.max_words)
         quoted = tuple(p for p, _ in history)
         parse = lambda text: between(text, START, END, lenient=True)  # noqa: E731
-        prompts, rejected = search.propose(
+        prompts, rejected = run.proposer.propose(
             [meta] * c.n_per_step, [quoted] * c.n_per_step, c.prompt_tokens, c.temperature, "sample", parse
         )
-        jobs = [Job(search.best, [], k) for k in range(c.n_per_step)]
-        children = search.expand(jobs, prompts, "sample", [{}] * c.n_per_step)
-        return search.beam_outcome(children, rejected, shown=len(history))
+        children = run.expand([run.pool.best] * c.n_per_step, prompts, "sample", [{}] * c.n_per_step)
+        return run.outcome(children, rejected, shown=len(history))
 
-    def candidates(self, search: Search) -> list[Node]:
-        return search.ranked()[: self.config.n_final]
+    def candidates(self, run: TextRun) -> list[Node]:
+        return run.pool.ranked()[: self.config.n_final]

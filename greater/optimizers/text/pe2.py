@@ -1,9 +1,10 @@
 """PE2 (Ye et al., 2024): prompt engineering a prompt engineer, as its public code runs it.
 
-The same beam search as APO, but each child comes from one richer meta-prompt: the task description, the
-context specification (the full template the prompt sits in), the failures, and a step-by-step reasoning
-template (is the answer right, did the model follow the prompt, does the prompt describe the task, is an
-edit needed, which). The model answers that (step 1, sampled), then writes the refined prompt (step 2).
+The beam-rewrite search of APO (beam.py) with PE2's meta-prompts: each child comes from a richer one, with
+the task description, the context specification (the full template the prompt sits in), the failures, and a
+step-by-step reasoning template (is the answer right, did the model follow the prompt, does the prompt
+describe the task, is an edit needed, which). The model answers that (step 1, sampled), then writes the
+refined prompt (step 2).
 The two turns of the authors' chat are sent as two single-turn requests, the second carrying the first's
 analysis, so any model with or without a chat template can play the optimizer.
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 
 from greater.config import Placement, hyperparameter
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text.search import Outcome, Search, TextOptimizer, TextSearchConfig
+from greater.optimizers.text.beam import BeamRewrite, Call, MetaPrompts
+from greater.optimizers.text.search import TextRun, TextSearchConfig
 
 INTRO = (
     "A prompt is a piece of text joined with each input so that a language model writes the wanted output. "
@@ -69,20 +71,26 @@ def refine_prompt(prompt: str, block: str, analysis: str, max_words: int) -> str
     )
 
 
+def template_for(placement: str) -> str:
+    """The full template a prompt sits in, for the run's placement."""
+    try:
+        return TEMPLATES[Placement(placement)]
+    except ValueError:
+        raise ValueError(f"pe2: placement={placement!r} has no template; use one of {', '.join(TEMPLATES)}") from None
+
+
 @register_optimizer
-class PE2Optimizer(TextOptimizer):
+class PE2Optimizer(BeamRewrite):
     name = "pe2"
     config_class = PE2Config
     config: PE2Config
-    reads_failures = True
 
-    def step(self, search: Search) -> Outcome:
-        c = self.config
-        template = TEMPLATES[Placement(search.context.placement)]
-        return search.failure_round(
-            lambda prompt, block: analysis_prompt(prompt, template.replace("<prompt>", prompt), block),
-            (c.reasoning_tokens, c.reasoning_temperature),
-            lambda prompt, block, analysis: refine_prompt(prompt, block, analysis, c.max_words),
-            (c.prompt_tokens, c.prompt_temperature),
-            note="analysis",
+    def meta_prompts(self, run: TextRun) -> MetaPrompts:
+        c, template = self.config, template_for(run.ctx.placement)
+        return MetaPrompts(
+            critique=lambda prompt, block: analysis_prompt(prompt, template.replace("<prompt>", prompt), block),
+            critique_call=Call(c.reasoning_tokens, c.reasoning_temperature),
+            rewrite=lambda prompt, block, analysis: refine_prompt(prompt, block, analysis, c.max_words),
+            rewrite_call=Call(c.prompt_tokens, c.prompt_temperature),
+            seed_tag="analysis",
         )

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from greater.config import Choice, hyperparameter
 from greater.optimizers.registry import register_optimizer
-from greater.optimizers.text.search import Job, Node, Outcome, Search, TextOptimizer, TextSearchConfig, seed_of
+from greater.optimizers.text.pool import Node
+from greater.optimizers.text.proposer import seed_of
+from greater.optimizers.text.search import Outcome, TextOptimizer, TextRun, TextSearchConfig
 from greater.optimizers.text.validator import between
 from greater.tasks.base import Example
 
@@ -76,59 +78,62 @@ class TextGradOptimizer(TextOptimizer):
     config_class = TextGradConfig
     config: TextGradConfig
 
-    def start(self, search: Search) -> None:
-        super().start(search)
-        search.state["current"] = 0
+    def start(self, run: TextRun) -> None:
+        super().start(run)
+        run.state["current"] = 0
 
-    def batch(self, search: Search) -> list[Example]:
+    def current(self, run: TextRun) -> Node:
+        return run.pool.nodes[run.state.get("current", 0)]
+
+    def batch(self, run: TextRun) -> list[Example]:
         """The step's batch: the next slice of this epoch's shuffled order over train."""
-        c, train = self.config, search.context.train
-        epoch, index = divmod(search.step - 1, c.steps_per_epoch)
+        c, train = self.config, run.ctx.train
+        epoch, index = divmod(run.step - 1, c.steps_per_epoch)
         order = list(train)
-        random.Random(seed_of(search.context.seed, self.name, "epoch", epoch)).shuffle(order)
+        random.Random(seed_of(run.ctx.seed, self.name, "epoch", epoch)).shuffle(order)
         return [order[(index * c.batch_size + i) % len(order)] for i in range(c.batch_size)]
 
-    def verdicts(self, search: Search, batch: list[Example], reasonings: list[str], correct: list[bool]):
+    def verdicts(self, run: TextRun, batch: list[Example], reasonings: list[str], correct: list[bool]):
         """Per example: (is it right, the evaluation text the feedback reads)."""
         exact = [
             (ok, "correct" if ok else f"wrong; the correct answer is {ex.answer}") for ex, ok in zip(batch, correct)
         ]
         if self.config.loss == "exact":
             return exact
-        asks = [judge_prompt(search.task.format_question(ex), ex.answer, r) for ex, r in zip(batch, reasonings)]
-        replies = search.ask(asks, self.config.judge_tokens, 0.0, seed=search.seed("judge"))
+        asks = [judge_prompt(run.task.format_question(ex), ex.answer, r) for ex, r in zip(batch, reasonings)]
+        replies = run.proposer.ask(asks, self.config.judge_tokens, 0.0, seed=run.seeds("judge"))
         out = []
         for (ok, text), reply in zip(exact, replies):
             mark = (between(reply[0], "<ACCURACY>", "</ACCURACY>") or "").strip()
             out.append((mark == "1", f"judged {mark}") if mark in ("0", "1") else (ok, text))  # unparsed: exact
         return out
 
-    def step(self, search: Search) -> Outcome:
-        c = self.config
-        current: Node = search.nodes[search.state["current"]]
-        batch = self.batch(search)
-        with search.timed("scoring"):
-            scored = search.context.scorer.score_text(current.prompt, batch)
-        verdicts = self.verdicts(search, batch, scored.reasonings, scored.correct)
+    def take_step(self, run: TextRun) -> Outcome:
+        c, split = self.config, run.pool.split
+        current = self.current(run)
+        batch = self.batch(run)
+        with self.stages("scoring"):
+            scored = run.ctx.scorer.score_text(current.prompt, batch)
+        verdicts = self.verdicts(run, batch, scored.reasonings, scored.correct)
         wrong = [(ex, r, v) for ex, r, (ok, v) in zip(batch, scored.reasonings, verdicts) if not ok]
         details = {"batch_acc": scored.accuracy, "verdicts": [v for _, v in verdicts], "feedback": []}
         if not wrong:  # no loss, no feedback: the prompt stays
             return Outcome(current, {**details, "summary": "no wrong answers, no update"})
-        asks = [feedback_prompt(current.prompt, search.task.format_question(ex), r, v) for ex, r, v in wrong]
-        replies = search.ask(asks, c.feedback_tokens, c.temperature, seed=search.seed("feedback"))
+        asks = [feedback_prompt(current.prompt, run.task.format_question(ex), r, v) for ex, r, v in wrong]
+        replies = run.proposer.ask(asks, c.feedback_tokens, c.temperature, seed=run.seeds("feedback"))
         feedback = [r[0].strip()[: 4 * c.feedback_tokens] for r in replies]
         meta = update_prompt(current.prompt, feedback, c.max_words)
-        parse = self.parse
-        prompts, rejected = search.propose([meta], [(current.prompt,)], c.update_tokens, c.temperature, "update", parse)
+        quoted = [(current.prompt,)]
+        prompts, rejected = run.proposer.propose([meta], quoted, c.update_tokens, c.temperature, "update", self.parse)
         details |= {"feedback": feedback, "rejected": rejected}
         if prompts[0] is None:
             return Outcome(current, {**details, "summary": f"no valid update ({len(rejected)} rejected)"})
-        new = search.expand([Job(current, [])], prompts, "update", [{}])[0]
-        kept = c.revert and new.scores[search.split] < current.scores[search.split]
-        chosen = current if kept else new
-        search.state["current"] = chosen.index
-        summary = f"{'reverted' if kept else 'updated'}: {search.split} {new.scores[search.split]:.2f}"
-        return Outcome(chosen, {**details, "summary": summary, "proposed": new.prompt, "reverted": kept})
+        new = run.expand([current], prompts, "update", [{}])[0]
+        reverted = c.revert and new.scores[split] < current.scores[split]
+        chosen = current if reverted else new
+        run.state["current"] = chosen.index
+        summary = f"{'reverted' if reverted else 'updated'}: {split} {new.scores[split]:.2f}"
+        return Outcome(chosen, {**details, "summary": summary, "proposed": new.prompt, "reverted": reverted})
 
     def parse(self, text: str) -> str | None:
         """The update between the tags; None (a "no_tags" rejection) when they are missing."""
@@ -137,8 +142,8 @@ class TextGradOptimizer(TextOptimizer):
             found = between(text, "<VARIABLE>", "</VARIABLE>")
         return found
 
-    def candidates(self, search: Search) -> list[Node]:
-        return [search.nodes[search.state.get("current", 0)]]
+    def candidates(self, run: TextRun) -> list[Node]:
+        return [self.current(run)]
 
-    def memo_prompts(self, search: Search) -> list[str]:
-        return [search.nodes[search.state.get("current", 0)].prompt]
+    def memo_prompts(self, run: TextRun) -> list[str]:
+        return [self.current(run).prompt]
