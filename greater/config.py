@@ -242,7 +242,6 @@ class Leaf:
     """One leaf setting of a schema: its dotted key and what its field declares (`resume`, `min`, ...)."""
 
     key: str
-    name: str
     declared: Mapping[str, Any]  # empty when neither the field nor the one it overrides declares anything
 
 
@@ -254,7 +253,7 @@ def leaves(schema: type, optimizer: type | None = None, prefix: str = "") -> Ite
         if nested is not None:
             yield from leaves(nested, None, f"{prefix}{f.name}.")
         elif not _is_optimizer(schema, f.name):
-            yield Leaf(f"{prefix}{f.name}", f.name, _declared(schema, f.name))
+            yield Leaf(f"{prefix}{f.name}", _declared(schema, f.name))
 
 
 def resume_policy(key: str, optimizer: type | None = None) -> Resume:

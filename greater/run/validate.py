@@ -8,11 +8,14 @@ need no check here: the enums refuse a value outside them when Hydra composes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from greater.config import RunConfig, leaves
+from greater.models.sources import check_source  # torch-free: finds the package or directory, loads nothing
+from greater.optimizers.registry import config_classes
 
 START_EXAMPLE = '"Let\'s think step by step."'  # how a starting prompt is passed on the command line
 
@@ -32,8 +35,6 @@ def validate(cfg: DictConfig, search: bool = False) -> None:
             "a hyperparameter search tunes on the dev split, and task.n_dev=0 leaves none (the test split is "
             "never the objective); set task.n_dev, e.g. task.n_dev=20"
         )
-    from greater.models.sources import check_source  # torch-free: finds the package or directory, loads nothing
-
     check_source(cfg.model)
 
 
@@ -46,7 +47,7 @@ def check_bounds(cfg: DictConfig) -> None:
             raise ConfigError(message)
 
 
-def bound_error(key: str, value: Any, declared: dict[str, Any]) -> str | None:
+def bound_error(key: str, value: Any, declared: Mapping[str, Any]) -> str | None:
     """The error line for `key=value` against what its field declares, None when it is within bounds."""
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -62,8 +63,6 @@ def bound_error(key: str, value: Any, declared: dict[str, Any]) -> str | None:
 
 def _optimizer_schema(cfg: DictConfig) -> type | None:
     """The chosen method's config dataclass; None for a name no method has (building the optimizer says so)."""
-    from greater.optimizers.registry import config_classes
-
     return config_classes().get(OmegaConf.select(cfg, "optimizer.name", default=None))
 
 
