@@ -11,5 +11,6 @@ these modules, which tests check directly.
 - scan: a zero-shot scan that reads one reasoning in both evaluation modes, as `evaluate_prompt` does;
 - patterns, benchmark: one GReaTer step timed the engine's way, the reference's way and as bare calls.
 
-Nothing here is imported by `import greater`; importing a module loads only what it needs.
+Importing the package loads nothing; each module imports only what it needs (paper, methods and sweeps
+need no torch, pandas or Hydra).
 """

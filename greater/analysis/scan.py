@@ -24,7 +24,7 @@ from greater.tasks.base import Example, Task
 
 MODES = ("generate", "loglik")
 # Rows measured before the scan read answers through the evaluator (no answer_tokens in the CSV) had a fixed
-# 16-token answer; where that cut the golds short (DESIGN_REVIEW.md P8, probe 6), the row is a lower bound.
+# 16-token answer; where that cut the golds short (counted for issue 17 on SmolLM2), the row is a lower bound.
 CUT_SHORT_BY_16 = {"word_sorting": "171 of its 250 golds are longer than 16 SmolLM2 tokens"}
 
 
