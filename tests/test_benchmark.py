@@ -1,32 +1,101 @@
-"""scripts/benchmark.py on a tiny model: the three patterns do the same tokens, and the summary has its keys."""
+"""The benchmark on a tiny model: the three patterns do the same step (the same tokens, the same gradient
+inputs, the engine's own settings), and the summary has the keys the README quotes."""
 
-import argparse
+from dataclasses import asdict
 
 import pytest
 import torch
 
-from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
+import greater.optimizers.greater.optimizer as engine
+from greater.analysis import benchmark, patterns
+from greater.analysis.patterns import EngineSettings
+from greater.optimizers.greater.config import GreaterConfig
+from greater.optimizers.greater.optimizer import GreaterOptimizer
+from greater.tasks.base import Example, Task
 from greater.testing import tiny_language_model
-from scripts import benchmark
+from tests.recipes import load_script
+
+# Not the defaults (0.2 and 0.2), so a pattern that falls back to any default differs from the engine.
+SETTINGS = {"answer_temperature": 0.37, "control_weight": 0.13}
+
+
+def parity() -> Task:
+    examples = [Example(f"Is {n} even?", "Yes" if n % 2 == 0 else "No", id=str(n)) for n in range(3)]
+    return Task("parity", train=examples, test=[], initial_prompt="Think step by step.", answer_type="yes_no")
+
+
+def optimizer(**overrides) -> GreaterOptimizer:
+    small = {"topk": 6, "n_groups": 2, "group_size": 2, "min_candidates": 3, "token_filter": "ascii"}
+    return GreaterOptimizer(GreaterConfig(**{**small, **SETTINGS, **overrides}))
+
+
+def spy_on_gradients(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Every gradient the three patterns take: (pattern, sequences, control weight, temperature)."""
+    calls: list[tuple] = []
+
+    def spy(name, fn):
+        def wrapped(lm, seqs, spans, starts, prompt, j, control_weight, temperature):
+            calls.append((name, [list(s) for s in seqs], control_weight, temperature))
+            return fn(lm, seqs, spans, starts, prompt, j, control_weight, temperature)
+
+        return wrapped
+
+    monkeypatch.setattr(engine, "position_gradient", spy("ours", engine.position_gradient))
+    monkeypatch.setattr(patterns, "position_gradient", spy("floor", patterns.position_gradient))
+    monkeypatch.setattr(patterns, "reference_gradient", spy("reference", patterns.reference_gradient))
+    return calls
 
 
 @pytest.fixture(scope="module")
 def run():
-    from greater.tasks.base import Example, Task
-
-    examples = [Example(f"Is {n} even?", "Yes" if n % 2 == 0 else "No", id=str(n)) for n in range(3)]
-    task = Task("parity", train=examples, test=[], initial_prompt="Think step by step.", answer_type="yes_no")
-    lm = tiny_language_model(seed=0)
-    opt = GreaterOptimizer(GreaterConfig(topk=6, n_groups=2, group_size=2, min_candidates=3, token_filter="ascii"))
-    args = argparse.Namespace(
-        model="tiny", task="parity", n_train=3, tokens=6, position=1, repeats=1, pattern=list(benchmark.PATTERNS)
-    )
-    return benchmark.summarize(benchmark.run_patterns(lm, task, opt, args), args, lm), lm
+    lm, opt = tiny_language_model(seed=0), optimizer()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        calls = spy_on_gradients(monkeypatch)
+        result = benchmark.run_patterns(lm, parity(), opt, list(benchmark.PATTERNS), 1, 6, 1)
+    settings = {"model": "tiny", "task": "parity", "n_train": 3, "tokens": 6, "repeats": 1}
+    return benchmark.summarize(result, lm, settings), lm, opt, result["plan"], calls
 
 
 @pytest.fixture(scope="module")
 def summary(run):
     return run[0]
+
+
+def test_the_plan_carries_the_optimizers_own_settings(run):
+    # the contract: every engine setting the patterns use is read from the optimizer's config, none defaulted
+    _, _, opt, plan, _ = run
+    settings = asdict(plan.settings)
+    assert settings == {name: getattr(opt.config, name) for name in settings}
+    assert settings["answer_temperature"] == 0.37 and settings["control_weight"] == 0.13
+    assert 1 <= len(plan.candidates) <= opt.config.n_rescore
+
+
+def test_every_pattern_takes_the_engines_gradient(run):
+    # the same sequences, at the engine's control weight and answer temperature, in all three patterns
+    calls = run[4]
+    assert sorted(name for name, *_ in calls) == ["floor", "ours", "reference"]
+    ours = next(c for c in calls if c[0] == "ours")
+    for name, seqs, weight, temperature in calls:
+        assert (weight, temperature) == (0.13, 0.37), name
+        assert seqs == ours[1], name
+
+
+def test_without_reasoning_the_floor_takes_the_gradient_the_engine_takes(monkeypatch):
+    # the control gradient_over_reasoning=false: the answer right after the question, in the floor too
+    lm, opt, task = tiny_language_model(seed=0), optimizer(gradient_over_reasoning=False), parity()
+    calls = spy_on_gradients(monkeypatch)
+    _, plan, _ = benchmark.ours_step(lm, task, opt, 6, 1)
+    assert plan.settings.gradient_over_reasoning is False
+    with benchmark.without_store(lm):
+        patterns.floor_step(lm, benchmark.fresh_scorer(lm, task, opt, 6), plan, 6)
+    (_, ours, *_), (_, floor, *_) = calls
+    scorer = benchmark.fresh_scorer(lm, task, opt, 6)
+    assert ours == floor == scorer.sequences(plan.prompt, [[] for _ in scorer.slots])[0]
+
+
+def test_engine_settings_name_only_fields_of_the_config():
+    names = set(asdict(EngineSettings.of(GreaterConfig())))
+    assert names <= set(asdict(GreaterConfig())) and {"answer_temperature", "control_weight"} <= names
 
 
 def test_every_pattern_generates_the_same_reasoning_tokens(summary):
@@ -46,6 +115,11 @@ def test_summary_has_the_ratios_the_readme_quotes(summary):
     for stages in summary["stages"].values():
         assert all(row["seconds"] >= 0 and row["peak_rss_mb"] > 0 for row in stages.values())
     assert set(summary["stages"]["ours"]) == {"prefixes", "reasoning", "gradient", "proposal", "selection"}
+    assert summary["settings"]["engine"]["answer_temperature"] == 0.37  # the JSON says what was run
+
+
+def test_the_stage_hook_is_cleared_after_the_metered_step(run):
+    assert run[2].stages.hook is None
 
 
 def test_the_reference_pattern_leaves_the_model_frozen(run):
@@ -55,23 +129,30 @@ def test_the_reference_pattern_leaves_the_model_frozen(run):
     assert not any(p.requires_grad or p.grad is not None for p in lm.model.parameters())
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when there is no GPU")
-def test_device_cuda_without_a_gpu_says_so_in_one_line():
-    with pytest.raises(SystemExit, match=r"^--device cuda: torch sees no CUDA device here"):
-        benchmark.load(benchmark.parse(["--device", "cuda"]))
-
-
 def test_only_the_engine_reads_the_prefix_store(run):
     # ours fills the store in a stage of its own (the questions' chat, once per run); the reference and floor
     # patterns and the from-scratch re-scoring run without it, and the store is back on afterwards
-    summary, lm = run
+    summary, lm = run[:2]
     ours = summary["stages"]["ours"]
     assert ours["prefixes"]["forwarded"] > 0 and ours["prefixes"]["generated"] == 0
     assert lm.prefixes is not None and len(lm.prefixes.entries) == 3  # one per training question
     assert lm.prefixes.hits > 0  # the last re-scoring (the engine's) read the questions from it
 
 
+def test_until_stop_cuts_at_the_first_stop_token():
+    assert patterns.until_stop([5, 6, 2, 7, 2], {2}) == [5, 6]
+    assert patterns.until_stop([5, 6], {2}) == [5, 6]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when there is no GPU")
+def test_device_cuda_without_a_gpu_says_so_in_one_line():
+    script = load_script("benchmark")
+    with pytest.raises(SystemExit, match=r"^--device cuda: torch sees no CUDA device here"):
+        script.load(script.parse(["--device", "cuda"]))
+
+
 def test_the_floor_always_runs_so_ratio_to_floor_is_always_written():
     # the issue's command names only the reference pattern and expects ratio_to_floor in the JSON
-    assert benchmark.parse(["--pattern", "reference"]).pattern == ["ours", "reference", "floor"]
-    assert benchmark.parse(["--pattern", "floor", "ours"]).pattern == ["ours", "floor"]
+    script = load_script("benchmark")
+    assert script.parse(["--pattern", "reference"]).pattern == ["ours", "reference", "floor"]
+    assert script.parse(["--pattern", "floor", "ours"]).pattern == ["ours", "floor"]

@@ -1,10 +1,12 @@
-"""scripts/collect.py: result files to one table, malformed files skipped."""
+"""Collecting result files into one table (greater/analysis/collect.py, scripts/collect.py): malformed files
+skipped, per-example outcomes read back."""
 
 import json
 import logging
 
+from greater.analysis.collect import collect, collect_all, outcomes
 from greater.run.results import RunResult, TestRow
-from scripts.collect import collect, main, outcomes
+from tests.recipes import load_script
 
 
 def write_result(path, task, model, rows, optimizer="greater", seed=0, correct=None, compute=None):
@@ -49,6 +51,7 @@ def test_collect_one_row_per_run_and_model(tmp_path, caplog):
 
 
 def test_cli_writes_csv_and_markdown(tmp_path, capsys):
+    main = load_script("collect").main
     write_result(tmp_path / "run", "a", "m1", [("m1", "final", 0.5)])
     assert main([str(tmp_path), "--out", str(tmp_path / "table")]) == 0
     assert (tmp_path / "table.csv").read_text().count("\n") == 2
@@ -61,3 +64,11 @@ def test_outcomes_read_back_each_example_by_id(tmp_path):
     table = collect(tmp_path)
     assert table.loc[0, "n"] == 3 and abs(table.loc[0, "acc"] - 2 / 3) < 1e-9
     assert outcomes(table.loc[0, "predictions"]) == {"q0": True, "q1": False, "q2": True}
+
+
+def test_collect_all_joins_the_roots_that_exist(tmp_path):
+    write_result(tmp_path / "one" / "run", "a", "m1", [("m1", "final", 0.5)])
+    write_result(tmp_path / "two" / "run", "b", "m1", [("m1", "final", 0.7)])
+    table = collect_all([tmp_path / "one", tmp_path / "missing", tmp_path / "two"])
+    assert sorted(table.task) == ["a", "b"]
+    assert collect_all([tmp_path / "missing"]).empty

@@ -1,16 +1,23 @@
-"""scripts/reproduce_tables.py: averages over seeds and tasks, paper columns, transfer rows, and the miniature
-profile (pooled intervals, exact McNemar against hand computations, reproducible output)."""
+"""The tables (greater/analysis: tables, statistics, mini_tables; scripts/reproduce_tables.py): averages over
+seeds and tasks, paper columns, transfer rows, and the miniature profile (pooled intervals, exact McNemar
+against hand computations, reproducible output)."""
 
 from pathlib import Path
 
 import pytest
 
-from scripts.collect import collect
-from scripts.mini_tables import accuracy_table, final_rows, mcnemar_exact, paired_tests
-from scripts.reproduce_tables import METHODS, PAPER_BBH_TASKS, main, table1, table2
+from greater.analysis.collect import collect
+from greater.analysis.paper import PAPER_BBH_TASKS
+from greater.analysis.statistics import accuracy_table, final_rows, mcnemar_exact, paired_tests
+from greater.analysis.tables import table1, table2
+from tests.recipes import load_script
 from tests.test_collect import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv):
+    return load_script("reproduce_tables").main(argv)
 
 
 def write(path, task, model, optimizer, seed, rows):
@@ -104,7 +111,7 @@ def test_mcnemar_matches_hand_computation_and_scipy():
 def test_mini_tables_pool_seeds_and_pair_the_same_examples(mini_runs):
     from scipy.stats import binomtest
 
-    rows = final_rows(collect(mini_runs), METHODS)
+    rows = final_rows(collect(mini_runs))
     acc = accuracy_table(rows).set_index(["method", "eval_model"])
     ours = acc.loc[("GReaTer", "smollm2-135m")]
     assert ours.n == 20 and ours.acc == pytest.approx(65.0)  # (7 + 6) / 20, pooled over the seeds

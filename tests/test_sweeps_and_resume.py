@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from greater.analysis.collect import collect
 from greater.run import runner
 from greater.run.results import RunResult
 from greater.run.resume import ResumeError, resolve
-from scripts.collect import collect
 from tests.helpers import ROOT, TINY, run_cli
 from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)
 

@@ -9,39 +9,17 @@ the way the reference runs it:
   AM:2011-2014, 2063-2065), the number, or the word (" Yes": the scripts end word extractors with "$ ");
 - FOLIO is three-way multiple choice, (A) True (B) False (C) Uncertain (data/FOLIO/*.csv).
 
-`PAPER_BBH_TASKS` are the 21 BBH tasks of the paper's Table 1 (the keys of run_llama3_all.sh:17-39).
+`PAPER_BBH_TASKS` are the 21 BBH tasks of the paper's Table 1 (the keys of run_llama3_all.sh:17-39); the list
+lives in greater/analysis/paper.py with the paper's other task lists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from greater.analysis.paper import PAPER_BBH_TASKS  # noqa: F401  (kept importable here; the list lives there)
 from greater.tasks.answers import parse_choice
 from greater.tasks.base import Example, Task
-
-PAPER_BBH_TASKS: tuple[str, ...] = (
-    "boolean_expressions",
-    "causal_judgement",
-    "date_understanding",
-    "disambiguation_qa",
-    "formal_fallacies",
-    "geometric_shapes",
-    "hyperbaton",
-    "logical_deduction_five_objects",
-    "movie_recommendation",
-    "multistep_arithmetic_two",
-    "navigate",
-    "object_counting",
-    "penguins_in_a_table",
-    "reasoning_about_colored_objects",
-    "ruin_names",
-    "salient_translation_error_detection",
-    "snarks",
-    "sports_understanding",
-    "temporal_sequences",
-    "tracking_shuffled_objects_five_objects",
-    "web_of_lies",
-)
 
 # Letters the script's extractor offers per multiple-choice task (run_llama3_all.sh:17-39).
 LETTERS = {

@@ -1,4 +1,4 @@
-"""The same GReaTer step computed three ways, for scripts/benchmark.py.
+"""The same GReaTer step computed three ways, for scripts/benchmark.py (greater.analysis.benchmark).
 
 - ours: the engine's own `GreaterOptimizer.step` (its stages timed by the engine's own timer).
 - reference: the work the reference implementation (psunlpgroup/GreaTer) does for that step, done its way:
@@ -9,8 +9,9 @@
 - floor: the same tokens as bare batched model calls: one cached generation of every reasoning, one forward
   over every answer, one forward and backward for the gradient.
 
-The reference and floor patterns take the prompt, position and re-scored candidates from ours, so all three
-do the same tokens on the same inputs.
+The reference and floor patterns take the prompt, position and re-scored candidates from ours, and every
+engine setting from the optimizer's own config (a `StepPlan`), so all three do the same tokens on the same
+inputs with the same loss.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import gc
 import os
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -28,9 +30,42 @@ from greater.engine.frame import answer_sequences
 from greater.engine.gradient import position_gradient
 from greater.engine.losses import span_cross_entropy
 from greater.models.language_model import LanguageModel
+from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.objective import PromptScorer
 
 REFERENCE_BATCH = 9  # the reference's generation batch (AM:873)
+
+
+# ---- what the patterns share with the engine's step -----------------------------------------------
+@dataclass(frozen=True)
+class EngineSettings:
+    """The engine settings a pattern must share with the step it is compared with, read from the
+    optimizer's own config: a field renamed there fails here, instead of falling back to a default."""
+
+    control_weight: float  # the fluency term's weight, in the gradient's loss
+    answer_temperature: float  # the answer logits are divided by it in the gradient's loss
+    gradient_over_reasoning: bool  # False: the gradient with the answer right after the question
+    token_filter: str  # which tokens the step may propose (ours only: the others take its candidates)
+    n_rescore: int  # at most this many candidates are re-scored (ours decides; the others re-score them)
+
+    @classmethod
+    def of(cls, config: GreaterConfig) -> EngineSettings:
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One step as the engine took it: the prompt, the position, the candidates it re-scored (the current
+    token left out), and its settings. The reference and floor patterns do exactly this step."""
+
+    prompt: list[int]
+    position: int
+    candidates: list[int]
+    settings: EngineSettings
+
+    def candidate_prompts(self) -> list[list[int]]:
+        j = self.position
+        return [self.prompt[:j] + [t] + self.prompt[j + 1 :] for t in self.candidates]
 
 
 # ---- measuring ------------------------------------------------------------------------------------
@@ -95,9 +130,17 @@ def hf_greedy(lm: LanguageModel, inputs: list[list[int]], max_new_tokens: int, u
             eos_token_id=sorted(lm.stop_ids),
             pad_token_id=lm.tokenizer.pad_token_id,
         )
-    new = [lm._until_stop(row) for row in out[:, batch.input_ids.shape[1] :].tolist()]
+    new = [until_stop(row, lm.stop_ids) for row in out[:, batch.input_ids.shape[1] :].tolist()]
     count(lm, sum(len(t) for t in new), int(batch.attention_mask.sum()))
     return new
+
+
+def until_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:
+    """The tokens before the first stop token (what the model wrapper's own decoding returns)."""
+    for n, token in enumerate(tokens):
+        if token in stop_ids:
+            return tokens[:n]
+    return tokens
 
 
 def uncached_generate(lm: LanguageModel, inputs: list[list[int]], max_new_tokens: int) -> list[list[int]]:
@@ -163,31 +206,37 @@ def reference_gradient(lm, seqs, spans, starts, prompt, j, control_weight, tempe
             p.grad = None
 
 
-def reference_step(lm: LanguageModel, scorer: PromptScorer, plan: dict, tokens: int) -> dict[str, dict]:
-    """`plan`: prompt, position, candidates (the re-scored tokens), control_weight, answer_temperature."""
+def gradient_inputs(scorer: PromptScorer, plan: StepPlan, reasonings: list[list[int]]):
+    """The sequences and answer spans the step's gradient reads: over the reasoning, or (the control
+    gradient_over_reasoning=false) with the answer right after the question, as the engine takes it."""
+    if not plan.settings.gradient_over_reasoning:
+        reasonings = [[] for _ in reasonings]
+    return scorer.sequences(plan.prompt, reasonings)
+
+
+def reference_step(lm: LanguageModel, scorer: PromptScorer, plan: StepPlan, tokens: int) -> dict[str, dict]:
     out: dict[str, dict] = {}
-    prompt, j = plan["prompt"], plan["position"]
+    prompt, j, settings = plan.prompt, plan.position, plan.settings
     with measure(lm, out, "reasoning"):
         reasonings = uncached_generate(lm, [s.with_prompt(prompt) for s in scorer.slots], tokens)
-        seqs, spans = scorer.sequences(prompt, reasonings)
+        seqs, spans = gradient_inputs(scorer, plan, reasonings)
     starts = scorer.prompt_starts()
     with measure(lm, out, "proposal"):
         for seq, start in zip(seqs, starts):
             full_logits(lm, [seq])[0, start + j - 1].cpu()  # shipped to the main process in the reference
     with measure(lm, out, "gradient"):
-        reference_gradient(lm, seqs, spans, starts, prompt, j, plan["control_weight"], plan["answer_temperature"])
+        reference_gradient(lm, seqs, spans, starts, prompt, j, settings.control_weight, settings.answer_temperature)
     with measure(lm, out, "selection"):
-        for token in plan["candidates"]:
-            reference_rescore(lm, scorer, prompt[:j] + [token] + prompt[j + 1 :], tokens)
+        for candidate in plan.candidate_prompts():
+            reference_rescore(lm, scorer, candidate, tokens)
     return out
 
 
 # ---- the floor -------------------------------------------------------------------------------------
-def floor_step(lm: LanguageModel, scorer: PromptScorer, plan: dict, tokens: int) -> dict[str, dict]:
+def floor_step(lm: LanguageModel, scorer: PromptScorer, plan: StepPlan, tokens: int) -> dict[str, dict]:
     """The step's tokens as bare batched calls: one cached generation, one forward, one forward+backward."""
     out: dict[str, dict] = {}
-    prompt, j = plan["prompt"], plan["position"]
-    prompts = [prompt] + [prompt[:j] + [t] + prompt[j + 1 :] for t in plan["candidates"]]
+    prompts = [plan.prompt, *plan.candidate_prompts()]
     with measure(lm, out, "generation"):
         inputs = [s.with_prompt(p) for p in prompts for s in scorer.slots]
         reasonings = hf_greedy(lm, inputs, tokens, use_cache=True)
@@ -198,16 +247,22 @@ def floor_step(lm: LanguageModel, scorer: PromptScorer, plan: dict, tokens: int)
             s, sp = scorer.sequences(p, reasonings[i * n : (i + 1) * n])
             seqs += s
             spans += sp
-        one_batch(lm, len(seqs), lambda: lm.span_losses(seqs, spans))
+        with torch.no_grad():  # one padded batch: the model wrapper's own loss call, without its chunking
+            lm.batch_span_losses(lm.pad(seqs), seqs, spans)
     with measure(lm, out, "gradient"):
-        starts, weight, temperature = scorer.prompt_starts(), plan["control_weight"], plan["answer_temperature"]
-        one_batch(lm, n, lambda: position_gradient(lm, seqs[:n], spans[:n], starts, prompt, j, weight, temperature))
+        seqs, spans = gradient_inputs(scorer, plan, reasonings[:n])
+        weight, temperature = plan.settings.control_weight, plan.settings.answer_temperature
+        with one_loss_batch(lm, n):
+            position_gradient(lm, seqs, spans, scorer.prompt_starts(), plan.prompt, plan.position, weight, temperature)
     return out
 
 
-def one_batch(lm: LanguageModel, size: int, fn: Callable[[], object]) -> None:
+@contextmanager
+def one_loss_batch(lm: LanguageModel, size: int) -> Iterator[None]:
+    """The gradient over `size` sequences in one batch. position_gradient has no batch-size parameter, so
+    this sets the model's loss batch for the call (the one place that does; the library should take it)."""
     previous, lm.loss_batch_size = lm.loss_batch_size, size
     try:
-        fn()
+        yield
     finally:
         lm.loss_batch_size = previous

@@ -1,0 +1,110 @@
+"""Statistics for the tables: a method's accuracy pooled over seeds with a Wilson 95% interval, and exact
+McNemar tests of GReaTer against each baseline on the same (seed, test example) pairs.
+
+Seeds draw different splits of the synthetic tasks, so the pairing is (seed, example id): the same question
+answered by both prompts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from greater.analysis.collect import outcomes
+from greater.analysis.methods import display_name
+from greater.evaluation.metrics import wilson_interval
+
+REFERENCE = "greater"  # the method every baseline is tested against
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: b and c are the discordant pairs (only one of the two right).
+
+    Under the null each discordant pair is a fair coin, so p = 2 * P(Binomial(b + c, 1/2) <= min(b, c)),
+    capped at 1."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def final_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Final-prompt rows, one per (task, method, model, evaluated model, seed): a resumed or repeated run
+    keeps its latest directory, so the table does not count a seed twice."""
+    rows = results[results.prompt_kind == "final"].copy()
+    rows["method"] = rows.optimizer.map(display_name)
+    rows["correct"] = (rows.acc * rows.n).round().astype(int)
+    rows = rows.sort_values("run_dir")
+    keys = ["task", "optimizer", "model", "eval_model", "seed"]
+    return rows.drop_duplicates(keys, keep="last").reset_index(drop=True)
+
+
+def accuracy_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One line per (method, task, model, evaluated model): pooled accuracy over seeds, interval, compute."""
+    out = []
+    for (method, task, model, eval_model), group in rows.groupby(["method", "task", "model", "eval_model"]):
+        correct, n = int(group.correct.sum()), int(group.n.sum())
+        low, high = wilson_interval(correct, n)
+        out.append(
+            {
+                "method": method,
+                "task": task,
+                "model": model,
+                "eval_model": eval_model,
+                "seeds": ",".join(str(s) for s in sorted(group.seed)),
+                "n": n,
+                "acc": 100 * correct / n if n else float("nan"),
+                "ci_low": 100 * low,
+                "ci_high": 100 * high,
+                "tokens": group.tokens.mean(),
+                "rollouts": group.rollouts.mean(),
+                "seconds": group.seconds.mean(),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def paired_tests(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """GReaTer against each other method on the same (seed, example) pairs, per task and over all tasks."""
+    out = []
+    for (model, eval_model), scope in rows.groupby(["model", "eval_model"]):
+        ours = scope[scope.optimizer == reference]
+        for baseline in sorted(set(scope.optimizer) - {reference}):
+            theirs = scope[scope.optimizer == baseline]
+            per_task = [_pairs(ours[ours.task == t], theirs[theirs.task == t]) for t in sorted(set(ours.task))]
+            shown = theirs.method.iloc[0]  # the display name, e.g. "ZS-CoT"
+            for task, counts in zip(sorted(set(ours.task)), per_task):
+                out.append(_test_row(model, eval_model, shown, task, counts))
+            if len(per_task) > 1:
+                total = tuple(sum(c[i] for c in per_task) for i in range(3))
+                out.append(_test_row(model, eval_model, shown, "all tasks", total))
+    return pd.DataFrame(out)
+
+
+def _pairs(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[int, int, int]:
+    """(pairs, only ours right, only theirs right) over the seeds both methods ran."""
+    pairs = only_ours = only_theirs = 0
+    for seed in sorted(set(ours.seed) & set(theirs.seed)):
+        a = outcomes(ours[ours.seed == seed].predictions.iloc[0])
+        b = outcomes(theirs[theirs.seed == seed].predictions.iloc[0])
+        shared = sorted(a.keys() & b.keys())
+        pairs += len(shared)
+        only_ours += sum(a[i] and not b[i] for i in shared)
+        only_theirs += sum(b[i] and not a[i] for i in shared)
+    return pairs, only_ours, only_theirs
+
+
+def _test_row(model: str, eval_model: str, baseline: str, task: str, counts: tuple[int, int, int]) -> dict:
+    pairs, b, c = counts
+    return {
+        "model": model,
+        "eval_model": eval_model,
+        "baseline": baseline,
+        "task": task,
+        "pairs": pairs,
+        "greater_only": b,
+        "baseline_only": c,
+        "p_value": mcnemar_exact(b, c),
+    }
