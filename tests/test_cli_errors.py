@@ -13,6 +13,11 @@ from tests.helpers import SHARED_DATA, error_line, run_cli
         (["optimizer.topkk=3"], "Could not override 'optimizer.topkk': Key 'topkk' not in 'GreaterConfig'"),
         (["optimizer.topk=abc"], "Error merging override optimizer.topk=abc"),
         (["task.n_trian=3"], "Could not override 'task.n_trian'"),
+        (
+            ["logger.wandb_group=Bob's runs"],  # a lexer error: the key, and the spelling that works
+            "logger.wandb_group: Hydra cannot read this value (an apostrophe, quote, bracket or parenthesis needs it "
+            'quoted); write it as "logger.wandb_group=\\"Bob\'s runs\\""',
+        ),
     ],
 )
 def test_config_errors_name_the_problem(args, expected, tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from greater.run import runner
+from greater.run.launch import Launch
 from greater.run.results import RunResult
 from greater.run.resume import ResumeError, resolve
 from scripts.collect import collect
@@ -49,10 +50,10 @@ def two_steps(finished_run, tmp_path, tiny_models):  # noqa: F811
     return Path(shutil.copytree(finished_run, tmp_path / "first"))
 
 
-def test_resume_dir_extends_the_run_in_its_own_directory(two_steps, tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "_command_overrides", lambda: [f"resume={two_steps}", "optimizer.n_steps=3"])
+def test_resume_dir_extends_the_run_in_its_own_directory(two_steps, tmp_path):
+    launch = Launch(overrides=(f"resume={two_steps}", "optimizer.n_steps=3"))
     elsewhere = tmp_path / "elsewhere"
-    runner.run(composed(elsewhere, f"resume={two_steps}", "optimizer.n_steps=3"))
+    runner.run(composed(elsewhere, f"resume={two_steps}", "optimizer.n_steps=3"), launch)
     assert json.loads((two_steps / "result.json").read_text())["steps"] == 3
     assert _history(two_steps) == [1, 2, 3] and not elsewhere.exists()
 
