@@ -55,9 +55,10 @@ def _resolved_run_dir(cfg: DictConfig) -> str:
 def run(cfg: DictConfig) -> float | None:
     """Optimize and evaluate as `greater` does; returns the final prompt's dev accuracy (None without a dev
     split); the test results are in <output_dir>/result.json (`greater.RunResult.read`)."""
+    from greater.run.launch import Launch
     from greater.run.runner import run as run_config
 
-    return run_config(cfg)
+    return run_config(cfg, Launch())  # a single run with no command-line overrides
 
 
 def load_model(name: str = "smollm2-135m", cache_dir: str = DEFAULT_CACHE_DIR) -> LanguageModel:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from greater.evaluation.metrics import EXACT_MATCH
+
 
 @dataclass
 class StepRecord:
@@ -27,6 +29,7 @@ class StepRecord:
     stage_seconds: dict[str, float] = field(default_factory=dict)  # e.g. reasoning, gradient, selection
     model_calls: dict[str, int] = field(default_factory=dict)  # counter deltas over the step, by role
     details: dict[str, Any] = field(default_factory=dict)
+    metric: str = EXACT_MATCH  # what the three scores count: teacher-forced exact match of the gold answer
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,3 +42,16 @@ class StepRecord:
     def summary(self) -> str:
         """A short method-specific note for the console line (the details' `summary` entry, if any)."""
         return str(self.details.get("summary", ""))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run is, given to `Callback.on_run_start` before its first step."""
+
+    config: dict[str, Any]  # the resolved config, as plain data
+    run_dir: str
+    model: str
+    task: str
+    method: str  # the optimizer's name
+    group: str | None = None  # the W&B group: logger.wandb_group, else the sweep's
+    start_step: int = 0  # > 0 when resuming: the first step this process runs

@@ -61,3 +61,13 @@ def _env() -> dict[str, str]:
     import os
 
     return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def test_greater_run_stays_the_run_function_once_the_run_package_is_imported(monkeypatch):
+    """`greater.run` is both the function and the package greater/run/; importing the package must not
+    leave `greater.run(cfg)` (the README's Python example) calling a module."""
+    import greater.run.rundir  # what importing any optimizer does
+
+    seen = []
+    monkeypatch.setattr("greater.api.run", lambda cfg: seen.append(cfg) or 0.5)
+    assert greater.run("cfg") == 0.5 and seen == ["cfg"]

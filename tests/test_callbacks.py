@@ -13,7 +13,8 @@ from greater.callbacks.base import Callback, CallbackList
 from greater.callbacks.console import ConsoleCallback
 from greater.callbacks.jsonl import JsonlHistory, read_history
 from greater.config import LoggerConfig
-from greater.records import StepRecord
+from greater.records import RunInfo, StepRecord
+from greater.run.results import RunResult, TestRow
 
 
 def record(step, prompt="Think step by step."):
@@ -113,16 +114,47 @@ def wandb_logger(tmp_path, **kwargs):
     return build_callbacks(cfg, tmp_path)
 
 
-def run_fake(hooks, tmp_path, steps=3):
-    hooks.on_run_start(
-        {"config": {"seed": 0}, "run_dir": str(tmp_path), "model": "tiny", "task": "t", "group": None, "start_step": 0}
+def fake_result(rows):
+    return RunResult(
+        task="t",
+        model="tiny",
+        optimizer="greater",
+        seed=0,
+        initial_prompt="prompt 0",
+        final_prompt="prompt 3",
+        train={"n": 4, "initial_acc": 0.25, "final_acc": 0.5, "metric": "exact_match"},
+        test=rows,
+        steps=3,
+        seconds={"optimization": 9.0, "total": 12.0, "until_evaluation": 10.0},
     )
+
+
+def fake_row(model="tiny", kind="final", acc=0.75):
+    return TestRow(model, kind, acc, 0.3, 0.95, 4, 1, 2.0, f"predictions_{model}_{kind}.jsonl")
+
+
+def run_fake(hooks, tmp_path, steps=3):
+    hooks.on_run_start(RunInfo(config={"seed": 0}, run_dir=str(tmp_path), model="tiny", task="t", method="greater"))
     for step in range(1, steps + 1):
         hooks.on_step_end(record(step, f"prompt {step}"))
-    hooks.on_evaluation_end({"model": "tiny", "prompt_kind": "final", "test/acc": 0.75, "test/n": 4})
+    hooks.on_evaluation_end(fake_row())
     (tmp_path / "result.json").write_text(json.dumps({"final_prompt": "prompt 3"}))
-    hooks.on_run_end({"final_prompt": "prompt 3", "initial_prompt": "prompt 0"})
+    hooks.on_run_end(fake_result([fake_row()]))
     hooks.close()
+
+
+def test_console_reads_the_typed_evaluation_row_and_result():
+    out = io.StringIO()
+    console = ConsoleCallback(stream=out, progress_bar=False)
+    console.on_run_start(RunInfo(config={}, run_dir="runs/x", model="tiny", task="t", method="greater", start_step=3))
+    console.on_evaluation_end(fake_row(kind="initial", acc=0.5))
+    console.on_run_end(fake_result([fake_row(kind="initial", acc=0.5), fake_row(), fake_row("other", acc=0.25)]))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "greater: t on tiny -> runs/x, resuming after step 2"
+    assert lines[1] == "test  initial prompt on tiny: parsed acc 0.500 [0.300, 0.950] over 4 (1 unparsed)"
+    assert "t on tiny: 3 steps, 12s" in out.getvalue()
+    assert "   final prompt: 'prompt 3'  test acc 0.750 (n=4)" in lines
+    assert "         on other (final): test acc 0.250 (n=4)" in lines
 
 
 def test_wandb_offline_run_records_every_step(tmp_path, monkeypatch):
@@ -138,6 +170,7 @@ def test_wandb_offline_run_records_every_step(tmp_path, monkeypatch):
     assert [h["train/acc"] for h in history] == pytest.approx([1.0, 0.5, 1 / 3])
     assert [h["compute/task.rollouts"] for h in history] == [8, 8, 8]
     assert summary["final_prompt"] == "prompt 3" and summary["tiny/final/test/acc"] == 0.75
+    assert summary["tiny/final/test/metric"] == "parsed" and summary["train/metric"] == "exact_match"
 
 
 def wandb_log_records(path):

@@ -17,6 +17,11 @@ from tests.helpers import SHARED_DATA, error_line, run_cli
         (["prompt="], "error: prompt='': the starting prompt must have at least one token; pass one, e.g. prompt="),
         (["prompt='  '"], "error: prompt='  ': the starting prompt must have at least one token"),
         (["model.loss_batch_size=0"], "error: model.loss_batch_size=0: set it >= 1 (null: model.batch_size)"),
+        (
+            ["logger.wandb_group=Bob's runs"],  # a lexer error: the key, and the spelling that works
+            "logger.wandb_group: Hydra cannot read this value (an apostrophe, quote, bracket or parenthesis needs it "
+            'quoted); write it as "logger.wandb_group=\\"Bob\'s runs\\""',
+        ),
     ],
 )
 def test_config_errors_name_the_problem(args, expected, tmp_path):

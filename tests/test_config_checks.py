@@ -12,6 +12,7 @@ import greater
 from greater.cli import error_line
 from greater.config import DEFAULT_INITIAL_PROMPT, TaskConfig
 from greater.run import runner
+from greater.run.launch import Launch
 from greater.tasks import task_config
 from greater.tasks.base import Task
 from tests.helpers import ROOT, run_cli
@@ -27,9 +28,9 @@ def table_rows() -> list[tuple[str, str]]:
 
 def first_error(args: list[str], monkeypatch) -> str:
     """What `greater <args>` prints, found in-process: compose, then everything run() does before the model."""
-    monkeypatch.setattr(runner, "_is_search", lambda: "-m" in args)
+    search = "-m" in args  # every multirun in the table is a search (hparams_search=...)
     with pytest.raises(Exception) as caught:
-        runner.prepare(greater.compose([a for a in args if a != "-m"]))
+        runner.prepare(greater.compose([a for a in args if a != "-m"]), Launch(multirun=search, search=search))
     return f"error: {error_line(caught.value)}"
 
 

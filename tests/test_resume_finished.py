@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from greater.run import runner
+from greater.run import plan, runner
+from greater.run.launch import Launch
 from greater.run.resume import resolve
 from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)
 
@@ -22,13 +23,13 @@ def run_dir(tmp_path, tiny_models):  # noqa: F811
 def calls(monkeypatch):
     """Every evaluate_prompt call, as (model, test example ids)."""
     calls = []
-    evaluate = runner.evaluate_prompt
+    evaluate = plan.evaluate_prompt
 
     def recorded(lm, task, examples, *args, **kwargs):
         calls.append((lm.name, [ex.id for ex in examples]))
         return evaluate(lm, task, examples, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "evaluate_prompt", recorded)
+    monkeypatch.setattr(plan, "evaluate_prompt", recorded)
     return calls
 
 
@@ -93,11 +94,12 @@ def test_a_setting_added_to_greater_after_the_run_keeps_it_finished(run_dir):
         resolve(composed(run_dir, "resume=auto", "evaluation.n_test=2"), [])
 
 
-def test_jobs_of_a_sweep_share_the_evaluation_of_the_same_prompt(tmp_path, tiny_models, calls, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(runner, "_sweep_dir", lambda run_dir: run_dir.parent)  # as in a multirun
+def test_jobs_of_a_sweep_share_the_evaluation_of_the_same_prompt(tmp_path, tiny_models, calls):  # noqa: F811
+    launch = Launch(multirun=True, sweep_dir=tmp_path / "sweep", mode="MULTIRUN")
     jobs = [("0", "seed=0"), ("1", "seed=0"), ("2", "seed=1")]  # zs_cot: the final prompt is the initial one
     for name, seed in jobs:
-        runner.run(composed(tmp_path / "sweep" / name, "optimizer=zs_cot", seed, "evaluation.models=[gemma3-270m]"))
+        cfg = composed(tmp_path / "sweep" / name, "optimizer=zs_cot", seed, "evaluation.models=[gemma3-270m]")
+        runner.run(cfg, launch)
     assert [model for model, _ in calls] == ["smollm2-135m", "gemma3-270m"] * 2  # job 1 evaluated nothing
     assert tiny_models == ["smollm2-135m", "gemma3-270m", "smollm2-135m", "smollm2-135m", "gemma3-270m"]
     first, second = (json.loads((tmp_path / "sweep" / n / "result.json").read_text())["test"] for n in "01")

@@ -15,6 +15,7 @@ import pytest
 
 from greater.analysis.collect import collect
 from greater.run import runner
+from greater.run.launch import Launch
 from greater.run.results import RunResult
 from greater.run.resume import ResumeError, resolve
 from tests.helpers import ROOT, TINY, run_cli
@@ -49,10 +50,10 @@ def two_steps(finished_run, tmp_path, tiny_models):  # noqa: F811
     return Path(shutil.copytree(finished_run, tmp_path / "first"))
 
 
-def test_resume_dir_extends_the_run_in_its_own_directory(two_steps, tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "_command_overrides", lambda: [f"resume={two_steps}", "optimizer.n_steps=3"])
+def test_resume_dir_extends_the_run_in_its_own_directory(two_steps, tmp_path):
+    launch = Launch(overrides=(f"resume={two_steps}", "optimizer.n_steps=3"))
     elsewhere = tmp_path / "elsewhere"
-    runner.run(composed(elsewhere, f"resume={two_steps}", "optimizer.n_steps=3"))
+    runner.run(composed(elsewhere, f"resume={two_steps}", "optimizer.n_steps=3"), launch)
     assert json.loads((two_steps / "result.json").read_text())["steps"] == 3
     assert _history(two_steps) == [1, 2, 3] and not elsewhere.exists()
 
@@ -175,3 +176,32 @@ def test_a_killed_command_run_again_ends_like_one_never_stopped(tmp_path):
         return [{k: v for k, v in row.items() if k not in ("seconds", "stage_seconds", "model_calls")} for row in rows]
 
     assert comparable(killed) == comparable(straight)
+
+
+def test_a_multirun_from_the_command_line_shares_its_jobs_evaluations(tmp_path, tiny_models, monkeypatch):  # noqa: F811
+    """The CLI's Launch (built from Hydra once) tells each job its sweep: two jobs that differ only in how
+    they log evaluate one prompt once, in this process, with the basic launcher."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from greater import cli
+
+    sweep = tmp_path / "sweep"
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # the command line sets it; restored after the test
+    args = ["optimizer=zs_cot", "task.n_test=2", "max_reasoning_tokens=4", "logger.plots=false"]
+    argv = [
+        "greater",
+        "-m",
+        *args,
+        f"cache_dir={tmp_path / 'cache'}",
+        f"hydra.sweep.dir={sweep}",
+        "logger.jsonl=true,false",
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    try:
+        cli.main()
+    finally:
+        GlobalHydra.instance().clear()  # Hydra's main leaves itself initialized; later composes start afresh
+    results = sorted(sweep.glob("*/result.json"))
+    assert len(results) == 2 and len(list((sweep / "evaluations").iterdir())) == 1
+    first, second = (RunResult.read(path) for path in results)
+    assert [(r.acc, r.n) for r in first.test] == [(r.acc, r.n) for r in second.test]

@@ -6,28 +6,27 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from greater.records import StepRecord
+    from greater.records import RunInfo, StepRecord
+    from greater.run.results import RunResult, TestRow
 
 log = logging.getLogger(__name__)
 
 
 class Callback:
-    """Base class with no-op hooks; subclasses override what they need.
+    """Base class with no-op hooks; subclasses override what they need. Every hook gets a typed value:
+    `RunInfo` at the start, a `StepRecord` a step, a `TestRow` per (model, prompt) evaluated on the test
+    split, and the `RunResult` that result.json holds at the end."""
 
-    `run_info` carries the resolved config (as a plain dict), the run directory and the model/task names.
-    `metrics` of an evaluation are keyed like "test/acc" and carry the model name under "model".
-    """
-
-    def on_run_start(self, run_info: dict[str, Any]) -> None: ...
+    def on_run_start(self, run_info: RunInfo) -> None: ...
 
     def on_step_end(self, record: StepRecord) -> None: ...
 
     def on_generation(self, done: int, total: int) -> None:
         """Generation progress: `done` of `total` sequences finished (called after each batch)."""
 
-    def on_evaluation_end(self, metrics: dict[str, Any]) -> None: ...
+    def on_evaluation_end(self, row: TestRow) -> None: ...
 
-    def on_run_end(self, result: dict[str, Any]) -> None: ...
+    def on_run_end(self, result: RunResult) -> None: ...
 
     def close(self) -> None: ...
 
@@ -48,7 +47,7 @@ class CallbackList(Callback):
                     log.warning("callback %s failed in %s (%s); continuing without it", type(cb).__name__, hook, err)
                     self._warned.add(id(cb))
 
-    def on_run_start(self, run_info: dict[str, Any]) -> None:
+    def on_run_start(self, run_info: RunInfo) -> None:
         self._call("on_run_start", run_info)
 
     def on_step_end(self, record: StepRecord) -> None:
@@ -57,10 +56,10 @@ class CallbackList(Callback):
     def on_generation(self, done: int, total: int) -> None:
         self._call("on_generation", done, total)
 
-    def on_evaluation_end(self, metrics: dict[str, Any]) -> None:
-        self._call("on_evaluation_end", metrics)
+    def on_evaluation_end(self, row: TestRow) -> None:
+        self._call("on_evaluation_end", row)
 
-    def on_run_end(self, result: dict[str, Any]) -> None:
+    def on_run_end(self, result: RunResult) -> None:
         self._call("on_run_end", result)
 
     def close(self) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tqdm import tqdm
 
 from greater.callbacks.base import Callback
-from greater.records import StepRecord
+from greater.records import RunInfo, StepRecord
+
+if TYPE_CHECKING:
+    from greater.run.results import RunResult, TestRow
 
 
 class ConsoleCallback(Callback):
@@ -26,10 +29,10 @@ class ConsoleCallback(Callback):
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def on_run_start(self, run_info: dict[str, Any]) -> None:
-        start = run_info.get("start_step") or 0
+    def on_run_start(self, run_info: RunInfo) -> None:
+        start = run_info.start_step
         resumed = f", resuming after step {start - 1}" if start > 1 else ""
-        self._print(f"greater: {run_info['task']} on {run_info['model']} -> {run_info['run_dir']}{resumed}")
+        self._print(f"greater: {run_info.task} on {run_info.model} -> {run_info.run_dir}{resumed}")
 
     def on_step_end(self, record: StepRecord) -> None:
         self._print(
@@ -60,24 +63,24 @@ class ConsoleCallback(Callback):
     def close(self) -> None:
         self._close_bar()
 
-    def on_evaluation_end(self, metrics: dict[str, Any]) -> None:
+    def on_evaluation_end(self, row: TestRow) -> None:
         self._print(
-            f"test  {metrics.get('prompt_kind', ''):<7} prompt on {metrics['model']}: acc {metrics['test/acc']:.3f} "
-            f"[{metrics['test/acc_ci_low']:.3f}, {metrics['test/acc_ci_high']:.3f}] over {metrics['test/n']} "
-            f"({metrics['test/n_unparsed']} unparsed)"
+            f"test  {row.prompt_kind:<7} prompt on {row.model}: {row.metric} acc {row.acc:.3f} "
+            f"[{row.ci_low:.3f}, {row.ci_high:.3f}] over {row.n} ({row.n_unparsed} unparsed)"
         )
 
-    def on_run_end(self, result: dict[str, Any]) -> None:
-        rows = {(r["model"], r["prompt_kind"]): r for r in result.get("test", [])}
-        own = result["model"]
-        lines = ["", "=" * 72, f"{result['task']} on {own}: {result['steps']} steps, {result['seconds']['total']:.0f}s"]
-        for kind in ("initial", "final"):
+    def on_run_end(self, result: RunResult) -> None:
+        own = result.model
+        rows = {(r.model, r.prompt_kind): r for r in result.test}
+        lines = ["", "=" * 72, f"{result.task} on {own}: {result.steps} steps, {result.seconds['total']:.0f}s"]
+        prompts = {"initial": result.initial_prompt, "final": result.final_prompt}
+        for kind, prompt in prompts.items():
             row = rows.get((own, kind))
-            acc = f"test acc {row['acc']:.3f} (n={row['n']})" if row else ""
-            lines.append(f"{kind:>8} prompt: {result[kind + '_prompt']!r}  {acc}")
+            acc = f"test acc {row.acc:.3f} (n={row.n})" if row else ""
+            lines.append(f"{kind:>8} prompt: {prompt!r}  {acc}")
         for (model, kind), row in rows.items():
             if model != own:
-                lines.append(f"{'':>8} on {model} ({kind}): test acc {row['acc']:.3f} (n={row['n']})")
+                lines.append(f"{'':>8} on {model} ({kind}): test acc {row.acc:.3f} (n={row.n})")
         lines.append("=" * 72)
         self._print("\n".join(lines))
 

@@ -7,21 +7,21 @@ from pathlib import Path
 
 from greater.callbacks.base import Callback
 from greater.records import StepRecord
+from greater.run.rundir import HISTORY_NAME, RunDir, read_jsonl, write_jsonl
 
-HISTORY_NAME = "history.jsonl"
+__all__ = ["HISTORY_NAME", "JsonlHistory", "read_history"]
 
 
 def read_history(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 class JsonlHistory(Callback):
     def __init__(self, run_dir: Path, start_step: int = 0) -> None:
-        self.path = Path(run_dir) / HISTORY_NAME
+        self.path = RunDir(run_dir).history
         if start_step and self.path.exists():
             # A resumed run replays from start_step: drop lines it will write again.
-            kept = [h for h in read_history(self.path) if h["step"] < start_step]
-            self.path.write_text("".join(json.dumps(h) + "\n" for h in kept))
+            write_jsonl(self.path, [h for h in read_history(self.path) if h["step"] < start_step])
         elif self.path.exists():
             self.path.unlink()
 

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from greater.callbacks.base import Callback
-from greater.callbacks.jsonl import HISTORY_NAME, read_history
+from greater.callbacks.jsonl import read_history
 from greater.records import StepRecord
+from greater.run.rundir import PLOT_NAME, RunDir
 
-PLOT_NAME = "progress.png"
+if TYPE_CHECKING:
+    from greater.run.results import RunResult
+
+__all__ = ["PLOT_NAME", "PlotCallback"]
 
 
 class PlotCallback(Callback):
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / PLOT_NAME
-        self.history = Path(run_dir) / HISTORY_NAME
+        run = RunDir(run_dir)
+        self.path, self.history = run.plot, run.history
         self.records: list[StepRecord] = []
 
     def on_step_end(self, record: StepRecord) -> None:
         self.records.append(record)
 
-    def on_run_end(self, result: dict[str, Any]) -> None:
+    def on_run_end(self, result: RunResult) -> None:
         # history.jsonl holds every step, including those before a resume; this run's records are the fallback.
         if self.history.exists():
             self.records = [StepRecord.from_dict(h) for h in read_history(self.history)]
@@ -38,13 +42,13 @@ class PlotCallback(Callback):
         ax_acc.plot(steps, [_nan(r.best_score) for r in self.records], label="best so far")
         if any(r.dev_score is not None for r in self.records):
             ax_acc.plot(steps, [_nan(r.dev_score) for r in self.records], label="dev")
-        ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy", ylim=(-0.05, 1.05))
+        ax_acc.set(xlabel="step", ylabel=f"accuracy ({self.records[-1].metric})", title="accuracy", ylim=(-0.05, 1.05))
         ax_time.plot(steps, [r.seconds for r in self.records], label="seconds")
         ax_time.set(xlabel="step", ylabel="seconds", title="time a step")
         for ax in (ax_acc, ax_time):
             ax.legend()
         method = self.records[-1].method
-        fig.suptitle(f"{method}: {result.get('task')} on {result.get('model')}")
+        fig.suptitle(f"{method}: {result.task} on {result.model}")
         fig.tight_layout()
         fig.savefig(self.path, dpi=100)
         plt.close(fig)

@@ -11,11 +11,15 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from greater.callbacks.base import Callback
-from greater.records import StepRecord
+from greater.records import RunInfo, StepRecord
+from greater.run.rundir import RESULT_NAME
+
+if TYPE_CHECKING:
+    from greater.run.results import RunResult, TestRow
 
 log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "greater"
@@ -80,10 +84,10 @@ class WandbCallback(Callback):
             log.warning("Weights & Biases failed (%s: %s); the run goes on without it", type(err).__name__, err)
             self.active = False
 
-    def on_run_start(self, run_info: dict[str, Any]) -> None:
+    def on_run_start(self, run_info: RunInfo) -> None:
         self._guard(self._start, run_info)
 
-    def _start(self, run_info: dict[str, Any]) -> None:
+    def _start(self, run_info: RunInfo) -> None:
         if self.mode == "online" and not server_reachable():
             log.warning("Weights & Biases: %s cannot be reached; recording this run offline", _server())
             self.mode = "offline"
@@ -98,16 +102,16 @@ class WandbCallback(Callback):
         if self.mode == "offline":
             log.info("W&B is offline; upload later with: %s", self.sync_command())
 
-    def _init(self, run_info: dict[str, Any], mode: str) -> Any:
+    def _init(self, run_info: RunInfo, mode: str) -> Any:
         import wandb
 
         return wandb.init(
             project=self.project,
             entity=self.entity,
-            group=run_info.get("group"),
-            name=Path(run_info["run_dir"]).name,
+            group=run_info.group,
+            name=Path(run_info.run_dir).name,
             tags=self.tags,
-            config=run_info["config"],
+            config=run_info.config,
             dir=str(self.run_dir),
             mode=mode,
             resume="allow",
@@ -144,28 +148,37 @@ class WandbCallback(Callback):
                     columns=columns, data=[[row.get(c) for c in columns] for row in value]
                 )
         self.run.log({k: v for k, v in logged.items() if v is not None}, step=record.step)
+        self.run.summary["train/metric"] = record.metric  # what train/acc and dev/acc count
 
-    def on_evaluation_end(self, metrics: dict[str, Any]) -> None:
-        self._guard(self._log_evaluation, metrics)
+    def on_evaluation_end(self, row: TestRow) -> None:
+        self._guard(self._log_evaluation, row)
 
-    def _log_evaluation(self, metrics: dict[str, Any]) -> None:
-        prefix = f"{metrics['model']}/{metrics.get('prompt_kind', 'final')}"
-        self.run.summary.update({f"{prefix}/{k}": v for k, v in metrics.items() if k.startswith("test/")})
+    def _log_evaluation(self, row: TestRow) -> None:
+        prefix = f"{row.model}/{row.prompt_kind}/test"
+        values = {
+            "acc": row.acc,
+            "acc_ci_low": row.ci_low,
+            "acc_ci_high": row.ci_high,
+            "n": row.n,
+            "n_unparsed": row.n_unparsed,
+            "seconds": row.seconds,
+            "metric": row.metric,
+        }
+        self.run.summary.update({f"{prefix}/{k}": v for k, v in values.items()})
 
-    def on_run_end(self, result: dict[str, Any]) -> None:
+    def on_run_end(self, result: RunResult) -> None:
         self._guard(self._log_result, result)
 
-    def _log_result(self, result: dict[str, Any]) -> None:
+    def _log_result(self, result: RunResult) -> None:
         import wandb
 
-        self.run.summary["final_prompt"] = result["final_prompt"]
-        self.run.summary["initial_prompt"] = result["initial_prompt"]
+        self.run.summary["final_prompt"] = result.final_prompt
+        self.run.summary["initial_prompt"] = result.initial_prompt
         artifact = wandb.Artifact(f"result-{self.run.id}", type="result")
-        for name in ("result.json",):
-            if (self.run_dir / name).exists():
-                artifact.add_file(str(self.run_dir / name))
+        if (self.run_dir / RESULT_NAME).exists():
+            artifact.add_file(str(self.run_dir / RESULT_NAME))
         with artifact.new_file("final_prompt.txt") as handle:
-            handle.write(result["final_prompt"])
+            handle.write(result.final_prompt)
         self.run.log_artifact(artifact)
 
     def close(self) -> None:

@@ -1,19 +1,30 @@
-"""checkpoint.json: an optimizer's state after its last completed step, written atomically.
+"""The optimizer's side of checkpoint.json: save after a completed step, load when resuming.
 
-Plain JSON, readable without torch and without unpickling: every optimizer saves a dict of lists,
-numbers and strings (a `random.Random` state goes through `rng_to_json`).
+The envelope is `greater.run.rundir.Checkpoint` (state, usage, seconds, steps_done), written and read by
+`RunDir`; these functions are its short forms for optimizers and tests. A `random.Random` state goes
+through `rng_to_json`, so the state stays plain JSON.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from pathlib import Path
 from typing import Any
 
-CHECKPOINT_NAME = "checkpoint.json"
-CHECKPOINT_VERSION = 2
+from greater.run.rundir import CHECKPOINT_NAME, CHECKPOINT_VERSION, Checkpoint, RunDir, steps_in
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CHECKPOINT_VERSION",
+    "Checkpoint",
+    "has_checkpoint",
+    "load_checkpoint",
+    "load_counters",
+    "load_seconds",
+    "rng_from_json",
+    "rng_to_json",
+    "save_checkpoint",
+]
 
 
 def save_checkpoint(
@@ -22,61 +33,40 @@ def save_checkpoint(
     state: dict[str, Any],
     counters: dict[str, float] | None = None,
     seconds: float = 0.0,
+    steps_done: int | None = None,
 ) -> Path:
-    """Write through a temporary file and rename, so a kill mid-write keeps the previous checkpoint.
+    """Save `state` atomically (a kill mid-write keeps the previous checkpoint).
 
     `counters` is the model's work so far (LanguageModel.counters) and `seconds` the optimization time so far:
-    a resumed run starts from both, so its budget and its reported compute cover the whole run, not only the
-    part after the resume."""
-    path = Path(run_dir) / CHECKPOINT_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    payload = {
-        "version": CHECKPOINT_VERSION,
-        "method": method,
-        "state": state,
-        "counters": counters or {},
-        "seconds": seconds,
-    }
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
-    return path
+    a resumed run starts from both. `steps_done` None: taken from the state's own step count."""
+    done = steps_in(state) if steps_done is None else steps_done
+    return RunDir(run_dir).write_checkpoint(Checkpoint(method, state, dict(counters or {}), seconds, done))
 
 
 def load_checkpoint(run_dir: str | Path, method: str) -> dict[str, Any]:
-    path = Path(run_dir) / CHECKPOINT_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; resume=<dir> must name a run directory that has one")
-    payload = json.loads(path.read_text())
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"{path} has checkpoint version {payload.get('version')}, this greater reads "
-            f"{CHECKPOINT_VERSION}; start a new run"
+    """The state `method` saved in `run_dir`; one line when there is none or another method wrote it."""
+    ckpt = RunDir(run_dir).checkpoint(method)
+    if ckpt is None:
+        raise FileNotFoundError(
+            f"no checkpoint at {Path(run_dir) / CHECKPOINT_NAME}; resume=<dir> must name a run directory that has one"
         )
-    if payload.get("method") != method:
-        raise ValueError(
-            f"{path} was written by optimizer={payload.get('method')}, not {method}; "
-            f"resume with optimizer={payload.get('method')}"
-        )
-    return payload["state"]
-
-
-def _payload(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / CHECKPOINT_NAME
-    return json.loads(path.read_text()) if path.exists() else {}
+    return ckpt.state
 
 
 def load_counters(run_dir: str | Path) -> dict[str, float]:
-    """The work counters saved with the checkpoint (empty when there are none)."""
-    return _payload(run_dir).get("counters", {})
+    """The work counters saved with the checkpoint (empty when there is none)."""
+    ckpt = RunDir(run_dir).checkpoint()
+    return ckpt.usage if ckpt else {}
 
 
 def load_seconds(run_dir: str | Path) -> float:
-    """The optimization seconds saved with the checkpoint (0 when there are none, as in older checkpoints)."""
-    return float(_payload(run_dir).get("seconds", 0.0))
+    """The optimization seconds saved with the checkpoint (0 when there is none)."""
+    ckpt = RunDir(run_dir).checkpoint()
+    return ckpt.seconds if ckpt else 0.0
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
-    return (Path(run_dir) / CHECKPOINT_NAME).exists()
+    return RunDir(run_dir).has_checkpoint()
 
 
 def rng_to_json(rng: random.Random) -> list[Any]:

@@ -1,7 +1,10 @@
 """result.json: what a run found, written and read through one schema with a version.
 
-The console, W&B, `scripts/collect.py` and `scripts/reproduce_tables.py` all read a run through `RunResult`,
-so a field renamed here is renamed everywhere.
+The console and W&B receive a `RunResult` (and a `TestRow` per evaluation) and read its fields;
+`scripts/collect.py` and `scripts/reproduce_tables.py` read a run through `RunResult.read`, so a field
+renamed here is renamed everywhere. Every accuracy names its metric (greater.evaluation.metrics): train and
+dev are teacher-forced exact match, the optimizers' score; the test rows are the evaluator's parsed answers.
+Fields are only ever added, so older result files read back with the defaults.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-RESULT_NAME = "result.json"
+from greater.evaluation.metrics import EXACT_MATCH, PARSED
+from greater.run.rundir import RESULT_NAME, read_json, write_atomic
+
+__all__ = ["RESULT_NAME", "RESULT_VERSION", "RunResult", "TestRow"]
 RESULT_VERSION = 2
 
 
@@ -30,6 +36,7 @@ class TestRow:
     n_unparsed: int
     seconds: float
     predictions_file: str | None = None  # per-example predictions, relative to the run directory
+    metric: str = PARSED  # what `acc` counts: parsed (generate mode) or loglik (loglik mode)
 
 
 @dataclass
@@ -40,12 +47,13 @@ class RunResult:
     seed: int
     initial_prompt: str
     final_prompt: str
-    train: dict[str, Any]  # n, initial_acc, final_acc
+    train: dict[str, Any]  # n, initial_acc, final_acc, metric (exact_match)
     test: list[TestRow]
     steps: int
     seconds: dict[str, float]  # optimization, until_evaluation, total
     compute: dict[str, float] = field(default_factory=dict)  # optimization counters by role (see LanguageModel)
-    dev_acc: float | None = None
+    dev_acc: float | None = None  # the final prompt's dev score, by `dev_metric`
+    dev_metric: str = EXACT_MATCH
     stopped_because: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     version: int = RESULT_VERSION
@@ -54,9 +62,7 @@ class RunResult:
         return asdict(self)
 
     def write(self, run_dir: str | Path) -> Path:
-        path = Path(run_dir) / RESULT_NAME
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+        return write_atomic(Path(run_dir) / RESULT_NAME, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
@@ -71,8 +77,9 @@ class RunResult:
         path = Path(path)
         if path.is_dir():
             path = path / RESULT_NAME
-        return cls.from_dict(json.loads(path.read_text()))
+        return cls.from_dict(read_json(path))
 
     def row(self, model: str | None = None, prompt_kind: str = "final") -> TestRow:
+        """The test row of `model` (the optimizing model by default) and `prompt_kind`."""
         model = model or self.model
         return next(r for r in self.test if r.model == model and r.prompt_kind == prompt_kind)

@@ -1,0 +1,192 @@
+"""The run directory: every file name in it, and the one way a file in it is written and read.
+
+    config.yaml          the resolved config                 (RunDir.write_config / read by resume)
+    checkpoint.json      the optimizer's state after a step  (RunDir.checkpoint / write_checkpoint)
+    result.json          what the run found                  (greater.run.results.RunResult)
+    history.jsonl        one line a step                     (greater.callbacks.jsonl)
+    progress.png         accuracy and time by step           (greater.callbacks.plots)
+    predictions_<model>_<kind>.jsonl   per-example test predictions (greater.evaluation.store)
+
+Files are written whole through `write_atomic` (a temporary file, then a rename), so a kill mid-write keeps
+the previous version; history.jsonl alone is appended to, a line a step, so a killed run keeps its steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_NAME = "config.yaml"
+CHECKPOINT_NAME = "checkpoint.json"
+RESULT_NAME = "result.json"
+HISTORY_NAME = "history.jsonl"
+PLOT_NAME = "progress.png"
+SHARED_EVALUATIONS = "evaluations"  # in a sweep directory: the test predictions its jobs share
+CHECKPOINT_VERSION = 2
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write `data` to a temporary file beside `path`, then rename it over `path`: readers see the old file
+    or the new one, never half of one. The temporary name carries the process id, so parallel sweep jobs
+    writing one shared file do not clobber each other's temporary; the last rename wins."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def publish_dir(tmp: str | Path, target: str | Path) -> Path:
+    """Move a directory written aside (`tmp`) to `target` in one rename; when another process published
+    `target` first, keep its copy and remove `tmp`. For caches built by several sweep jobs at once (a
+    converted model); greater.models.sources does the same by hand today."""
+    import shutil
+
+    tmp, target = Path(tmp), Path(target)
+    try:
+        tmp.rename(target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
+    return write_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file; an absent file has none (a run that has not written it yet)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """checkpoint.json: an optimizer's state after its last completed step, with the work and time spent so
+    far, so a resumed run's budget and reported compute cover the whole run. Plain JSON, readable without
+    torch and without unpickling: `state` holds lists, numbers and strings only."""
+
+    method: str
+    state: dict[str, Any]
+    usage: dict[str, float] = field(default_factory=dict)  # LanguageModel.counters when it was saved
+    seconds: float = 0.0  # optimization seconds so far
+    steps_done: int = 0  # completed steps; a resumed run's first step is steps_done + 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "method": self.method,
+            "state": self.state,
+            "counters": self.usage,
+            "seconds": self.seconds,
+            "steps_done": self.steps_done,
+        }
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any], where: str | Path = CHECKPOINT_NAME) -> Checkpoint:
+        if payload.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(
+                f"{where} has checkpoint version {payload.get('version')}, this greater reads "
+                f"{CHECKPOINT_VERSION}; start a new run"
+            )
+        state = payload["state"]
+        return cls(
+            method=payload.get("method", ""),
+            state=state,
+            usage=dict(payload.get("counters", {})),
+            seconds=float(payload.get("seconds", 0.0)),
+            steps_done=int(payload["steps_done"]) if "steps_done" in payload else steps_in(state),
+        )
+
+
+def steps_in(state: dict[str, Any]) -> int:
+    """Completed steps of a state saved without `steps_done` (checkpoints written before it was added, and
+    optimizers that do not pass it yet): every built-in method keeps a "step" count and a "history" list."""
+    if "step" in state:
+        return int(state["step"])
+    return len(state.get("history", []))
+
+
+class RunDir:
+    """One run's directory; it names every file in it and reads and writes the config and checkpoint."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_NAME
+
+    @property
+    def result(self) -> Path:
+        return self.path / RESULT_NAME
+
+    @property
+    def history(self) -> Path:
+        return self.path / HISTORY_NAME
+
+    @property
+    def plot(self) -> Path:
+        return self.path / PLOT_NAME
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.path / CHECKPOINT_NAME
+
+    @staticmethod
+    def predictions_name(model: str, kind: str) -> str:
+        """The file of `model`'s predictions for the `kind` (initial | final) prompt, relative to the run."""
+        return f"predictions_{model}_{kind}.jsonl"
+
+    def predictions(self, model: str, kind: str) -> Path:
+        return self.path / self.predictions_name(model, kind)
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint_file.exists()
+
+    def has_result(self) -> bool:
+        return self.result.exists()
+
+    def mkdir(self) -> RunDir:
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write_config(self, cfg: Any) -> Path:
+        from omegaconf import OmegaConf
+
+        return write_atomic(self.config, OmegaConf.to_yaml(cfg, resolve=True))
+
+    def checkpoint(self, method: str | None = None) -> Checkpoint | None:
+        """The checkpoint, read once (None when there is none); `method` given: it must have written it."""
+        if not self.has_checkpoint():
+            return None
+        ckpt = Checkpoint.from_json(read_json(self.checkpoint_file), self.checkpoint_file)
+        if method is not None and ckpt.method != method:
+            raise ValueError(
+                f"{self.checkpoint_file} was written by optimizer={ckpt.method}, not {method}; "
+                f"resume with optimizer={ckpt.method}"
+            )
+        return ckpt
+
+    def write_checkpoint(self, ckpt: Checkpoint) -> Path:
+        return write_atomic(self.checkpoint_file, json.dumps(ckpt.to_json()))
