@@ -40,7 +40,7 @@ class ModelSource(Choice):
 
 
 class ReferenceStyle(Choice):
-    """Which of the reference's extractor sets task.answer_format=reference uses (greater/tasks/reference_formats.py)."""
+    """Whose extractors task.answer_format=reference uses (greater/tasks/reference_formats.py)."""
 
     llama = "llama"  # experiments/run_llama3_all.sh and the Llama logs: '$A', $NUMBER$, " Yes"
     gemma = "gemma"  # experiments/run_gemma2_mcq.sh and the Gemma-2 logs: '$ A', **NUMBER**, "Yes" glued to "$"
