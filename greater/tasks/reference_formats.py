@@ -21,6 +21,7 @@ FOLIO's and, for Gemma, boolean_expressions' (absent from G2 and the logs) are b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 
 from greater.tasks.answers import parse_choice
@@ -125,11 +126,12 @@ class ReferenceTask(Task):
 
 
 def after_dollar(parse):
-    """A parser for text that follows "$": drop leading "$", "*" and spaces and cut at the closing "$",
-    so "B$ because ..." reads as "B" and "42$" as "42"; then the task's own parser."""
+    """A parser for text that follows "$" (or Gemma's "**"): drop leading "$", "*" and spaces and cut at the
+    closing "$" or "**", so "B$ because ..." reads as "B", "42$" and "42** apples" as "42"; then the task's
+    own parser."""
 
     def parse_after(text: str) -> str | None:
-        core = text.lstrip(" $*\n").split("$", 1)[0]
+        core = re.split(r"\$|\*\*", text.lstrip(" $*\n"), maxsplit=1)[0]
         return parse(core) or parse(text)
 
     return parse_after
