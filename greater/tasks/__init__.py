@@ -53,9 +53,11 @@ def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str 
     except ValueError as err:
         raise TaskError(str(err)) from None
     normalize = normalizer_for(cfg.answer_type)
-    pool = _answerable(_canonical(pool, options, normalize), parse, normalize, cfg.name)
+    # The reference trains on the gold as its file spells it (sports_understanding's "yes"); else the option's.
+    spelling = None if getattr(cfg, "answer_format", "default") == "reference" else options
+    pool = _answerable(_canonical(pool, spelling, normalize), parse, normalize, cfg.name)
     if test_pool is not None:
-        test_pool = _answerable(_canonical(test_pool, options, normalize), parse, normalize, cfg.name)
+        test_pool = _answerable(_canonical(test_pool, spelling, normalize), parse, normalize, cfg.name)
     parts = split(pool, test_pool, cfg.n_train, cfg.n_dev, cfg.n_test, cfg.split, seed)
     task = Task(
         name=cfg.name,
@@ -83,7 +85,9 @@ def _in_answer_format(task: Task, cfg: TaskConfig) -> Task:
     from greater.tasks.reference_formats import reference_format, task_key
 
     try:
-        return reference_format(task, task_key(cfg.loader, cfg.name, cfg.extra))
+        return reference_format(
+            task, task_key(cfg.loader, cfg.name, cfg.extra), str(getattr(cfg, "reference_style", "llama"))
+        )
     except ValueError as err:
         raise TaskError(str(err)) from None
 

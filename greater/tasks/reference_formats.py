@@ -1,13 +1,20 @@
-"""The answer formats of the authors' scripts (psunlpgroup/GreaTer), for the paper's experiments.
+"""The answer formats of the authors' runs (psunlpgroup/GreaTer), for the paper's experiments.
 
 `task.answer_format=reference` (set by experiment=paper_bbh|paper_gsm8k|paper_folio) rewrites a built task
 the way the reference runs it:
 - the question ends with a fixed ". Use" and the optimized prompt follows it (AM:2018-2019, 2070; AM is
   llm_opt/base/attack_manager.py), so "Use" itself is not optimized;
-- the extractor asks for a `$`-marked answer and ends with "$" (experiments/run_llama3_all.sh:17-39);
-- the answer loss reads the answer right after the "$": the bare letter for multiple choice ("(B)" -> "B",
-  AM:2011-2014, 2063-2065), the number, or the word (" Yes": the scripts end word extractors with "$ ");
+- the extractor asks for a marked answer; the reference appends the gold to it (AM:2066-2067), and the
+  answer loss reads that gold: the bare letter for multiple choice ("(B)" -> "B", AM:2011-2014), the number,
+  or the word in the file's own spelling (sports_understanding's "yes");
+- two extractor sets, by model family (`task.reference_style`, copied from `model.reference_style`):
+  llama: experiments/run_llama3_all.sh:17-39 (L3) and the Llama logs: '$A', $NUMBER$ ... is $, words end
+  "is $ " so the target is " Yes";
+  gemma: experiments/run_gemma2_mcq.sh:17-38 (G2) and every gemma2-logs header: '$ A', **NUMBER** ... is **,
+  words end "is $" and the gemma-2 path adds no space (AM:407), so the target is "Yes" glued to "$";
 - FOLIO is three-way multiple choice, (A) True (B) False (C) Uncertain (data/FOLIO/*.csv).
+There is no committed GSM8K or FOLIO script: the GSM8K extractor is a line the reference overwrites (AM:2021),
+FOLIO's and, for Gemma, boolean_expressions' (absent from G2 and the logs) are by analogy.
 
 `PAPER_BBH_TASKS` are the 21 BBH tasks of the paper's Table 1 (the keys of run_llama3_all.sh:17-39); the list
 lives in greater/analysis/paper.py with the paper's other task lists.
@@ -15,6 +22,7 @@ lives in greater/analysis/paper.py with the paper's other task lists.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 
 from greater.analysis.paper import PAPER_BBH_TASKS  # noqa: F401  (kept importable here; the list lives there)
@@ -55,17 +63,26 @@ PREFIX = "Therefore, the final answer"
 USE = ". Use"  # fixed after the question; the optimized prompt starts after it
 
 
-def reference_extractor(key: str) -> str:
-    """The script's extractor for a task key (a BBH file name, "gsm8k" or "folio"); it ends with "$"."""
+STYLES = ("llama", "gemma")
+
+
+def reference_extractor(key: str, style: str = "llama") -> str:
+    """The reference's extractor for a task key (a BBH file name, "gsm8k" or "folio") and model family."""
+    if style not in STYLES:
+        raise ValueError(f"unknown task.reference_style '{style}'; use llama or gemma")
+    gemma = style == "gemma"
     if key in LETTERS:
-        offered = " or ".join(f"'${letter}'" for letter in LETTERS[key])
+        mark = "$ " if gemma else "$"  # G2: '$ A'; L3: '$A'
+        offered = " or ".join(f"'{mark}{letter}'" for letter in LETTERS[key])
         return f"{PREFIX} (use exact format: {offered}) is $"
     if key in WORDS:
         offered = " or ".join(f"'$ {word}'" for word in WORDS[key])
-        return f"{PREFIX} (use exact format: {offered}) is $"  # the script's trailing space: see target_text
+        return f"{PREFIX} (use exact format: {offered}) is $"  # L3's trailing space: see target_text
     if key in NUMBERS:
+        if gemma:
+            return f"{PREFIX} (use exactly this format: **NUMBER**, where NUMBER is {NUMBERS[key]}) is **"
         return f"{PREFIX} (use exactly this format: $NUMBER$, where NUMBER is {NUMBERS[key]}) is $"
-    if key == "gsm8k":  # the commented GSM8K extractor at AM:2021, without its trailing space
+    if key == "gsm8k":  # the overwritten GSM8K extractor at AM:2021, without its trailing space
         return "Therefore, the final numerical answer is ($ result, where result is numerical) $"
     raise ValueError(
         f"task.answer_format=reference has no format for '{key}'; it covers the paper's BBH tasks, gsm8k and "
@@ -78,7 +95,7 @@ class ReferenceTask(Task):
     """A task in the reference's format: the answer right after the extractor's "$"."""
 
     bare_letters: bool = False  # multiple choice: the target is "B" for gold "(B)"
-    space_before_answer: bool = False  # word answers: " Yes" (the script's extractor ends with "$ ")
+    space_before_answer: bool = False  # Llama's word answers: " Yes" (L3's extractor ends with "$ ")
 
     def target_text(self, example: Example) -> str:
         if self.bare_letters:
@@ -87,27 +104,33 @@ class ReferenceTask(Task):
 
 
 def after_dollar(parse):
-    """A parser for text that follows "$": drop leading "$", "*" and spaces and cut at the closing "$",
-    so "B$ because ..." reads as "B" and "42$" as "42"; then the task's own parser."""
+    """A parser for text that follows "$" (or Gemma's "**"): drop leading "$", "*" and spaces and cut at the
+    closing "$" or "**", so "B$ because ..." reads as "B", "42$" and "42** apples" as "42"; then the task's
+    own parser."""
 
     def parse_after(text: str) -> str | None:
-        core = text.lstrip(" $*\n").split("$", 1)[0]
+        core = re.split(r"\$|\*\*", text.lstrip(" $*\n"), maxsplit=1)[0]
         return parse(core) or parse(text)
 
     return parse_after
 
 
-def reference_format(task: Task, key: str) -> ReferenceTask:
-    """`task` rewritten in the reference's format; `key` names the task (BBH file name, gsm8k, folio)."""
+def reference_format(task: Task, key: str, style: str = "llama") -> ReferenceTask:
+    """`task` rewritten in the reference's format; `key` names the task (BBH file name, gsm8k, folio), `style`
+    the model family whose run it follows. Gold answers are kept as the data spells them (build_task does not
+    canonicalize them under this format): the reference trains on the file's "yes", not the option's "Yes"."""
     base = {f.name: getattr(task, f.name) for f in fields(Task)}
     if key == "folio":
         base.update(_folio_as_choice(task))
+    if key in WORDS:  # the closed set as the extractor spells it (loglik evaluation scores these)
+        base["options"] = list(WORDS[key])
     base["question_template"] += USE
     if base["initial_prompt"].startswith("Use "):
         base["initial_prompt"] = base["initial_prompt"][len("Use ") :]
-    base["extractor"] = reference_extractor(key)
+    base["extractor"] = reference_extractor(key, style)
     base["parse"] = after_dollar(base["parse"])
-    return ReferenceTask(**base, bare_letters=key in LETTERS, space_before_answer=key in WORDS or key == "gsm8k")
+    spaced = (key in WORDS and style == "llama") or key == "gsm8k"
+    return ReferenceTask(**base, bare_letters=key in LETTERS, space_before_answer=spaced)
 
 
 def _folio_as_choice(task: Task) -> dict:

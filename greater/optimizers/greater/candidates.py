@@ -43,6 +43,15 @@ def allowed_token_mask(tokenizer, token_filter: str = "reference") -> torch.Tens
     return allowed
 
 
+def fit_to_vocabulary(allowed: torch.Tensor, n_logits: int) -> torch.Tensor:
+    """`allowed` sized to the model's output layer: a model may have more rows than its tokenizer has tokens
+    (Qwen2.5-7B: 152,064 vs 151,665; a random-weight model on a borrowed tokenizer), and ids the tokenizer
+    cannot decode are never proposed."""
+    if allowed.shape[0] >= n_logits:
+        return allowed[:n_logits]
+    return torch.cat([allowed, allowed.new_zeros(n_logits - allowed.shape[0])])
+
+
 def _decoded(tokenizer, vocab_size: int) -> list[str]:
     return [tokenizer.decode([token_id]) for token_id in range(vocab_size)]
 
@@ -82,6 +91,7 @@ def propose_candidates(
     max_topk: int,
 ) -> tuple[list[int], int]:
     """next_token_logits: [N, V] at the position, one row per example. Returns (candidates, k used)."""
+    allowed = fit_to_vocabulary(allowed, next_token_logits.shape[-1])
     logits = next_token_logits.masked_fill(~allowed.to(next_token_logits.device), float("-inf"))
     k = topk
     while True:
