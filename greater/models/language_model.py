@@ -16,16 +16,17 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
 
 from greater.config import ModelConfig
-from greater.engine.decode import Decoded, Tail, continuation_losses, greedy_decode, start_cache
+from greater.engine import kv
+from greater.engine.decode import Answer, Decoded, Tail, continuation_losses, greedy_decode
 from greater.engine.losses import span_cross_entropy
 from greater.engine.memory import run_with_backoff
 from greater.engine.prefix_store import PrefixStore
+from greater.models.chat import PLACEMENTS, SLOT, ChatFormat
 from greater.models.sources import resolve_weights
 
 log = logging.getLogger(__name__)
 
-SLOT = "\u2063PROMPT\u2063"  # marks where the optimized prompt goes inside a rendered chat
-PLACEMENTS = ("after", "before", "system")
+__all__ = ["PLACEMENTS", "SLOT", "Batch", "LanguageModel", "check_batching", "check_prefix_cache"]
 
 
 @dataclass
@@ -70,8 +71,8 @@ class LanguageModel:
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.name = name
-        self.use_chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
-        self.system_prompt = system_prompt
+        use_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
+        self.chat = ChatFormat(tokenizer, use_template, system_prompt)
         self.batch_size, self.batch_tokens = batch_size, batch_tokens
         # Sequences per loss / gradient pass: a backward pass keeps every layer's activations, so on a GPU it
         # fits far fewer sequences than generation does. None: the generation batch size.
@@ -163,49 +164,33 @@ class LanguageModel:
                 ids.add(token_id)
         return {i for i in ids if i is not None}
 
-    # ---- chat formatting ----------------------------------------------------------------------
+    # ---- chat formatting (greater.models.chat) ------------------------------------------------
+    @property
+    def use_chat_template(self) -> bool:
+        return self.chat.use_chat_template
+
+    @property
+    def system_prompt(self) -> str | None:
+        return self.chat.system_prompt
+
     def prompt_slot(self, question: str, placement: str = "after") -> tuple[list[int], list[int]]:
-        """Token ids before and after the optimized prompt, for one question.
+        """Token ids before and after the optimized prompt, for one question (see ChatFormat.slot)."""
+        return self.chat.slot(question, placement)
 
-        The chat is rendered once with a marker where the prompt goes and split there, so the prompt's
-        tokens can be swapped without re-rendering (and the pieces tokenize the same every time).
-        """
-        if placement not in PLACEMENTS:
-            raise ValueError(f"unknown prompt placement '{placement}'; use one of {', '.join(PLACEMENTS)}")
-        system, user = self.system_prompt, f"{question}\n{SLOT}"
-        if placement == "before":
-            user = f"{SLOT}\n{question}"
-        elif placement == "system":
-            system, user = SLOT, question
-        text = self._render(system, user)
-        before, after = text.split(SLOT)
-        return self.encode(before), self.encode(after)
-
-    def _render(self, system: str | None, user: str) -> str:
-        if not self.use_chat_template:
-            bos = self.tokenizer.bos_token or ""
-            head = f"{system}\n\n" if system else ""
-            return f"{bos}{head}Question: {user}\nAnswer:"
-        messages = [{"role": "user", "content": user}]
-        if system is not None:
-            messages.insert(0, {"role": "system", "content": system})
-        try:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception:
-            if system is None:
-                raise
-            merged = [{"role": "user", "content": f"{system}\n\n{user}"}]
-            return self.tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+    def chat_prompt(self, user: str, system: str | None = None) -> list[int]:
+        """A plain chat turn (no optimized slot) ready for generation: how optimizers ask the model things."""
+        return self.chat.turn(user, system)
 
     # ---- batching -----------------------------------------------------------------------------
     def pad(self, sequences: list[list[int]]) -> Batch:
-        length = max(len(s) for s in sequences)
-        pad_id = self.tokenizer.pad_token_id
-        offsets = [length - len(s) for s in sequences]
-        ids = torch.tensor([[pad_id] * o + s for o, s in zip(offsets, sequences)], device=self.device)
-        mask = torch.tensor([[0] * o + [1] * len(s) for o, s in zip(offsets, sequences)], device=self.device)
+        ids, mask = kv.pad(sequences, self.tokenizer.pad_token_id, self.device, "left")
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return Batch(ids, mask, positions, offsets)
+        return Batch(ids, mask, positions, [ids.shape[1] - len(s) for s in sequences])
+
+    @property
+    def engine(self) -> kv.Engine:
+        """The model bound to its pad id and prefix store, for the engine's cached passes."""
+        return kv.Engine(self.model, self.tokenizer.pad_token_id, self.prefixes)
 
     # ---- generation ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -242,9 +227,34 @@ class LanguageModel:
         tail, read from the generation's own cache instead of a second pass over the whole sequence.
         Inputs in one batch whose first `prefix_lengths[i]` tokens are the same (a question's chat under
         several prompts) go through that prefix once."""
+        decoded = self._generate(inputs, max_new_tokens, drafts, tails, prefix_lengths)
+        if tails is None:
+            return decoded.tokens, None, None
+        return decoded.tokens, torch.tensor(decoded.tail_losses), torch.tensor(decoded.tail_exact)
+
+    @torch.no_grad()
+    def generate_and_answer(
+        self, inputs: list[list[int]], max_new_tokens: int, forced: list[int], answer_tokens: int
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """Greedy continuations, then after each one the `forced` tokens (e.g. the extractor) and up to
+        `answer_tokens` greedy tokens: (continuations, answers). The same tokens as generating the
+        continuations and then generating again from input + continuation + forced, read from the
+        continuation's own cache instead of a second pass over the whole sequence."""
+        decoded = self._generate(inputs, max_new_tokens, None, [Answer(forced, answer_tokens)] * len(inputs), None)
+        return decoded.tokens, decoded.answers
+
+    def _generate(
+        self,
+        inputs: list[list[int]],
+        max_new_tokens: int,
+        drafts: list[list[int]] | None,
+        tails: list[Tail] | list[Answer] | None,
+        prefix_lengths: list[int] | None,
+    ) -> Decoded:
+        """Greedy decoding of every input, batched by similar length, counted; results in input order."""
         drafts = drafts or [[] for _ in inputs]
-        outputs: list[list[int]] = [[] for _ in inputs]
-        losses, exact = [0.0] * len(inputs), [False] * len(inputs)
+        parts: list[Decoded] = []
+        order: list[int] = []  # the input of each row of the concatenated parts
         started, done = time.perf_counter(), 0
         lengths = [len(x) + len(d[:max_new_tokens]) for x, d in zip(inputs, drafts)]
         for idx in self.generation_batches(lengths):
@@ -253,30 +263,29 @@ class LanguageModel:
             row_prefixes = [prefix_lengths[i] for i in idx] if prefix_lengths is not None else None
             decoded = self._decode_with_backoff(rows, row_drafts, max_new_tokens, row_tails, row_prefixes)
             self.count("tokens_forwarded", decoded.tail_tokens)
-            for k, i in enumerate(idx):
-                outputs[i] = decoded.tokens[k]
-                if tails is not None:
-                    losses[i], exact[i] = decoded.tail_losses[k], decoded.tail_exact[k]
-                self.count("tokens_generated", len(outputs[i]))
-                self.count("tokens_reused", min(decoded.accepted[k], len(outputs[i])))
+            for k in range(len(idx)):
+                generated = decoded.tokens[k]
+                self.count("tokens_generated", len(generated) + (len(decoded.answers[k]) if decoded.answers else 0))
+                self.count("tokens_reused", min(decoded.accepted[k], len(generated)))
                 rejected = len(row_drafts[k][:max_new_tokens]) - decoded.accepted[k]
                 self.count("tokens_forwarded", len(rows[k]) + rejected)  # the prefill and the draft it threw away
             self.count("calls")
+            parts.append(decoded)
+            order += idx
             done += len(idx)
             if self.on_generation is not None:
                 self.on_generation(done, len(inputs))
         self.count("generations", len(inputs))
         self.count("seconds", time.perf_counter() - started)
-        if tails is None:
-            return outputs, None, None
-        return outputs, torch.tensor(losses), torch.tensor(exact)
+        position = {i: k for k, i in enumerate(order)}
+        return Decoded.concat(parts).take([position[i] for i in range(len(inputs))])
 
     def _decode_with_backoff(
         self,
         rows: list[list[int]],
         drafts: list[list[int]],
         max_new_tokens: int,
-        tails: list[Tail] | None = None,
+        tails: list[Tail] | list[Answer] | None = None,
         prefix_lengths: list[int] | None = None,
     ) -> Decoded:
         """One generation batch; on out-of-memory it is split in halves (down to one row) and retried."""
@@ -295,16 +304,7 @@ class LanguageModel:
                 store=self.prefixes,
             )
 
-        parts = run_with_backoff(run, list(range(len(rows))), len(rows))
-        scored = tails is not None
-        return Decoded(
-            [t for p in parts for t in p.tokens],
-            [a for p in parts for a in p.accepted],
-            sum(p.decode_steps for p in parts),
-            [x for p in parts for x in p.tail_losses] if scored else None,
-            [x for p in parts for x in p.tail_exact] if scored else None,
-            sum(p.tail_tokens for p in parts),
-        )
+        return Decoded.concat(run_with_backoff(run, list(range(len(rows))), len(rows)))
 
     def _sample(self, inputs: list[list[int]], max_new_tokens: int, temperature: float, seed: int | None):
         """Sampled continuations through transformers' generate."""
@@ -335,10 +335,6 @@ class LanguageModel:
         self.count("generations", len(inputs))
         self.count("seconds", time.perf_counter() - started)
         return outputs
-
-    def chat_prompt(self, user: str, system: str | None = None) -> list[int]:
-        """A plain chat turn (no optimized slot) ready for generation: how optimizers ask the model things."""
-        return self.encode(self._render(system if system is not None else self.system_prompt, user))
 
     def complete(
         self, messages: list[str], max_new_tokens: int, temperature: float = 0.0, n: int = 1, seed: int | None = None
@@ -375,13 +371,12 @@ class LanguageModel:
         return tokens
 
     # ---- losses -------------------------------------------------------------------------------
-    def logits_at(self, batch: Batch, positions: torch.Tensor, inputs_embeds: torch.Tensor | None = None):
+    def logits_at(self, batch: Batch, positions: torch.Tensor):
         """Logits only at the padded `positions` [P] (shared by the batch): [B, P, V]."""
-        kwargs = {"inputs_embeds": inputs_embeds} if inputs_embeds is not None else {"input_ids": batch.input_ids}
         self.count("tokens_forwarded", int(batch.attention_mask.sum()))
         self.count("calls")
         out = self.model(
-            **kwargs,
+            input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             position_ids=batch.position_ids,
             logits_to_keep=positions,
@@ -427,11 +422,9 @@ class LanguageModel:
         todo = [p for p in todo if not window or len(p) < window - 1]  # a sliding layer keeps window - 1 tokens
 
         def run(chunk: list[tuple[int, ...]]) -> None:
-            cache, _, _ = start_cache(self.model, [list(p) for p in chunk], self.tokenizer.pad_token_id, 1)
+            prefix, _ = self.engine.prefill([list(p) for p in chunk], 1, from_store=False)
             for b, p in enumerate(chunk):  # left-padded: each row's own tokens are its last len(p) positions
-                own = slice(-len(p), None)
-                layers = [(layer.keys[b, :, own].clone(), layer.values[b, :, own].clone()) for layer in cache.layers]
-                self.prefixes.add(p, layers)
+                self.prefixes.add(p, kv.snapshot(prefix, b, len(p)))
 
         if todo:
             self.count("tokens_forwarded", sum(len(p) for p in todo))
@@ -443,14 +436,13 @@ class LanguageModel:
         batch: Batch,
         sequences: list[list[int]],
         spans: list[tuple[int, int]],
-        inputs_embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Differentiable per-sequence span cross-entropy [B] and exact match [B] for one padded batch."""
+        """Per-sequence span cross-entropy [B] and exact match [B] for one padded batch."""
         # Token t is predicted at t - 1; shift every span into padded coordinates.
         rows = [(o + s - 1, o + e - 1) for o, (s, e) in zip(batch.offsets, spans)]
         keep = sorted({p for a, b in rows for p in range(a, b)})
         keep_t = torch.tensor(keep, device=self.device)
-        logits = self.logits_at(batch, keep_t, inputs_embeds).float()  # [B, P, V]
+        logits = self.logits_at(batch, keep_t).float()  # [B, P, V]
         column = {p: k for k, p in enumerate(keep)}
         losses, matches = [], []
         for i, ((a, b), seq, (s, e)) in enumerate(zip(rows, sequences, spans)):
