@@ -126,9 +126,8 @@ def greedy_decode(
 ) -> Decoded:
     """Greedy continuations of `inputs` (one batch), each verified against and extended from its draft;
     with `tails`, each row's end (all `Tail`s: scored; all `Answer`s: decoded) is run from its cache as the
-    row finishes; with `prefix_lengths`, rows
-    whose first prefix_lengths[r] tokens are the same share one pass over them (see `_prefill`), and prefixes
-    held in `store` are read from it."""
+    row finishes; with `prefix_lengths`, rows whose first prefix_lengths[r] tokens are the same share one
+    pass over them (see `_prefill`), and prefixes held in `store` are read from it."""
     if tails is not None and len({type(t) for t in tails}) > 1:
         raise ValueError("greedy_decode: tails mix Tail and Answer ends; pass one kind per call")
     engine = Engine(model, pad_id, store)
