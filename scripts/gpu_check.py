@@ -72,10 +72,10 @@ def paper_task(args, cfg):
 
 def load(name: str, args):
     """(LanguageModel, model config, seconds): the random-weight architecture built on the device."""
-    from greater.models.chat import without_system_turn
     from greater.models.language_model import LanguageModel
     from greater.models.random_weights import TINY, build
     from greater.models.registry import load_model_config
+    from greater.models.system_turn import without_system_turn
 
     cfg = load_model_config(name)
     started = time.perf_counter()

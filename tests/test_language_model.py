@@ -4,8 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from greater.models.chat import ChatFormat
 from greater.models.language_model import LanguageModel
 from greater.testing import tiny_language_model
+from greater.testing.tiny import tiny_tokenizer
 
 
 def full_logits(lm, seq):
@@ -30,6 +32,21 @@ def test_plain_template_for_base_models():
     lm = tiny_language_model(chat_template=False)
     b, a = lm.prompt_slot("Q?", "after")
     assert lm.decode(b + lm.encode("P") + a) == "<s>Question: Q?\nP\nAnswer:"
+
+
+def test_chat_format_needs_no_weights():
+    """ChatFormat renders from a tokenizer alone: slots, the system prompt, plain turns and bad placements."""
+    chat = ChatFormat(tiny_tokenizer(), use_chat_template=True, system_prompt="Be brief.")
+    tok = chat.tokenizer
+    before, after = chat.slot("Q?", "after")
+    assert tok.decode(before + chat.encode("P") + after) == "<s><|system|>Be brief.</s><|user|>Q?\nP</s><|assistant|>"
+    assert tok.decode(chat.turn("hi")) == "<s><|system|>Be brief.</s><|user|>hi</s><|assistant|>"
+    assert tok.decode(chat.turn("hi", system="Other.")) == "<s><|system|>Other.</s><|user|>hi</s><|assistant|>"
+    plain = ChatFormat(tiny_tokenizer(chat_template=False), use_chat_template=False)
+    b, a = plain.slot("Q?", "before")
+    assert plain.tokenizer.decode(b + plain.encode("P") + a) == "<s>Question: P\nQ?\nAnswer:"
+    with pytest.raises(ValueError, match="unknown prompt placement 'middle'; use one of after, before, system"):
+        chat.slot("Q?", "middle")
 
 
 def test_span_losses_match_unpadded_cross_entropy(tiny_lm):

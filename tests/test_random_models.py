@@ -11,9 +11,9 @@ import torch
 from omegaconf import OmegaConf
 
 from greater.config import ModelConfig
-from greater.models.chat import without_system_turn
 from greater.models.random_weights import TINY, RandomModelError, architecture, build, shrunk
 from greater.models.sources import ModelSourceError, check_source
+from greater.models.system_turn import without_system_turn
 from greater.optimizers.greater.candidates import propose_candidates
 from tests.helpers import SHARED_DATA, run_cli
 

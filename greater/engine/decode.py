@@ -11,20 +11,20 @@ tokens instead of one step at a time, which can flip an argmax only on an exact 
 Rows that finish (a stop token, or the token limit) leave the batch at the next check, which happens every
 `check_every` steps: between checks nothing is read back from the device, so a GPU is never stalled per token.
 
-A row may also carry a tail (for the scorer: the extractor and the gold answer). When the row finishes, its
-key-value cache, with anything generated after the stop masked out, takes the tail in one short forward pass,
-and the cross-entropy of the tail's scored tokens is returned: the question, prompt and reasoning are never
-run through the model a second time to read the answer's loss.
+A row may also carry an end: tokens forced after its continuation (the extractor), fed from the row's own
+key-value cache, with anything generated after the stop masked out, in one short forward pass as the row
+finishes. The end either scores them (a `Tail`: for the scorer, the extractor and the gold answer, whose
+cross-entropy is returned) or keeps decoding greedily after them (an `Answer`: for the evaluator, the model's
+own answer). Either way the question, prompt and reasoning are never run through the model a second time.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache
 
+from greater.engine.kv import Engine, Prefix, keep_rows, select
 from greater.engine.losses import span_cross_entropy
 from greater.engine.prefix_store import PrefixStore
 
@@ -36,7 +36,38 @@ class Decoded:
     decode_steps: int  # one-token forward passes after the first (the work a draft saves)
     tail_losses: list[float] | None = None  # per row: mean cross-entropy of its tail's scored tokens
     tail_exact: list[bool] | None = None  # per row: greedy decoding would emit exactly those tokens
-    tail_tokens: int = 0  # tokens forwarded to score the tails
+    tail_tokens: int = 0  # tokens forwarded for the ends (tails or answers' forced tokens)
+    answers: list[list[int]] | None = None  # per row, with `Answer` ends: the tokens decoded after the forced ones
+
+    @staticmethod
+    def concat(parts: list[Decoded]) -> Decoded:
+        """The rows of several decoded batches, in order."""
+        if not parts:
+            return Decoded([], [], 0, [], [], 0, [])
+
+        def rows(name: str) -> list | None:
+            return None if getattr(parts[0], name) is None else [x for p in parts for x in getattr(p, name)]
+
+        steps, tokens = sum(p.decode_steps for p in parts), sum(p.tail_tokens for p in parts)
+        return Decoded(
+            rows("tokens"), rows("accepted"), steps, rows("tail_losses"), rows("tail_exact"), tokens, rows("answers")
+        )
+
+    def take(self, order: list[int]) -> Decoded:
+        """The rows `order` (row order[i] becomes row i)."""
+
+        def rows(values: list | None) -> list | None:
+            return None if values is None else [values[k] for k in order]
+
+        return Decoded(
+            rows(self.tokens),
+            rows(self.accepted),
+            self.decode_steps,
+            rows(self.tail_losses),
+            rows(self.tail_exact),
+            self.tail_tokens,
+            rows(self.answers),
+        )
 
 
 @dataclass(frozen=True)
@@ -48,16 +79,17 @@ class Tail:
     score_from: int
 
 
-def cache_keyword(model) -> str:
-    # transformers renamed `past_key_values` to `cache` during 5.x; use whichever this version takes.
-    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+@dataclass(frozen=True)
+class Answer:
+    """Tokens to feed after a row's continuation (e.g. the extractor), then up to `max_new_tokens` greedy
+    tokens after them (the answer), stopping at a stop token like the continuation."""
 
+    tokens: list[int]
+    max_new_tokens: int
 
-def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows], device=device)
-    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
-    return ids, mask
+    def __post_init__(self) -> None:
+        if not self.tokens:
+            raise ValueError("Answer needs at least one forced token (e.g. the extractor) to decode after")
 
 
 def _accept(draft: list[int], predicted: list[int]) -> int:
@@ -88,36 +120,52 @@ def greedy_decode(
     pad_id: int,
     drafts: list[list[int]] | None = None,
     check_every: int = 8,
-    tails: list[Tail] | None = None,
+    tails: list[Tail] | list[Answer] | None = None,
     prefix_lengths: list[int] | None = None,
     store: PrefixStore | None = None,
 ) -> Decoded:
     """Greedy continuations of `inputs` (one batch), each verified against and extended from its draft;
-    with `tails`, each row's tail is scored from its cache as the row finishes; with `prefix_lengths`, rows
-    whose first prefix_lengths[r] tokens are the same share one pass over them (see `_prefill`), and prefixes
-    held in `store` are read from it."""
+    with `tails`, each row's end (all `Tail`s: scored; all `Answer`s: decoded) is run from its cache as the
+    row finishes; with `prefix_lengths`, rows whose first prefix_lengths[r] tokens are the same share one
+    pass over them (see `_prefill`), and prefixes held in `store` are read from it."""
+    if tails is not None and len({type(t) for t in tails}) > 1:
+        raise ValueError("greedy_decode: tails mix Tail and Answer ends; pass one kind per call")
+    engine = Engine(model, pad_id, store)
     drafts = [list(d[:max_new_tokens]) for d in drafts] if drafts else [[] for _ in inputs]
-    device = model.get_input_embeddings().weight.device
     width = max(len(d) for d in drafts)  # the last width + 1 positions predict the draft and the token after
-    cache, mask, out = _prefill(model, inputs, drafts, pad_id, width + 1, prefix_lengths, store)
-    with_cache = {cache_keyword(model): cache, "use_cache": True}
-    predicted = out.logits.argmax(-1).tolist()  # [B, width + 1]; the one read-back of the prefill
-    generated, accepted = [], []
-    next_pos = []
+    prefix, logits = _prefill(engine, inputs, drafts, width + 1, prefix_lengths)
+    predicted = logits.argmax(-1).tolist()  # [B, width + 1]; the one read-back of the prefill
+    generated, accepted, next_pos = [], [], []
     for row, (x, d) in enumerate(zip(inputs, drafts)):
         guess = predicted[row][width - len(d) :]
         k = _accept(d, guess)
         generated.append(d[:k] + [guess[k]])
         accepted.append(k)
-        mask[row, mask.shape[1] - len(d) + k :] = 0  # rejected draft tokens: in the cache, never attended to
+        prefix.mask[row, prefix.mask.shape[1] - len(d) + k :] = 0  # rejected draft tokens: cached, never attended to
         next_pos.append(len(x) + k)
-    result = [[] for _ in inputs]
-    live = list(range(len(inputs)))  # original row of each batch row
-    last = torch.tensor([g[-1] for g in generated], device=device)
-    pos = torch.tensor(next_pos, device=device)
+    ends = _Ends(engine, inputs, generated, tails, stop_ids, max_new_tokens, check_every) if tails else None
+    last = torch.tensor([g[-1] for g in generated], device=engine.device)
+    pos = torch.tensor(next_pos, device=engine.device)
+    limits = [max_new_tokens] * len(inputs)
+    steps = _decode(engine, prefix, list(range(len(inputs))), generated, last, pos, stop_ids, limits, check_every, ends)
+    result = [_trim(g, stop_ids, max_new_tokens) for g in generated]
+    if ends is None:
+        return Decoded(result, accepted, steps)
+    if isinstance(tails[0], Answer):
+        return Decoded(
+            result, accepted, steps, tail_tokens=ends.tokens, answers=[ends.answers[r] for r in range(len(inputs))]
+        )
+    losses, exact = zip(*(ends.scores[row] for row in range(len(inputs))))
+    return Decoded(result, accepted, steps, list(losses), list(exact), ends.tokens)
+
+
+def _decode(engine: Engine, prefix: Prefix, live, generated, last, pos, stop_ids, limits, check_every, on_finish=None):
+    """Greedy steps over `prefix` for its batch rows, live[b] being the original row of batch row b. Each row's
+    newest token last[b] is in generated[live[b]] but not yet fed; it goes in at position pos[b]. A row stops at
+    a stop token or at limits[row] tokens; on_finish(prefix, batch rows, original rows), when given, sees the
+    cache of rows that just finished before they leave it. Returns the steps taken."""
     pending: list[torch.Tensor] = []
-    steps, tail_tokens = 0, 0
-    scores: dict[int, tuple[float, bool]] = {}  # row -> (tail loss, tail exact)
+    steps = 0
     while True:
         if not pending or len(pending) == check_every:
             # Check point: read the steps since the last check back and drop finished rows.
@@ -126,144 +174,97 @@ def greedy_decode(
             keep = []
             for b, row in enumerate(live):
                 generated[row] += new[b]
-                if not _finished(generated[row], stop_ids, max_new_tokens):
+                if not _finished(generated[row], stop_ids, limits[row]):
                     keep.append(b)
-            if tails is not None and len(keep) < len(live):
-                done = [b for b in range(len(live)) if b not in set(keep)]
-                finished = _Finished([live[b] for b in done], inputs, generated, tails, stop_ids, max_new_tokens)
-                index = torch.tensor(done, device=device)
-                tail_tokens += _score_tails(model, cache, index, mask, finished, scores)
+            if on_finish is not None and len(keep) < len(live):
+                kept = set(keep)
+                done = [b for b in range(len(live)) if b not in kept]
+                on_finish(prefix, done, [live[b] for b in done])
             if not keep:
-                break
+                return steps
             if len(keep) < len(live):
-                index = torch.tensor(keep, device=device)
-                cache.batch_select_indices(index)
-                mask, last, pos = mask[index], last[index], pos[index]
+                index = torch.tensor(keep, device=engine.device)
+                keep_rows(prefix, index)
+                last, pos = last[index], pos[index]
                 live = [live[b] for b in keep]
-        mask = torch.cat([mask, mask.new_ones(len(live), 1)], 1)
-        out = model(input_ids=last[:, None], attention_mask=mask, position_ids=pos[:, None], **with_cache)
-        last = out.logits[:, -1].argmax(-1)  # stays on the device: no sync per token
+        last = engine.step(prefix, last, pos).argmax(-1)  # stays on the device: no sync per token
         pos = pos + 1
         pending.append(last)
         steps += 1
-    for row in range(len(inputs)):
-        result[row] = _trim(generated[row], stop_ids, max_new_tokens)
-    if tails is None:
-        return Decoded(result, accepted, steps)
-    losses, exact = zip(*(scores[row] for row in range(len(inputs))))
-    return Decoded(result, accepted, steps, list(losses), list(exact), tail_tokens)
 
 
-def start_cache(model, rows: list[list[int]], pad_id: int, keep: int, store: PrefixStore | None = None):
-    """One left-padded forward pass over `rows` into a new cache: (cache, attention mask, output with the last
-    `keep` logits of each row). Rows that start with a prefix held in `store` read its cache instead of
-    running it (the last `keep` tokens are always run, since their logits are wanted)."""
-    device = model.get_input_embeddings().weight.device
-    matches = [store.match(r, len(r) - keep) for r in rows] if store is not None and store.entries else None
-    gathered = store.gather(matches, device) if matches else None
-    if gathered is None:
-        empty = torch.zeros(len(rows), 0, dtype=torch.long, device=device)
-        return _extend(model, DynamicCache(config=model.config), empty, rows, pad_id, keep)
-    layers, mask = gathered
-    cache = DynamicCache(ddp_cache_data=layers, config=model.config)
-    return _extend(model, cache, mask, [r[m.length :] for r, m in zip(rows, matches)], pad_id, keep)
-
-
-def _extend(model, cache: DynamicCache, mask: torch.Tensor, rows: list[list[int]], pad_id: int, keep: int):
-    """Run left-padded `rows` after `cache` (mask [B, W]: the cache's attention mask): (cache, the extended
-    mask, output with the last `keep` logits). Padding may then sit in two places ([pad | cached | pad | new]);
-    the mask and explicit positions make it invisible, so each row computes what it would alone."""
-    ids, rows_mask = _left_pad(rows, pad_id, mask.device)
-    mask = torch.cat([mask, rows_mask], 1)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, mask.shape[1] - ids.shape[1] :]
-    out = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=positions,
-        logits_to_keep=keep,
-        **{cache_keyword(model): cache, "use_cache": True},
-    )
-    return cache, mask, out
-
-
-def _prefill(model, inputs, drafts, pad_id: int, keep: int, prefix_lengths: list[int] | None, store=None):
-    """The first pass over every row's input and draft: (cache, attention mask, output with the last `keep`
-    logits). Rows that start with the same prefix (one question under several prompts) share it: the distinct
-    prefixes go through the model once, their cache is copied to each row, and the rest of each row follows
-    in a second pass."""
-    device = model.get_input_embeddings().weight.device
+def _prefill(engine: Engine, inputs, drafts, keep: int, prefix_lengths: list[int] | None):
+    """The first pass over every row's input and draft: (prefix, the last `keep` logits of each row). Rows that
+    start with the same prefix (one question under several prompts) share it: the distinct prefixes go through
+    the model once, their cache is copied to each row, and the rest of each row follows in a second pass."""
     rows = [x + d for x, d in zip(inputs, drafts)]
     lengths = [min(n, len(x) - 1) for n, x in zip(prefix_lengths or [0] * len(inputs), inputs)]
     prefixes = list(dict.fromkeys(tuple(x[:n]) for x, n in zip(inputs, lengths) if n > 0))
     if len(prefixes) == 0 or len(prefixes) == len(inputs) or min(lengths) == 0:  # nothing shared
-        return start_cache(model, rows, pad_id, keep, store)
-    cache, prefix_mask, _ = start_cache(model, [list(p) for p in prefixes], pad_id, 1, store)
+        return engine.prefill(rows, keep)
+    shared, _ = engine.prefill([list(p) for p in prefixes], 1)
     slot = {p: k for k, p in enumerate(prefixes)}
-    index = torch.tensor([slot[tuple(x[:n])] for x, n in zip(inputs, lengths)], device=device)
-    cache = _select_rows(cache, index, model.config)
-    return _extend(model, cache, prefix_mask[index], [r[n:] for r, n in zip(rows, lengths)], pad_id, keep)
+    index = torch.tensor([slot[tuple(x[:n])] for x, n in zip(inputs, lengths)], device=engine.device)
+    prefix = select(shared, index, engine.model.config)
+    return engine.extend(prefix, [r[n:] for r, n in zip(rows, lengths)], keep)
 
 
-@dataclass
-class _Finished:
-    """Rows that just finished, with what their tails need: [original row], their inputs and generations."""
+class _Ends:
+    """Runs each row's end from its cache as the row finishes: scores[row] = (loss, exact) for tails,
+    answers[row] = decoded tokens for answers; `tokens` counts the tokens forwarded for them."""
 
-    rows: list[int]
-    inputs: list[list[int]]
-    generated: list[list[int]]
-    tails: list[Tail]
-    stop_ids: set[int]
-    limit: int
+    def __init__(self, engine: Engine, inputs, generated, ends, stop_ids: set[int], limit: int, check_every: int):
+        self.engine, self.inputs, self.generated, self.ends = engine, inputs, generated, ends
+        self.stop_ids, self.limit, self.check_every = stop_ids, limit, check_every
+        self.scores: dict[int, tuple[float, bool]] = {}
+        self.answers: dict[int, list[int]] = {}
+        self.tokens = 0
 
+    def __call__(self, prefix: Prefix, batch_rows: list[int], rows: list[int]) -> None:
+        """The cache holds each row's input and every generated token but the last (it is fed at the next
+        step); the continuation ends at the first stop token. So tokens fed after it are masked out, and a last
+        continuation token not yet fed goes in front of the end's tokens; positions go on from the
+        continuation's end."""
+        sub = select(prefix, torch.tensor(batch_rows, device=self.engine.device), self.engine.model.config)
+        feeds, leads = [], []
+        for b, row in enumerate(rows):
+            continuation = _trim(self.generated[row], self.stop_ids, self.limit)
+            fed = min(len(self.generated[row]) - 1, len(continuation))
+            valid = sub.mask[b] == 1
+            sub.mask[b, valid & (sub.mask[b].cumsum(0) > len(self.inputs[row]) + fed)] = 0
+            feeds.append(continuation[fed:] + self.ends[row].tokens)
+            leads.append(len(continuation) - fed)  # the continuation's tokens in front of the end's
+        self.tokens += sum(len(f) for f in feeds)
+        if isinstance(self.ends[rows[0]], Tail):
+            self._score(sub, rows, feeds, [lead + self.ends[row].score_from for lead, row in zip(leads, rows)])
+        else:
+            self._answer(sub, rows, feeds)
 
-def _select_rows(cache: DynamicCache, index: torch.Tensor, config) -> DynamicCache:
-    """A new cache holding only the rows `index` of `cache` (the original is left as it is)."""
-    return DynamicCache(
-        ddp_cache_data=[(layer.keys[index], layer.values[index]) for layer in cache.layers], config=config
-    )
+    def _score(self, sub: Prefix, rows: list[int], feeds: list[list[int]], scored_from: list[int]) -> None:
+        device = self.engine.device
+        needed = sorted({t for r, s in zip(feeds, scored_from) for t in range(s - 1, len(r) - 1)})
+        column = {t: c for c, t in enumerate(needed)}
+        logits = self.engine.append(sub, feeds, torch.tensor(needed, device=device)).float()
+        for b, (row, r, s) in enumerate(zip(rows, feeds, scored_from)):
+            row_logits = logits[b, [column[t] for t in range(s - 1, len(r) - 1)]]
+            target = torch.tensor(r[s:], device=device)
+            loss = float(span_cross_entropy(row_logits, target))
+            self.scores[row] = (loss, bool((row_logits.argmax(-1) == target).all()))
 
-
-def _score_tails(
-    model, cache: DynamicCache, index: torch.Tensor, mask: torch.Tensor, done: _Finished, scores: dict
-) -> int:
-    """Forward the tails of the finished batch rows `index` from their cache (mask: the batch's) and put
-    (loss, exact) per original row into `scores`. Returns the tokens forwarded.
-
-    The cache holds each row's input and every generated token but the last (it is fed at the next step);
-    the reasoning ends at the first stop token. So tokens fed after the reasoning are masked out, and a last
-    reasoning token not yet fed goes in front of the tail; positions go on from the reasoning's end."""
-    device = mask.device
-    mask = mask[index].clone()
-    rows, starts, scored_from = [], [], []
-    for b, row in enumerate(done.rows):
-        reasoning = _trim(done.generated[row], done.stop_ids, done.limit)
-        fed = min(len(done.generated[row]) - 1, len(reasoning))
-        valid = mask[b] == 1
-        mask[b, valid & (mask[b].cumsum(0) > len(done.inputs[row]) + fed)] = 0
-        tail = done.tails[row]
-        rows.append(reasoning[fed:] + tail.tokens)
-        starts.append(len(done.inputs[row]) + fed)
-        scored_from.append(len(reasoning) - fed + tail.score_from)
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([r + [0] * (width - len(r)) for r in rows], device=device)
-    tail_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
-    positions = torch.tensor(starts, device=device)[:, None] + torch.arange(width, device=device)
-    needed = sorted({t for r, s in zip(rows, scored_from) for t in range(s - 1, len(r) - 1)})
-    column = {t: c for c, t in enumerate(needed)}
-    sub = _select_rows(cache, index, model.config)
-    out = model(
-        input_ids=ids,
-        attention_mask=torch.cat([mask, tail_mask], 1),
-        position_ids=positions,
-        logits_to_keep=torch.tensor(needed, device=device),
-        **{cache_keyword(model): sub, "use_cache": True},
-    )
-    logits = out.logits.float()
-    for b, (row, r, s) in enumerate(zip(done.rows, rows, scored_from)):
-        row_logits = logits[b, [column[t] for t in range(s - 1, len(r) - 1)]]
-        target = torch.tensor(r[s:], device=device)
-        scores[row] = (float(span_cross_entropy(row_logits, target)), bool((row_logits.argmax(-1) == target).all()))
-    return int(tail_mask.sum())
+    def _answer(self, sub: Prefix, rows: list[int], feeds: list[list[int]]) -> None:
+        """Greedy decoding after the forced tokens, over the finished rows' own cache (a copy: the batch it
+        came from goes on without them)."""
+        device = self.engine.device
+        needed = sorted({len(f) - 1 for f in feeds})  # each row's last forced token predicts its first answer token
+        column = {t: c for c, t in enumerate(needed)}
+        logits = self.engine.append(sub, feeds, torch.tensor(needed, device=device))
+        at = torch.tensor([column[len(f) - 1] for f in feeds], device=device)
+        first = logits[torch.arange(len(rows), device=device), at].argmax(-1)
+        generated = {row: [t] for row, t in zip(rows, first.tolist())}
+        limits = {row: self.ends[row].max_new_tokens for row in rows}
+        _decode(self.engine, sub, list(rows), generated, first, sub.lengths, self.stop_ids, limits, self.check_every)
+        for row in rows:
+            self.answers[row] = _trim(generated[row], self.stop_ids, limits[row])
 
 
 @torch.no_grad()
@@ -274,25 +275,15 @@ def continuation_losses(
 
     Many rows share a prefix (one question, many prompts): each prefix the rows use goes through the model
     once, and its cache and last logits (which predict a row's first token) serve every row that starts with it."""
-    device = model.get_input_embeddings().weight.device
+    engine = Engine(model, pad_id, store)
     used = sorted({p for p, _ in rows})
-    cache, mask, first = start_cache(model, [prefixes[p] for p in used], pad_id, 1, store)
-    first = first.logits[:, -1].float()  # [P, V]: each prefix's prediction of a row's first token
+    shared, first = engine.prefill([prefixes[p] for p in used], 1)
+    first = first[:, -1].float()  # [P, V]: each prefix's prediction of a row's first token
     slot = {p: k for k, p in enumerate(used)}
-    index = torch.tensor([slot[p] for p, _ in rows], device=device)
-    width = max(len(t) for _, t in rows)
-    tokens = torch.tensor([t + [pad_id] * (width - len(t)) for _, t in rows], device=device)
-    row_mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for _, t in rows], device=device)
-    starts = torch.tensor([len(prefixes[p]) for p, _ in rows], device=device)
-    out = model(
-        input_ids=tokens,
-        attention_mask=torch.cat([mask[index], row_mask], 1),
-        position_ids=starts[:, None] + torch.arange(width, device=device),
-        **{cache_keyword(model): _select_rows(cache, index, model.config), "use_cache": True},
-    )
-    logits = out.logits.float()
+    index = torch.tensor([slot[p] for p, _ in rows], device=engine.device)
+    logits = engine.append(select(shared, index, model.config), [t for _, t in rows], 0).float()
     losses = []
     for k, (p, t) in enumerate(rows):
         predicted = torch.cat([first[slot[p]][None], logits[k, : len(t) - 1]])  # row i predicts t[i]
-        losses.append(float(span_cross_entropy(predicted, torch.tensor(t, device=device))))
+        losses.append(float(span_cross_entropy(predicted, torch.tensor(t, device=engine.device))))
     return losses

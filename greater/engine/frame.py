@@ -37,16 +37,7 @@ def generate_reasoning(
     lm: LanguageModel, slots: list[Slot], prompt_ids: list[int], max_new_tokens: int
 ) -> list[list[int]]:
     """Greedy chain of thought for every question with this prompt (batched)."""
-    return generate_reasoning_many(lm, slots, [prompt_ids], max_new_tokens)[0]
-
-
-def generate_reasoning_many(
-    lm: LanguageModel, slots: list[Slot], prompts: list[list[int]], max_new_tokens: int
-) -> list[list[list[int]]]:
-    """`generate_reasoning` for several prompts in one batched generation: [prompt][question] -> tokens."""
-    flat = lm.generate([slot.with_prompt(p) for p in prompts for slot in slots], max_new_tokens)
-    n = len(slots)
-    return [flat[i * n : (i + 1) * n] for i in range(len(prompts))]
+    return lm.generate([slot.with_prompt(prompt_ids) for slot in slots], max_new_tokens)
 
 
 def extractor_ids(lm: LanguageModel, task: Task) -> list[int]:

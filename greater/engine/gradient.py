@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-from transformers import DynamicCache
 
-from greater.engine.decode import cache_keyword, start_cache
+from greater.engine.kv import Prefix
 from greater.engine.losses import span_cross_entropy
 from greater.engine.memory import run_with_backoff
 
@@ -68,7 +67,7 @@ def position_gradient(
         keep = sorted({t - 1 for a, b in answers for t in range(a, b)} | set(range(len(later_prompt))))
         column = {p: c for c, p in enumerate(keep)}
         with torch.enable_grad():
-            logits, delta = _rest_pass(lm, head, rest, cuts, keep)
+            logits, delta = _rest_pass(lm, head, rest, keep)
             a_loss = torch.stack(
                 [
                     _span_ce(logits[k], column, a, r[a:b], answer_temperature)
@@ -97,8 +96,7 @@ class _Head:
     e_j, so their cache stands in for them in the differentiable pass and their activations are never kept
     for a backward pass."""
 
-    cache: DynamicCache
-    mask: torch.Tensor  # [B, W] left-padded
+    prefix: Prefix  # left-padded
     next_logits: torch.Tensor  # [B, V] the model's distribution over token j
     fluency_sum: torch.Tensor  # [B] summed NLL of prompt tokens 0..j (zeros without the fluency term)
 
@@ -109,37 +107,24 @@ def _head_pass(lm: LanguageModel, heads: list[list[int]], prompt_head: list[int]
     lm.count("tokens_forwarded", sum(len(h) for h in heads))
     lm.count("calls")
     # A question's chat before the prompt comes from the model's prefix store when it is there.
-    cache, mask, out = start_cache(lm.model, heads, lm.tokenizer.pad_token_id, keep, lm.prefixes)
-    logits = out.logits.float()  # [B, keep, V]
+    prefix, logits = lm.engine.prefill(heads, keep)
+    logits = logits.float()  # [B, keep, V]
     fluency = torch.zeros(len(heads), device=logits.device)
     if control_weight:
         target = torch.tensor(prompt_head, device=logits.device)
         fluency = torch.stack([span_cross_entropy(row, target) * len(prompt_head) for row in logits])
-    return _Head(cache, mask, logits[:, -1].clone(), fluency)
+    return _Head(prefix, logits[:, -1].clone(), fluency)
 
 
-def _rest_pass(lm: LanguageModel, head: _Head, rest: list[list[int]], cuts: list[int], keep: list[int]):
+def _rest_pass(lm: LanguageModel, head: _Head, rest: list[list[int]], keep: list[int]):
     """The differentiable pass from token j on, over the head's cache: (logits at `keep` [B, K, V], delta),
     where delta [B, d] is added to e_j and the gradient is taken with respect to it."""
-    device = lm.device
-    width = max(len(r) for r in rest)
-    pad = lm.tokenizer.pad_token_id
-    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rest], device=device)
-    rest_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rest], device=device)
-    base = lm.model.get_input_embeddings()(ids).detach()  # [B, W, d]
-    delta = torch.zeros(len(rest), base.shape[-1], dtype=base.dtype, device=device, requires_grad=True)
-    rows = torch.arange(len(rest), device=device)
-    inputs = base.index_put((rows, torch.zeros_like(rows)), delta, accumulate=True)  # e_j + delta
-    lm.count("tokens_forwarded", int(rest_mask.sum()))
+    weight = lm.embedding_matrix
+    delta = torch.zeros(len(rest), weight.shape[-1], dtype=weight.dtype, device=weight.device, requires_grad=True)
+    lm.count("tokens_forwarded", sum(len(r) for r in rest))
     lm.count("calls")
-    out = lm.model(
-        inputs_embeds=inputs,
-        attention_mask=torch.cat([head.mask, rest_mask], 1),
-        position_ids=torch.tensor(cuts, device=device)[:, None] + torch.arange(width, device=device),
-        logits_to_keep=torch.tensor(keep, device=device),
-        **{cache_keyword(lm.model): head.cache, "use_cache": True},
-    )
-    return out.logits.float(), delta
+    logits = lm.engine.append(head.prefix, rest, torch.tensor(keep, device=weight.device), shift_first=delta)
+    return logits.float(), delta
 
 
 def rank_by_gradient(lm: LanguageModel, grads: torch.Tensor, candidates: list[int]) -> list[tuple[int, float]]:

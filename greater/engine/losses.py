@@ -1,6 +1,6 @@
 """The one span cross-entropy: how well the logits predict a run of target tokens.
 
-Used by the GReaTer gradient (greater/engine/gradient.py) and by `LanguageModel.batch_span_losses`
+Used by the GReaTer gradient (greater/engine/gradient.py) and by `Passes.batch_span_losses`
 (scoring), so the loss that is differentiated is the loss that is reported.
 
 `temperature` divides the logits before the softmax. The reference implementation sharpens the answer

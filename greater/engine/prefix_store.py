@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from greater.engine.kv import padding_mask
+
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [heads, L, head_dim]
 
 
@@ -78,7 +80,7 @@ class PrefixStore:
                     keys[b, :, width - m.length :] = k[:, : m.length]
                     values[b, :, width - m.length :] = v[:, : m.length]
             layers.append((keys, values))
-        mask = torch.tensor([[0] * (width - m.length) + [1] * m.length for m in matches], device=device)
+        mask = padding_mask([m.length for m in matches], device, "left", width)
         return layers, mask
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from greater.config import EvaluationConfig
-from greater.engine.frame import extractor_ids, generate_reasoning, prompt_slots
+from greater.engine.frame import extractor_ids, prompt_slots
 from greater.evaluation.metrics import wilson_interval
 from greater.models.language_model import LanguageModel
 from greater.tasks.base import Example, Task
@@ -88,18 +88,23 @@ def evaluate_prompt(
     max_reasoning_tokens: int,
     placement: str = "after",
 ) -> EvaluationResult:
+    if cfg.mode not in ("generate", "loglik"):
+        raise ValueError(f"unknown evaluation.mode '{cfg.mode}'; use generate or loglik")
     started = time.perf_counter()
     prompt_ids = lm.encode(prompt)  # the text itself, so what is reported is exactly what was evaluated
     slots = prompt_slots(lm, task, examples, placement)
-    reasonings = generate_reasoning(lm, slots, prompt_ids, max_reasoning_tokens)
-    heads = [slot.with_prompt(prompt_ids) + r + extractor_ids(lm, task) for slot, r in zip(slots, reasonings)]
+    inputs = [slot.with_prompt(prompt_ids) for slot in slots]
+    extractor = extractor_ids(lm, task)
     if cfg.mode == "generate":
-        raws = [lm.decode(ids) for ids in lm.generate(heads, answer_token_limit(lm, task, cfg.max_answer_tokens))]
+        # The answer is decoded from each reasoning's own cache, after the extractor: the question, prompt and
+        # reasoning go through the model once.
+        limit = answer_token_limit(lm, task, cfg.max_answer_tokens)
+        reasonings, answers = lm.generate_and_answer(inputs, max_reasoning_tokens, extractor, limit)
+        raws = [lm.decode(ids) for ids in answers]
         parsed = [task.parse(raw) for raw in raws]
-    elif cfg.mode == "loglik":
-        raws = parsed = most_likely_options(lm, task, heads)
     else:
-        raise ValueError(f"unknown evaluation.mode '{cfg.mode}'; use generate or loglik")
+        reasonings = lm.generate(inputs, max_reasoning_tokens)
+        raws = parsed = most_likely_options(lm, task, [x + r + extractor for x, r in zip(inputs, reasonings)])
     predictions = [
         Prediction(ex.id, ex.question, lm.decode(r), raw, p, ex.answer, task.is_correct(p, ex))
         for ex, r, raw, p in zip(examples, reasonings, raws, parsed)

@@ -1,41 +1,32 @@
-"""One wrapper over a transformers causal LM: chat formatting, batched greedy generation, and
-cross-entropy over chosen token spans. Weights never get gradients."""
+"""One wrapper over a transformers causal LM: its weights, tokenizer, device, chat format (greater.models.chat)
+and work counters. The batched passes (generation, span and continuation losses, pinning prefixes) live in
+greater.engine.passes; the methods here delegate to them, so callers keep one handle. Weights never get
+gradients."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from greater.config import ModelConfig
-from greater.engine.decode import Decoded, Tail, continuation_losses, greedy_decode, start_cache
-from greater.engine.losses import span_cross_entropy
-from greater.engine.memory import run_with_backoff
+from greater.engine import kv
+from greater.engine.decode import Answer, Tail
+from greater.engine.passes import Batch, Batching, Passes, generation_batches, left_padded, until_stop
 from greater.engine.prefix_store import PrefixStore
+from greater.models.chat import PLACEMENTS, SLOT, ChatFormat
 from greater.models.sources import resolve_weights
+from greater.models.system_turn import without_system_turn
 
 log = logging.getLogger(__name__)
 
-SLOT = "\u2063PROMPT\u2063"  # marks where the optimized prompt goes inside a rendered chat
-PLACEMENTS = ("after", "before", "system")
-
-
-@dataclass
-class Batch:
-    """Left-padded sequences; `offsets[i]` is where sequence i starts."""
-
-    input_ids: torch.Tensor  # [B, L]
-    attention_mask: torch.Tensor  # [B, L]
-    position_ids: torch.Tensor  # [B, L], counted from each sequence's first real token
-    offsets: list[int]
+__all__ = ["PLACEMENTS", "SLOT", "Batch", "LanguageModel", "check_batching", "check_prefix_cache"]
 
 
 def check_batching(batch_size: int, batch_tokens: int) -> None:
@@ -70,8 +61,8 @@ class LanguageModel:
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.name = name
-        self.use_chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
-        self.system_prompt = system_prompt
+        use_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
+        self.chat = ChatFormat(tokenizer, use_template, system_prompt)
         self.batch_size, self.batch_tokens = batch_size, batch_tokens
         # Sequences per loss / gradient pass: a backward pass keeps every layer's activations, so on a GPU it
         # fits far fewer sequences than generation does. None: the generation batch size.
@@ -106,6 +97,8 @@ class LanguageModel:
         if cfg.revision:
             common["revision"] = cfg.revision
         tokenizer = AutoTokenizer.from_pretrained(weights, **common)
+        if not cfg.system_turn and cfg.chat_template and getattr(tokenizer, "chat_template", None):
+            tokenizer.chat_template = without_system_turn(tokenizer)  # the reference sends no system turn
         # device_map puts each weight straight onto the device as it loads ("auto": spread over every GPU),
         # instead of building the whole model in host memory first.
         model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype, device_map=device, **common)
@@ -163,51 +156,39 @@ class LanguageModel:
                 ids.add(token_id)
         return {i for i in ids if i is not None}
 
-    # ---- chat formatting ----------------------------------------------------------------------
+    # ---- chat formatting (greater.models.chat) ------------------------------------------------
+    @property
+    def use_chat_template(self) -> bool:
+        return self.chat.use_chat_template
+
+    @property
+    def system_prompt(self) -> str | None:
+        return self.chat.system_prompt
+
     def prompt_slot(self, question: str, placement: str = "after") -> tuple[list[int], list[int]]:
-        """Token ids before and after the optimized prompt, for one question.
+        """Token ids before and after the optimized prompt, for one question (see ChatFormat.slot)."""
+        return self.chat.slot(question, placement)
 
-        The chat is rendered once with a marker where the prompt goes and split there, so the prompt's
-        tokens can be swapped without re-rendering (and the pieces tokenize the same every time).
-        """
-        if placement not in PLACEMENTS:
-            raise ValueError(f"unknown prompt placement '{placement}'; use one of {', '.join(PLACEMENTS)}")
-        system, user = self.system_prompt, f"{question}\n{SLOT}"
-        if placement == "before":
-            user = f"{SLOT}\n{question}"
-        elif placement == "system":
-            system, user = SLOT, question
-        text = self._render(system, user)
-        before, after = text.split(SLOT)
-        return self.encode(before), self.encode(after)
-
-    def _render(self, system: str | None, user: str) -> str:
-        if not self.use_chat_template:
-            bos = self.tokenizer.bos_token or ""
-            head = f"{system}\n\n" if system else ""
-            return f"{bos}{head}Question: {user}\nAnswer:"
-        messages = [{"role": "user", "content": user}]
-        if system is not None:
-            messages.insert(0, {"role": "system", "content": system})
-        try:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception:
-            if system is None:
-                raise
-            merged = [{"role": "user", "content": f"{system}\n\n{user}"}]
-            return self.tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+    def chat_prompt(self, user: str, system: str | None = None) -> list[int]:
+        """A plain chat turn (no optimized slot) ready for generation: how optimizers ask the model things."""
+        return self.chat.turn(user, system)
 
     # ---- batching -----------------------------------------------------------------------------
     def pad(self, sequences: list[list[int]]) -> Batch:
-        length = max(len(s) for s in sequences)
-        pad_id = self.tokenizer.pad_token_id
-        offsets = [length - len(s) for s in sequences]
-        ids = torch.tensor([[pad_id] * o + s for o, s in zip(offsets, sequences)], device=self.device)
-        mask = torch.tensor([[0] * o + [1] * len(s) for o, s in zip(offsets, sequences)], device=self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return Batch(ids, mask, positions, offsets)
+        return left_padded(sequences, self.tokenizer.pad_token_id, self.device)
 
-    # ---- generation ---------------------------------------------------------------------------
+    @property
+    def engine(self) -> kv.Engine:
+        """The model bound to its pad id and prefix store, for the engine's cached passes."""
+        return kv.Engine(self.model, self.tokenizer.pad_token_id, self.prefixes)
+
+    # ---- batched passes (greater.engine.passes) ----------------------------------------------
+    @property
+    def passes(self) -> Passes:
+        """The engine's batched passes under the model's current settings (built per call, holding nothing)."""
+        batching = Batching(self.batch_size, self.batch_tokens, self.loss_batch_size, self.check_every)
+        return Passes(self.engine, self.stop_ids, batching, self.count, self.on_generation)
+
     @torch.no_grad()
     def generate(
         self,
@@ -224,8 +205,8 @@ class LanguageModel:
         one token away): the agreeing prefix of a draft is verified in one pass instead of generated token by
         token, and the result is the same as without it (see greater.engine.decode)."""
         if temperature > 0:
-            return self._sample(inputs, max_new_tokens, temperature, seed)
-        return self.generate_and_score(inputs, max_new_tokens, drafts)[0]
+            return self.passes.sample(inputs, max_new_tokens, temperature, seed)
+        return self.passes.greedy(inputs, max_new_tokens, drafts).tokens
 
     @torch.no_grad()
     def generate_and_score(
@@ -242,103 +223,21 @@ class LanguageModel:
         tail, read from the generation's own cache instead of a second pass over the whole sequence.
         Inputs in one batch whose first `prefix_lengths[i]` tokens are the same (a question's chat under
         several prompts) go through that prefix once."""
-        drafts = drafts or [[] for _ in inputs]
-        outputs: list[list[int]] = [[] for _ in inputs]
-        losses, exact = [0.0] * len(inputs), [False] * len(inputs)
-        started, done = time.perf_counter(), 0
-        lengths = [len(x) + len(d[:max_new_tokens]) for x, d in zip(inputs, drafts)]
-        for idx in self.generation_batches(lengths):
-            rows, row_drafts = [inputs[i] for i in idx], [drafts[i] for i in idx]
-            row_tails = [tails[i] for i in idx] if tails is not None else None
-            row_prefixes = [prefix_lengths[i] for i in idx] if prefix_lengths is not None else None
-            decoded = self._decode_with_backoff(rows, row_drafts, max_new_tokens, row_tails, row_prefixes)
-            self.count("tokens_forwarded", decoded.tail_tokens)
-            for k, i in enumerate(idx):
-                outputs[i] = decoded.tokens[k]
-                if tails is not None:
-                    losses[i], exact[i] = decoded.tail_losses[k], decoded.tail_exact[k]
-                self.count("tokens_generated", len(outputs[i]))
-                self.count("tokens_reused", min(decoded.accepted[k], len(outputs[i])))
-                rejected = len(row_drafts[k][:max_new_tokens]) - decoded.accepted[k]
-                self.count("tokens_forwarded", len(rows[k]) + rejected)  # the prefill and the draft it threw away
-            self.count("calls")
-            done += len(idx)
-            if self.on_generation is not None:
-                self.on_generation(done, len(inputs))
-        self.count("generations", len(inputs))
-        self.count("seconds", time.perf_counter() - started)
+        decoded = self.passes.greedy(inputs, max_new_tokens, drafts, tails, prefix_lengths)
         if tails is None:
-            return outputs, None, None
-        return outputs, torch.tensor(losses), torch.tensor(exact)
+            return decoded.tokens, None, None
+        return decoded.tokens, torch.tensor(decoded.tail_losses), torch.tensor(decoded.tail_exact)
 
-    def _decode_with_backoff(
-        self,
-        rows: list[list[int]],
-        drafts: list[list[int]],
-        max_new_tokens: int,
-        tails: list[Tail] | None = None,
-        prefix_lengths: list[int] | None = None,
-    ) -> Decoded:
-        """One generation batch; on out-of-memory it is split in halves (down to one row) and retried."""
-
-        def run(part: list[int]) -> Decoded:
-            return greedy_decode(
-                self.model,
-                [rows[i] for i in part],
-                max_new_tokens,
-                self.stop_ids,
-                self.tokenizer.pad_token_id,
-                [drafts[i] for i in part],
-                check_every=self.check_every,
-                tails=[tails[i] for i in part] if tails is not None else None,
-                prefix_lengths=[prefix_lengths[i] for i in part] if prefix_lengths is not None else None,
-                store=self.prefixes,
-            )
-
-        parts = run_with_backoff(run, list(range(len(rows))), len(rows))
-        scored = tails is not None
-        return Decoded(
-            [t for p in parts for t in p.tokens],
-            [a for p in parts for a in p.accepted],
-            sum(p.decode_steps for p in parts),
-            [x for p in parts for x in p.tail_losses] if scored else None,
-            [x for p in parts for x in p.tail_exact] if scored else None,
-            sum(p.tail_tokens for p in parts),
-        )
-
-    def _sample(self, inputs: list[list[int]], max_new_tokens: int, temperature: float, seed: int | None):
-        """Sampled continuations through transformers' generate."""
-        outputs: list[list[int]] = [[] for _ in inputs]
-        config = GenerationConfig(
-            do_sample=True,
-            temperature=temperature,
-            top_p=None,
-            top_k=None,
-            max_new_tokens=max_new_tokens,
-            eos_token_id=sorted(self.stop_ids),
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
-        if seed is not None:
-            torch.manual_seed(seed)
-        started = time.perf_counter()
-        for idx in self.generation_batches([len(x) for x in inputs]):
-            batch = self.pad([inputs[i] for i in idx])
-            out = self.model.generate(
-                input_ids=batch.input_ids, attention_mask=batch.attention_mask, generation_config=config
-            )
-            new = out[:, batch.input_ids.shape[1] :].tolist()
-            for i, tokens in zip(idx, new):
-                outputs[i] = self._until_stop(tokens)
-                self.count("tokens_generated", len(outputs[i]))
-            self.count("tokens_forwarded", int(batch.attention_mask.sum()))  # the prefill
-            self.count("calls")
-        self.count("generations", len(inputs))
-        self.count("seconds", time.perf_counter() - started)
-        return outputs
-
-    def chat_prompt(self, user: str, system: str | None = None) -> list[int]:
-        """A plain chat turn (no optimized slot) ready for generation: how optimizers ask the model things."""
-        return self.encode(self._render(system if system is not None else self.system_prompt, user))
+    @torch.no_grad()
+    def generate_and_answer(
+        self, inputs: list[list[int]], max_new_tokens: int, forced: list[int], answer_tokens: int
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """Greedy continuations, then after each one the `forced` tokens (e.g. the extractor) and up to
+        `answer_tokens` greedy tokens: (continuations, answers). The same tokens as generating the
+        continuations and then generating again from input + continuation + forced, read from the
+        continuation's own cache instead of a second pass over the whole sequence."""
+        decoded = self.passes.greedy(inputs, max_new_tokens, None, [Answer(forced, answer_tokens)] * len(inputs))
+        return decoded.tokens, decoded.answers
 
     def complete(
         self, messages: list[str], max_new_tokens: int, temperature: float = 0.0, n: int = 1, seed: int | None = None
@@ -352,111 +251,36 @@ class LanguageModel:
         return [texts[i * n : (i + 1) * n] for i in range(len(messages))]
 
     def generation_batches(self, lengths: list[int]) -> list[list[int]]:
-        """Indices of inputs with these lengths, shortest first (little padding), in batches of at most
-        `batch_size` sequences and, when `batch_tokens` is set, at most that many padded input tokens
-        (always at least one sequence)."""
-        batches: list[list[int]] = []
-        for index in sorted(range(len(lengths)), key=lengths.__getitem__):
-            length = lengths[index]
-            last = batches[-1] if batches else None
-            fits = last is not None and len(last) < self.batch_size
-            if fits and self.batch_tokens:
-                fits = (len(last) + 1) * length <= self.batch_tokens  # the newest is the longest: it sets the padding
-            if fits:
-                last.append(index)
-            else:
-                batches.append([index])
-        return batches
+        """Indices of inputs with these lengths in generation batches (see passes.generation_batches)."""
+        return generation_batches(lengths, self.batch_size, self.batch_tokens)
 
     def _until_stop(self, tokens: list[int]) -> list[int]:
-        for n, token in enumerate(tokens):
-            if token in self.stop_ids:
-                return tokens[:n]
-        return tokens
+        return until_stop(tokens, self.stop_ids)
 
     # ---- losses -------------------------------------------------------------------------------
-    def logits_at(self, batch: Batch, positions: torch.Tensor, inputs_embeds: torch.Tensor | None = None):
+    def logits_at(self, batch: Batch, positions: torch.Tensor) -> torch.Tensor:
         """Logits only at the padded `positions` [P] (shared by the batch): [B, P, V]."""
-        kwargs = {"inputs_embeds": inputs_embeds} if inputs_embeds is not None else {"input_ids": batch.input_ids}
-        self.count("tokens_forwarded", int(batch.attention_mask.sum()))
-        self.count("calls")
-        out = self.model(
-            **kwargs,
-            attention_mask=batch.attention_mask,
-            position_ids=batch.position_ids,
-            logits_to_keep=positions,
-            use_cache=False,
-        )
-        return out.logits
+        return self.passes.logits_at(batch, positions)
 
     def span_losses(
         self, sequences: list[list[int]], spans: list[tuple[int, int]]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cross-entropy of tokens seq[start:end] per sequence, and whether greedy decoding would
         produce exactly those tokens (argmax equals the target at every position). Returns ([N], [N])."""
-
-        def run(chunk: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-            seqs, sp = [sequences[i] for i in chunk], [spans[i] for i in chunk]
-            with torch.no_grad():
-                return self.batch_span_losses(self.pad(seqs), seqs, sp)
-
-        parts = run_with_backoff(run, list(range(len(sequences))), self.loss_batch_size)
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        return self.passes.span_losses(sequences, spans)
 
     def continuation_losses(self, prefixes: list[list[int]], rows: list[tuple[int, list[int]]]) -> list[float]:
         """Mean cross-entropy of rows[r][1] right after prefixes[rows[r][0]], every prefix run once (e.g. a
         question's chat before the prompt, shared by many prompts). Every row needs at least one token."""
-        if any(not tokens for _, tokens in rows):
-            raise ValueError("continuation_losses: every row needs at least one token to score")
-        self.count("tokens_forwarded", sum(len(p) for p in prefixes) + sum(len(t) for _, t in rows))
-        self.count("calls")
+        return self.passes.continuation_losses(prefixes, rows)
 
-        def run(chunk: list[tuple[int, list[int]]]) -> list[float]:
-            return continuation_losses(self.model, prefixes, chunk, self.tokenizer.pad_token_id, self.prefixes)
-
-        return [x for part in run_with_backoff(run, rows, self.loss_batch_size) for x in part]
-
-    @torch.no_grad()
     def pin_prefixes(self, prefixes: list[list[int]]) -> None:
         """Compute the cache of each prefix not yet in the store and keep it there, so that every later pass
         starting with it reads it instead (e.g. the training questions' chat before the prompt)."""
-        if self.prefixes is None:
-            return
-        todo = [p for p in dict.fromkeys(tuple(p) for p in prefixes) if p and p not in self.prefixes]
-        window = getattr(self.model.config, "sliding_window", None) or 0
-        todo = [p for p in todo if not window or len(p) < window - 1]  # a sliding layer keeps window - 1 tokens
-
-        def run(chunk: list[tuple[int, ...]]) -> None:
-            cache, _, _ = start_cache(self.model, [list(p) for p in chunk], self.tokenizer.pad_token_id, 1)
-            for b, p in enumerate(chunk):  # left-padded: each row's own tokens are its last len(p) positions
-                own = slice(-len(p), None)
-                layers = [(layer.keys[b, :, own].clone(), layer.values[b, :, own].clone()) for layer in cache.layers]
-                self.prefixes.add(p, layers)
-
-        if todo:
-            self.count("tokens_forwarded", sum(len(p) for p in todo))
-            self.count("calls")
-            run_with_backoff(run, todo, self.batch_size)
+        self.passes.pin(prefixes)
 
     def batch_span_losses(
-        self,
-        batch: Batch,
-        sequences: list[list[int]],
-        spans: list[tuple[int, int]],
-        inputs_embeds: torch.Tensor | None = None,
+        self, batch: Batch, sequences: list[list[int]], spans: list[tuple[int, int]]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Differentiable per-sequence span cross-entropy [B] and exact match [B] for one padded batch."""
-        # Token t is predicted at t - 1; shift every span into padded coordinates.
-        rows = [(o + s - 1, o + e - 1) for o, (s, e) in zip(batch.offsets, spans)]
-        keep = sorted({p for a, b in rows for p in range(a, b)})
-        keep_t = torch.tensor(keep, device=self.device)
-        logits = self.logits_at(batch, keep_t, inputs_embeds).float()  # [B, P, V]
-        column = {p: k for k, p in enumerate(keep)}
-        losses, matches = [], []
-        for i, ((a, b), seq, (s, e)) in enumerate(zip(rows, sequences, spans)):
-            cols = torch.tensor([column[p] for p in range(a, b)], device=self.device)
-            target = torch.tensor(seq[s:e], device=self.device)
-            row_logits = logits[i, cols]  # [T, V]
-            losses.append(span_cross_entropy(row_logits, target))  # greater/engine/losses.py: the one span loss
-            matches.append(bool((row_logits.argmax(-1) == target).all()))
-        return torch.stack(losses), torch.tensor(matches)
+        """Per-sequence span cross-entropy [B] and exact match [B] for one padded batch."""
+        return self.passes.batch_span_losses(batch, sequences, spans)

@@ -1,0 +1,254 @@
+"""The batched passes every caller runs through: greedy generation (with drafts, tails or answers), sampling,
+span and continuation losses, and pinning prefixes into the store.
+
+Each pass batches its inputs (similar lengths together, see `generation_batches`), halves a batch that runs
+out of memory (greater.engine.memory) and counts its work through `count`. `Passes` holds no state of its
+own: `LanguageModel.passes` builds one from the model's current settings for every call, so a setting
+changed on the model (batch size, prefix store, progress hook) holds for the next pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import GenerationConfig
+
+from greater.engine import kv
+from greater.engine.decode import Answer, Decoded, Tail, continuation_losses, greedy_decode
+from greater.engine.losses import span_cross_entropy
+from greater.engine.memory import run_with_backoff
+
+
+@dataclass
+class Batch:
+    """Left-padded sequences; `offsets[i]` is where sequence i starts."""
+
+    input_ids: torch.Tensor  # [B, L]
+    attention_mask: torch.Tensor  # [B, L]
+    position_ids: torch.Tensor  # [B, L], counted from each sequence's first real token
+    offsets: list[int]
+
+
+def left_padded(sequences: list[list[int]], pad_id: int, device) -> Batch:
+    ids, mask = kv.pad(sequences, pad_id, device, "left")
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return Batch(ids, mask, positions, [ids.shape[1] - len(s) for s in sequences])
+
+
+@dataclass(frozen=True)
+class Batching:
+    batch_size: int  # sequences per generation batch
+    batch_tokens: int  # padded input tokens per generation batch (0: no cap)
+    loss_batch_size: int  # sequences per loss pass
+    check_every: int = 8  # greedy decoding reads tokens back from the device every this many steps
+
+
+def generation_batches(lengths: list[int], batch_size: int, batch_tokens: int) -> list[list[int]]:
+    """Indices of inputs with these lengths, shortest first (little padding), in batches of at most
+    `batch_size` sequences and, when `batch_tokens` is set, at most that many padded input tokens
+    (always at least one sequence)."""
+    batches: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        length = lengths[index]
+        last = batches[-1] if batches else None
+        fits = last is not None and len(last) < batch_size
+        if fits and batch_tokens:
+            fits = (len(last) + 1) * length <= batch_tokens  # the newest is the longest: it sets the padding
+        if fits:
+            last.append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
+def until_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:
+    for n, token in enumerate(tokens):
+        if token in stop_ids:
+            return tokens[:n]
+    return tokens
+
+
+@dataclass(frozen=True)
+class Passes:
+    engine: kv.Engine
+    stop_ids: set[int]
+    batching: Batching
+    count: Callable[..., None]  # count(what, amount=1): the model's counters, under its current role
+    on_generation: Callable[[int, int], None] | None = None  # told (done, total) after each generated batch
+
+    def batches(self, lengths: list[int]) -> list[list[int]]:
+        return generation_batches(lengths, self.batching.batch_size, self.batching.batch_tokens)
+
+    # ---- generation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def greedy(
+        self,
+        inputs: list[list[int]],
+        max_new_tokens: int,
+        drafts: list[list[int]] | None = None,
+        tails: list[Tail] | list[Answer] | None = None,
+        prefix_lengths: list[int] | None = None,
+    ) -> Decoded:
+        """Greedy decoding of every input, batched by similar length, counted; results in input order."""
+        drafts = drafts or [[] for _ in inputs]
+        parts: list[Decoded] = []
+        order: list[int] = []  # the input of each row of the concatenated parts
+        started, done = time.perf_counter(), 0
+        lengths = [len(x) + len(d[:max_new_tokens]) for x, d in zip(inputs, drafts)]
+        for idx in self.batches(lengths):
+            rows, row_drafts = [inputs[i] for i in idx], [drafts[i] for i in idx]
+            row_tails = [tails[i] for i in idx] if tails is not None else None
+            row_prefixes = [prefix_lengths[i] for i in idx] if prefix_lengths is not None else None
+            decoded = self._decode_with_backoff(rows, row_drafts, max_new_tokens, row_tails, row_prefixes)
+            self.count("tokens_forwarded", decoded.tail_tokens)
+            for k in range(len(idx)):
+                generated = decoded.tokens[k]
+                self.count("tokens_generated", len(generated) + (len(decoded.answers[k]) if decoded.answers else 0))
+                self.count("tokens_reused", min(decoded.accepted[k], len(generated)))
+                rejected = len(row_drafts[k][:max_new_tokens]) - decoded.accepted[k]
+                self.count("tokens_forwarded", len(rows[k]) + rejected)  # the prefill and the draft it threw away
+            self.count("calls")
+            parts.append(decoded)
+            order += idx
+            done += len(idx)
+            if self.on_generation is not None:
+                self.on_generation(done, len(inputs))
+        self.count("generations", len(inputs))
+        self.count("seconds", time.perf_counter() - started)
+        position = {i: k for k, i in enumerate(order)}
+        return Decoded.concat(parts).take([position[i] for i in range(len(inputs))])
+
+    def _decode_with_backoff(self, rows, drafts, max_new_tokens: int, tails, prefix_lengths) -> Decoded:
+        """One generation batch; on out-of-memory it is split in halves (down to one row) and retried."""
+
+        def run(part: list[int]) -> Decoded:
+            return greedy_decode(
+                self.engine.model,
+                [rows[i] for i in part],
+                max_new_tokens,
+                self.stop_ids,
+                self.engine.pad_id,
+                [drafts[i] for i in part],
+                check_every=self.batching.check_every,
+                tails=[tails[i] for i in part] if tails is not None else None,
+                prefix_lengths=[prefix_lengths[i] for i in part] if prefix_lengths is not None else None,
+                store=self.engine.store,
+            )
+
+        return Decoded.concat(run_with_backoff(run, list(range(len(rows))), len(rows)))
+
+    @torch.no_grad()
+    def sample(self, inputs: list[list[int]], max_new_tokens: int, temperature: float, seed: int | None):
+        """Sampled continuations through transformers' generate."""
+        outputs: list[list[int]] = [[] for _ in inputs]
+        config = GenerationConfig(
+            do_sample=True,
+            temperature=temperature,
+            top_p=None,
+            top_k=None,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=sorted(self.stop_ids),
+            pad_token_id=self.engine.pad_id,
+        )
+        if seed is not None:
+            torch.manual_seed(seed)
+        started = time.perf_counter()
+        for idx in self.batches([len(x) for x in inputs]):
+            batch = left_padded([inputs[i] for i in idx], self.engine.pad_id, self.engine.device)
+            out = self.engine.model.generate(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, generation_config=config
+            )
+            new = out[:, batch.input_ids.shape[1] :].tolist()
+            for i, tokens in zip(idx, new):
+                outputs[i] = until_stop(tokens, self.stop_ids)
+                self.count("tokens_generated", len(outputs[i]))
+            self.count("tokens_forwarded", int(batch.attention_mask.sum()))  # the prefill
+            self.count("calls")
+        self.count("generations", len(inputs))
+        self.count("seconds", time.perf_counter() - started)
+        return outputs
+
+    # ---- losses -------------------------------------------------------------------------------
+    def logits_at(self, batch: Batch, positions: torch.Tensor) -> torch.Tensor:
+        """Logits only at the padded `positions` [P] (shared by the batch): [B, P, V]."""
+        self.count("tokens_forwarded", int(batch.attention_mask.sum()))
+        self.count("calls")
+        out = self.engine.model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            logits_to_keep=positions,
+            use_cache=False,
+        )
+        return out.logits
+
+    def batch_span_losses(
+        self, batch: Batch, sequences: list[list[int]], spans: list[tuple[int, int]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sequence span cross-entropy [B] and exact match [B] for one padded batch."""
+        device = self.engine.device
+        # Token t is predicted at t - 1; shift every span into padded coordinates.
+        rows = [(o + s - 1, o + e - 1) for o, (s, e) in zip(batch.offsets, spans)]
+        keep = sorted({p for a, b in rows for p in range(a, b)})
+        logits = self.logits_at(batch, torch.tensor(keep, device=device)).float()  # [B, P, V]
+        column = {p: k for k, p in enumerate(keep)}
+        losses, matches = [], []
+        for i, ((a, b), seq, (s, e)) in enumerate(zip(rows, sequences, spans)):
+            cols = torch.tensor([column[p] for p in range(a, b)], device=device)
+            target = torch.tensor(seq[s:e], device=device)
+            row_logits = logits[i, cols]  # [T, V]
+            losses.append(span_cross_entropy(row_logits, target))  # greater/engine/losses.py: the one span loss
+            matches.append(bool((row_logits.argmax(-1) == target).all()))
+        return torch.stack(losses), torch.tensor(matches)
+
+    def span_losses(
+        self, sequences: list[list[int]], spans: list[tuple[int, int]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy of tokens seq[start:end] per sequence, and whether greedy decoding would
+        produce exactly those tokens (argmax equals the target at every position). Returns ([N], [N])."""
+
+        def run(chunk: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+            seqs, sp = [sequences[i] for i in chunk], [spans[i] for i in chunk]
+            with torch.no_grad():
+                return self.batch_span_losses(left_padded(seqs, self.engine.pad_id, self.engine.device), seqs, sp)
+
+        parts = run_with_backoff(run, list(range(len(sequences))), self.batching.loss_batch_size)
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def continuation_losses(self, prefixes: list[list[int]], rows: list[tuple[int, list[int]]]) -> list[float]:
+        """Mean cross-entropy of rows[r][1] right after prefixes[rows[r][0]], every prefix run once (e.g. a
+        question's chat before the prompt, shared by many prompts). Every row needs at least one token."""
+        if any(not tokens for _, tokens in rows):
+            raise ValueError("continuation_losses: every row needs at least one token to score")
+        self.count("tokens_forwarded", sum(len(p) for p in prefixes) + sum(len(t) for _, t in rows))
+        self.count("calls")
+        engine = self.engine
+
+        def run(chunk: list[tuple[int, list[int]]]) -> list[float]:
+            return continuation_losses(engine.model, prefixes, chunk, engine.pad_id, engine.store)
+
+        return [x for part in run_with_backoff(run, rows, self.batching.loss_batch_size) for x in part]
+
+    @torch.no_grad()
+    def pin(self, prefixes: list[list[int]]) -> None:
+        """Compute the cache of each prefix not yet in the store and keep it there, so that every later pass
+        starting with it reads it instead (e.g. the training questions' chat before the prompt)."""
+        store = self.engine.store
+        if store is None:
+            return
+        todo = [p for p in dict.fromkeys(tuple(p) for p in prefixes) if p and p not in store]
+        window = getattr(self.engine.model.config, "sliding_window", None) or 0
+        todo = [p for p in todo if not window or len(p) < window - 1]  # a sliding layer keeps window - 1 tokens
+
+        def run(chunk: list[tuple[int, ...]]) -> None:
+            prefix, _ = self.engine.prefill([list(p) for p in chunk], 1, from_store=False)
+            for b, p in enumerate(chunk):  # left-padded: each row's own tokens are its last len(p) positions
+                store.add(p, kv.snapshot(prefix, b, len(p)))
+
+        if todo:
+            self.count("tokens_forwarded", sum(len(p) for p in todo))
+            self.count("calls")
+            run_with_backoff(run, todo, self.batching.batch_size)
