@@ -11,6 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from greater.run import runner
+from greater.run.launch import Launch
 from greater.run.resume import CONFIG_NAME, ResumeError, resolve
 from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)
 
@@ -76,15 +77,14 @@ def test_resume_dir_still_refuses_what_the_saved_steps_depend_on(tmp_path, overr
         resolve(composed(run_dir, "resume=auto", override), [])
 
 
-def test_resume_dir_continues_a_real_run_with_a_smaller_loss_batch(tmp_path, tiny_models, monkeypatch):  # noqa: F811
+def test_resume_dir_continues_a_real_run_with_a_smaller_loss_batch(tmp_path, tiny_models):  # noqa: F811
     """The knob one turns after a GPU out-of-memory: the run goes on from its last step, in its own directory."""
     first = tmp_path / "first"
     runner.run(composed(first, "logger.jsonl=true"))
     before = (first / "history.jsonl").read_text().splitlines()
     shutil.copy(first / "result.json", tmp_path / "result.before.json")
     overrides = [f"resume={first}", "optimizer.n_steps=3", "model.loss_batch_size=2", "model.prefix_cache_mb=0"]
-    monkeypatch.setattr(runner, "_command_overrides", lambda: overrides)
-    runner.run(composed(tmp_path / "elsewhere", *overrides))
+    runner.run(composed(tmp_path / "elsewhere", *overrides), Launch(overrides=tuple(overrides)))
     after = (first / "history.jsonl").read_text().splitlines()
     assert after[:2] == before and [json.loads(line)["step"] for line in after] == [1, 2, 3]
     assert json.loads((first / "result.json").read_text())["steps"] == 3
