@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from greater.config import ModelConfig
+from greater.models.hub import require_hub_model
 
 log = logging.getLogger(__name__)
 
@@ -95,4 +96,5 @@ def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
         return str(convert_gguf(gguf, cache / "models" / f"{cfg.name}-{dtype}", dtype))
     if cfg.source == "local":
         return str(Path(cfg.path).expanduser())
+    require_hub_model(cfg.path, cfg.revision)  # not cached and offline: one line now, not after retries
     return cfg.path  # a hub id
