@@ -29,7 +29,7 @@ LOCAL_FILES = {  # what data_dir must hold, named in the error when the hub is o
 }
 Pools = tuple[list[Example], list[Example] | None]  # (pool for train/dev/test, separate test pool or None)
 Rows = list[tuple[int, dict[str, Any]]]  # (line or row number, the row), numbered as the user would look it up
-SKIP_HINT = "fix or delete it, or set task.skip_bad_rows=true to skip unreadable rows"
+SKIP_HINT = "fix or delete that line, or set task.skip_bad_rows=true to skip unreadable rows"
 
 
 class BadRows:
@@ -72,6 +72,15 @@ def _why(err: Exception) -> str:
     if isinstance(err, (TypeError, AttributeError)):
         return f"a field has the wrong type ({err})"
     return str(err)
+
+
+def _json_problem(err: json.JSONDecodeError) -> str:
+    at = "" if err.msg.endswith(" at") else " at"  # "Unterminated string starting at" already ends so
+    return f"not valid JSON ({err.msg}{at} column {err.colno})"
+
+
+def _cells(n: int) -> str:
+    return f"{n} cell" if n == 1 else f"{n} cells"
 
 
 def _convert(rows: Rows, make: Callable[[int, dict[str, Any]], Example], bad: BadRows) -> list[Example]:
@@ -120,7 +129,7 @@ def _read_jsonl(path: Path, bad: BadRows) -> Rows:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            bad.add(number, f"not valid JSON ({err.msg} at column {err.colno})")
+            bad.add(number, _json_problem(err))
             continue
         if not isinstance(row, dict):
             bad.add(number, f"a JSON {type(row).__name__}, not an object with named fields")
@@ -184,7 +193,7 @@ def _bbh_rows(path: Path) -> Rows:
         payload = json.loads(_text(path))
     except json.JSONDecodeError as err:
         raise TaskError(
-            f"{path} line {err.lineno}: not valid JSON ({err.msg} at column {err.colno}); the file is damaged: "
+            f"{path} line {err.lineno}: {_json_problem(err)}; the file is damaged: "
             "download it again (BIG-Bench-Hard's bbh/<task>.json)"
         ) from None
     examples = payload.get("examples") if isinstance(payload, dict) else None
@@ -341,10 +350,10 @@ def _read_csv(path: Path, bad: BadRows, delimiter: str = ",") -> Rows:
         for row in reader:
             n_header = len(reader.fieldnames or [])
             if None in row:  # extra cells are keyed None
-                bad.add(reader.line_num, f"{n_header + len(row[None])} cells where the header has {n_header}")
+                bad.add(reader.line_num, f"{_cells(n_header + len(row[None]))} where the header has {n_header}")
             elif any(value is None for value in row.values()):  # missing cells are filled with None
                 n_cells = sum(value is not None for value in row.values())
-                bad.add(reader.line_num, f"{n_cells} cells where the header has {n_header}")
+                bad.add(reader.line_num, f"{_cells(n_cells)} where the header has {n_header}")
             else:
                 rows.append((reader.line_num, row))
     except csv.Error as err:  # an unclosed quote, a stray quote in strict mode: the rest cannot be split
