@@ -65,6 +65,6 @@ def require_hub_model(repo_id: str, revision: str | None = None) -> None:
     at = f"@{revision}" if revision else ""
     raise HubModelUnavailable(
         f"model.path: hub model '{repo_id}{at}' is not in the cache {cache} and {reason}; download it on a "
-        f"connected machine (`hf download {repo_id}` with HF_HOME set) and copy that HF_HOME here (or point "
+        f'connected machine ("hf download {repo_id}" with HF_HOME set) and copy that HF_HOME here (or point '
         "HF_HOME at it), or set model.source=local model.path=<a folder holding its config.json and weights>"
     )

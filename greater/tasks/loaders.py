@@ -29,7 +29,7 @@ LOCAL_FILES = {  # what data_dir must hold, named in the error when the hub is o
 }
 Pools = tuple[list[Example], list[Example] | None]  # (pool for train/dev/test, separate test pool or None)
 Rows = list[tuple[int, dict[str, Any]]]  # (line or row number, the row), numbered as the user would look it up
-SKIP_HINT = "fix or delete that line, or set task.skip_bad_rows=true to skip unreadable rows"
+SKIP_HINT = "or set task.skip_bad_rows=true to skip unreadable rows"
 
 
 class BadRows:
@@ -51,7 +51,9 @@ class BadRows:
         number, why = self.rows[0]
         more = f" (and {len(self.rows) - 1} more bad row(s))" if len(self.rows) > 1 else ""
         if not self.skip:
-            raise TaskError(f"{self.source} {self.unit} {number}: {why}{more}; {SKIP_HINT}")
+            raise TaskError(
+                f"{self.source} {self.unit} {number}: {why}{more}; fix or delete that {self.unit}, {SKIP_HINT}"
+            )
         shown = ", ".join(str(n) for n, _ in self.rows[:20]) + (" ..." if len(self.rows) > 20 else "")
         log.warning(
             "%s: skipped %d row(s) that could not be read (task.skip_bad_rows=true), %ss %s; first: %s %d: %s",
@@ -346,6 +348,7 @@ def _read_csv(path: Path, bad: BadRows, delimiter: str = ",") -> Rows:
     """Rows by the file line they end on; a row with more or fewer cells than the header goes to `bad`."""
     rows = []
     reader = csv.DictReader(_text(path).splitlines(keepends=True), delimiter=delimiter, strict=True)
+    start = 2  # the line the record being read starts on (the header is line 1)
     try:
         for row in reader:
             n_header = len(reader.fieldnames or [])
@@ -356,6 +359,7 @@ def _read_csv(path: Path, bad: BadRows, delimiter: str = ",") -> Rows:
                 bad.add(reader.line_num, f"{_cells(n_cells)} where the header has {n_header}")
             else:
                 rows.append((reader.line_num, row))
+            start = reader.line_num + 1
     except csv.Error as err:  # an unclosed quote, a stray quote in strict mode: the rest cannot be split
-        raise TaskError(f"{path} line {reader.line_num}: not valid CSV ({err}); fix the quoting of that line") from None
+        raise TaskError(f"{path} line {start}: not valid CSV ({err}); fix the quoting of that line") from None
     return rows
