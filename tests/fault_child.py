@@ -28,7 +28,7 @@ from greater.testing import tiny_language_model
 def parity_task() -> Task:
     examples = [Example(f"Is {n} even?", "Yes" if n % 2 == 0 else "No", id=str(n)) for n in range(10)]
     return Task(
-        "parity", train=examples[:6], test=examples[6:], initial_prompt="Think step by step.", answer_type="yes_no"
+        "parity", train=examples[:4], test=examples[6:], initial_prompt="Think step by step.", answer_type="yes_no"
     )
 
 
@@ -56,7 +56,7 @@ def run(run_dir: Path, n_steps: int, resume: bool = False, stall_after: int | No
         opt.step = stalling
     saved = load_checkpoint(run_dir, opt.name) if resume else None
     ctx = OptimizationContext.create(
-        lm, task, max_reasoning_tokens=8, seed=0, run_dir=run_dir, callbacks=[Progress()], resume_state=saved
+        lm, task, max_reasoning_tokens=6, seed=0, run_dir=run_dir, callbacks=[Progress()], resume_state=saved
     )
     return opt.optimize(lm, task, ctx).final_prompt
 
