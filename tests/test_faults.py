@@ -84,7 +84,7 @@ def uninterrupted(tmp_path_factory) -> str:
     return run_in_process(tmp_path_factory.mktemp("whole"), N_STEPS)
 
 
-def test_sigterm_after_the_first_step_resumes_to_the_same_prompt(tmp_path, uninterrupted):
+def test_sigterm_after_the_first_step_resumes_to_the_same_prompt(tmp_path, uninterrupted, capsys):
     child = start_child(tmp_path)
     wait_for_line(child, "step 1")
     child.send_signal(signal.SIGTERM)
@@ -97,7 +97,10 @@ def test_sigterm_after_the_first_step_resumes_to_the_same_prompt(tmp_path, unint
     fault = "SIGTERM or SIGINT (Ctrl-C) during a run"
     assert lines == [documented(fault, 0), documented(fault, 1).replace("<dir>", str(tmp_path))]
     assert not (tmp_path / LOCK_NAME).exists()  # the lock went with the run
+    capsys.readouterr()
     assert run_in_process(tmp_path, N_STEPS, resume=True) == uninterrupted
+    ran = capsys.readouterr().out.split()[1::2]  # "step k" lines: only the steps after the saved one ran
+    assert ran == [str(k) for k in range(saved["step"] + 1, N_STEPS + 1)]
     assert len(load_checkpoint(tmp_path, "greater")["history"]) == N_STEPS
 
 
