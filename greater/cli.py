@@ -31,10 +31,15 @@ def evaluate_main() -> None:
 
 
 def _job(cfg) -> float | None:
+    from greater.run.stop import RunStopped
+
     with configure_errors():
         from greater.run.runner import run  # the run's own modules load only when a job runs, not for --cfg/--help
 
-        return run(cfg, launch_from_hydra())
+        try:
+            return run(cfg, launch_from_hydra())
+        except RunStopped as stop:  # SIGTERM (SLURM's pre-emption): 143, SIGINT 130; the resume line is logged
+            raise SystemExit(stop.exit_code) from None
 
 
 def launch_from_hydra():

@@ -201,6 +201,8 @@ class TaskConfig:
     hub_split: str = setting("train", resume=Resume.fixed)
     question_field: str = setting("question", resume=Resume.fixed)
     answer_field: str = setting("answer", resume=Resume.fixed)
+    # a data row that cannot be read is an error naming its file and line; true skips such rows, reporting them
+    skip_bad_rows: bool = setting(False, resume=Resume.fixed)
     synthetic_size: int = setting(200, min=1, resume=Resume.fixed)
     # bbh: `bbh_task` names the file when it differs
     extra: dict[str, Any] = setting(factory=dict, resume=Resume.fixed)

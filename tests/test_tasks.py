@@ -44,7 +44,7 @@ def test_bad_rows_are_reported_with_line_numbers(tmp_path, caplog):
         '{"question": "e", "answer": "3"}\n{"question": "f", "answer": "4"}\n'
     )
     with caplog.at_level(logging.WARNING):
-        task = build_task(custom_cfg(path, answer_type="text", options=None), None, seed=0)
+        task = build_task(custom_cfg(path, answer_type="text", options=None, skip_bad_rows=True), None, seed=0)
     assert len(task.train) + len(task.test) == 4
     assert "skipped 3 row(s)" in caplog.text and "lines 2, 3, 4" in caplog.text
 
@@ -196,7 +196,7 @@ def test_custom_jsonl_keeps_numeric_zero(tmp_path):
         '{"question": "c", "answer": 2}\n{"question": "d", "answer": null}\n[1, 2]\n'
         '{"question": "e", "answer": 3}\n'
     )
-    task = build_task(custom_cfg(path, answer_type="integer", options=None), None, seed=0)
+    task = build_task(custom_cfg(path, answer_type="integer", options=None, skip_bad_rows=True), None, seed=0)
     assert sorted(e.answer for e in task.train + task.test) == ["0", "1", "2", "3"]
 
 

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from greater.config import ModelConfig
+from greater.models.hub import require_hub_model
 
 log = logging.getLogger(__name__)
 
@@ -108,4 +109,5 @@ def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
 
         shrink, seed = dict(getattr(cfg, "shrink", None) or {}), getattr(cfg, "random_seed", 0)
         return str(random_checkpoint(cfg.path, shrink, seed, str(cfg.dtype), cache))
+    require_hub_model(cfg.path, cfg.revision)  # not cached and offline: one line now, not after retries
     return cfg.path  # a hub id

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
 from greater.records import StepRecord
+from greater.run.stop import raise_if_stopped
 
 if TYPE_CHECKING:
     from greater.engine.rollouts import Scorer
@@ -144,6 +145,7 @@ class SteppedOptimizer(Optimizer, Generic[S, C]):
             state = self.state_from_json(saved, lm, task, context)
         stopped = None
         while self.more_steps(state, len(history)):
+            raise_if_stopped()  # the safe point for SIGINT/SIGTERM: the last step's checkpoint is written
             stopped = context.budget.spent(lm)
             if stopped:
                 log.info("%s: %s after %d steps", self.name, stopped, len(history))

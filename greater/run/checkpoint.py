@@ -11,19 +11,31 @@ import random
 from pathlib import Path
 from typing import Any
 
-from greater.run.rundir import CHECKPOINT_NAME, CHECKPOINT_VERSION, Checkpoint, RunDir, steps_in
+from greater.run.rundir import (
+    CHECKPOINT_NAME,
+    CHECKPOINT_VERSION,
+    Checkpoint,
+    CheckpointError,
+    RunDir,
+    read_payload,
+    state_digest,
+    steps_in,
+)
 
 __all__ = [
     "CHECKPOINT_NAME",
     "CHECKPOINT_VERSION",
     "Checkpoint",
+    "CheckpointError",
     "has_checkpoint",
     "load_checkpoint",
     "load_counters",
     "load_seconds",
+    "read_payload",
     "rng_from_json",
     "rng_to_json",
     "save_checkpoint",
+    "state_digest",
 ]
 
 

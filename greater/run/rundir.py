@@ -7,12 +7,16 @@
     progress.png         accuracy and time by step           (greater.callbacks.plots)
     predictions_<model>_<kind>.jsonl   per-example test predictions (greater.evaluation.store)
 
-Files are written whole through `write_atomic` (a temporary file, then a rename), so a kill mid-write keeps
-the previous version; history.jsonl alone is appended to, a line a step, so a killed run keeps its steps.
+Files are written whole through `write_atomic` (a temporary file flushed to disk, then a rename), so a kill,
+a power cut or a full disk mid-write keeps the previous version; history.jsonl alone is appended to, a line a
+step, so a killed run keeps its steps. checkpoint.json carries a checksum of its state, so a truncated or
+hand-edited one is refused by name rather than resumed from silently wrong numbers.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -29,19 +33,66 @@ SHARED_EVALUATIONS = "evaluations"  # in a sweep directory: the test predictions
 CHECKPOINT_VERSION = 2
 
 
+class CheckpointError(ValueError):
+    """checkpoint.json cannot be read or written; the message names the file and what to do."""
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`: readers see the old file
-    or the new one, never half of one. The temporary name carries the process id, so parallel sweep jobs
-    writing one shared file do not clobber each other's temporary; the last rename wins."""
+    """Write `data` to a temporary file beside `path`, flush it to disk, then rename it over `path`: readers
+    see the old file or the new one, never half of one. The temporary name carries the process id, so parallel
+    sweep jobs writing one shared file do not clobber each other's temporary; the last rename wins. On an
+    OSError (a full disk) the temporary is removed and the old file is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
-    else:
-        tmp.write_text(data, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename: a power cut cannot leave an empty file
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
     return path
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a platform without directory descriptors skips it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def state_digest(state: dict[str, Any]) -> str:
+    """A checksum of the state as it reads back (through JSON, sorted keys: one state, one digest)."""
+    return hashlib.sha256(json.dumps(json.loads(json.dumps(state)), sort_keys=True).encode()).hexdigest()
+
+
+def read_payload(path: Path) -> dict[str, Any]:
+    """The whole checkpoint, checked: complete JSON, a state object, the state's checksum when it has one
+    (checkpoints written before the checksum still load)."""
+    fix = f"restore it from a copy, or delete it to start the run again from step 0 (resume={path.parent})"
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path} is not a checkpoint (not UTF-8 text); {fix}") from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path} is truncated or damaged ({err.msg} at char {err.pos}); {fix}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict):
+        raise CheckpointError(f'{path} is not a checkpoint (no "state" object); {fix}')
+    digest = payload.get("sha256")
+    if digest is not None and digest != state_digest(payload["state"]):
+        raise CheckpointError(f"{path} was changed after it was written (its checksum does not match); {fix}")
+    return payload
 
 
 def publish_dir(tmp: str | Path, target: str | Path) -> Path:
@@ -94,6 +145,7 @@ class Checkpoint:
             "counters": self.usage,
             "seconds": self.seconds,
             "steps_done": self.steps_done,
+            "sha256": state_digest(self.state),
         }
 
     @classmethod
@@ -180,7 +232,7 @@ class RunDir:
         """The checkpoint, read once (None when there is none); `method` given: it must have written it."""
         if not self.has_checkpoint():
             return None
-        ckpt = Checkpoint.from_json(read_json(self.checkpoint_file), self.checkpoint_file)
+        ckpt = Checkpoint.from_json(read_payload(self.checkpoint_file), self.checkpoint_file)
         if method is not None and ckpt.method != method:
             raise ValueError(
                 f"{self.checkpoint_file} was written by optimizer={ckpt.method}, not {method}; "
@@ -189,4 +241,13 @@ class RunDir:
         return ckpt
 
     def write_checkpoint(self, ckpt: Checkpoint) -> Path:
-        return write_atomic(self.checkpoint_file, json.dumps(ckpt.to_json()))
+        """Atomic; a failed write (a full disk) keeps the previous checkpoint and stops with one line."""
+        path = self.checkpoint_file
+        try:
+            return write_atomic(path, json.dumps(ckpt.to_json()))
+        except OSError as err:
+            kept = "the previous checkpoint is kept" if path.exists() else "no earlier checkpoint exists"
+            fix = "free some space" if err.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+            raise CheckpointError(
+                f"could not write {path} ({err.strerror or err}); {kept}; {fix} and continue with resume={self.path}"
+            ) from None

@@ -27,10 +27,13 @@ from greater.optimizers.registry import build_optimizer
 from greater.records import RunInfo
 from greater.run import resume
 from greater.run.launch import Launch
+from greater.run.lock import RunLock
 from greater.run.plan import EvaluationPlan, evaluate
 from greater.run.results import RunResult, TestRow
 from greater.run.rundir import Checkpoint, RunDir
+from greater.run.stop import raise_if_stopped, stop_on_signals
 from greater.run.validate import validate
+from greater.run.writable import check_outputs
 from greater.tasks import Example, Task, build_task
 
 log = logging.getLogger(__name__)
@@ -78,12 +81,20 @@ def run(cfg: DictConfig, launch: Launch = Launch()) -> float | None:  # noqa: B0
     dev split (never test accuracy: a search that tuned on it would report a biased test score)."""
     started = time.perf_counter()
     p = prepare(cfg, launch)
-    cfg, run_dir, ckpt = p.cfg, p.run_dir.mkdir(), p.checkpoint
-    torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    if p.finished:
-        return evaluate_finished(p, launch, started)
+    check_outputs(p.run_dir.path, p.cfg.cache_dir)  # an unwritable folder fails now, not after the model loads
+    torch.manual_seed(p.cfg.seed)
+    if p.cfg.threads:
+        torch.set_num_threads(p.cfg.threads)
+    # One live run per directory; SIGTERM/SIGINT stop at the next step boundary, keeping the last checkpoint.
+    with RunLock(p.run_dir.mkdir().path), stop_on_signals():
+        if p.finished:
+            return evaluate_finished(p, launch, started)
+        return optimize_and_evaluate(p, launch, started)
+
+
+def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float | None:
+    """Load, optimize (from the checkpoint when resuming), evaluate, write result.json."""
+    cfg, run_dir, ckpt = p.cfg, p.run_dir, p.checkpoint
     run_dir.write_config(cfg)
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
     if ckpt is not None:  # the work done before the stop counts toward the budget and the reported compute
@@ -99,6 +110,7 @@ def run(cfg: DictConfig, launch: Launch = Launch()) -> float | None:  # noqa: B0
         if optimized.final_dev_acc is None and p.task.dev:  # a method that did not look at dev: score it here
             optimized.final_dev_acc = scorer.score_text(optimized.final_prompt, p.task.dev).accuracy
         opt_seconds = time.perf_counter() - started
+        raise_if_stopped()  # a stop asked for during the last step ends here, before the evaluation
         plan = EvaluationPlan.of(cfg, optimized.initial_prompt, optimized.final_prompt, p.test, p.transfer)
         rows = evaluate(plan, p.task, _store(cfg, run_dir, launch), callbacks, lm)
         result = _result(cfg, p.task, optimized, rows, compute, opt_seconds, time.perf_counter() - started)

@@ -30,13 +30,13 @@ def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str, seed: int 
     if cfg.loader == "bbh":
         # the file is extra.bbh_task when set (a renamed task), else the name after "bbh/"
         bbh_task = (cfg.extra or {}).get("bbh_task") or cfg.name.split("/", 1)[-1]
-        return load_bbh(str(bbh_task), data_dir, cache_dir)
+        return load_bbh(str(bbh_task), data_dir, cache_dir, cfg.skip_bad_rows)
     if cfg.loader == "gsm8k":
-        return load_gsm8k(data_dir, cache_dir)
+        return load_gsm8k(data_dir, cache_dir, cfg.skip_bad_rows)
     if cfg.loader == "folio":
-        return load_folio(data_dir, cache_dir)
+        return load_folio(data_dir, cache_dir, cfg.skip_bad_rows)
     if cfg.loader == "custom":
-        return load_custom(cfg.file, cfg.question_field, cfg.answer_field, cfg.hub_split, cache_dir)
+        return load_custom(cfg.file, cfg.question_field, cfg.answer_field, cfg.hub_split, cache_dir, cfg.skip_bad_rows)
     if cfg.loader == "synthetic":
         from greater.tasks.synthetic import load_synthetic
 

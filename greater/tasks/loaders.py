@@ -7,10 +7,11 @@ import csv
 import json
 import logging
 import os
-import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from greater.models.hub import hub_reachable as _hub_reachable
 from greater.tasks.answers import normalize_number
 from greater.tasks.base import Example
 from greater.tasks.splits import TaskError
@@ -27,6 +28,73 @@ LOCAL_FILES = {  # what data_dir must hold, named in the error when the hub is o
     "folio": "folio/folio-train.jsonl and folio/folio-validation.jsonl",
 }
 Pools = tuple[list[Example], list[Example] | None]  # (pool for train/dev/test, separate test pool or None)
+Rows = list[tuple[int, dict[str, Any]]]  # (line or row number, the row), numbered as the user would look it up
+SKIP_HINT = "or set task.skip_bad_rows=true to skip unreadable rows"
+
+
+class BadRows:
+    """The rows of one source that could not be read. By default any is an error naming the source and the
+    first bad line; with `skip` they are dropped and one warning says how many and which."""
+
+    def __init__(self, source: str, skip: bool, unit: str = "line") -> None:
+        self.source, self.skip, self.unit = source, skip, unit
+        self.rows: list[tuple[int, str]] = []  # (number, why)
+
+    def add(self, number: int, why: str) -> None:
+        self.rows.append((number, why))
+
+    def check(self) -> None:
+        """Raise (default) or warn about the bad rows collected so far."""
+        if not self.rows:
+            return
+        self.rows.sort()
+        number, why = self.rows[0]
+        more = f" (and {len(self.rows) - 1} more bad row(s))" if len(self.rows) > 1 else ""
+        if not self.skip:
+            raise TaskError(
+                f"{self.source} {self.unit} {number}: {why}{more}; fix or delete that {self.unit}, {SKIP_HINT}"
+            )
+        shown = ", ".join(str(n) for n, _ in self.rows[:20]) + (" ..." if len(self.rows) > 20 else "")
+        log.warning(
+            "%s: skipped %d row(s) that could not be read (task.skip_bad_rows=true), %ss %s; first: %s %d: %s",
+            self.source,
+            len(self.rows),
+            self.unit,
+            shown,
+            self.unit,
+            number,
+            why,
+        )
+
+
+def _why(err: Exception) -> str:
+    """What is wrong with a row, from the error its conversion raised."""
+    if isinstance(err, KeyError):
+        return f"no '{err.args[0]}' field"
+    if isinstance(err, (TypeError, AttributeError)):
+        return f"a field has the wrong type ({err})"
+    return str(err)
+
+
+def _json_problem(err: json.JSONDecodeError) -> str:
+    at = "" if err.msg.endswith(" at") else " at"  # "Unterminated string starting at" already ends so
+    return f"not valid JSON ({err.msg}{at} column {err.colno})"
+
+
+def _cells(n: int) -> str:
+    return f"{n} cell" if n == 1 else f"{n} cells"
+
+
+def _convert(rows: Rows, make: Callable[[int, dict[str, Any]], Example], bad: BadRows) -> list[Example]:
+    """`make` each row into an Example; a row it cannot read goes to `bad` (then `bad.check()`)."""
+    out = []
+    for number, row in rows:
+        try:
+            out.append(make(number, row))
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            bad.add(number, _why(err))
+    bad.check()
+    return out
 
 
 def _data_file(data_dir: str, *parts: str) -> Path:
@@ -39,19 +107,36 @@ def _data_file(data_dir: str, *parts: str) -> Path:
     path = root.joinpath(*parts)
     if not path.exists():
         raise TaskError(f"data directory '{data_dir}' has no {'/'.join(parts)}; put the file there or fix data_dir")
+    if not path.is_file():
+        raise TaskError(f"{path} is a directory, not a data file; put the file {'/'.join(parts)} there")
     return path
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise TaskError(f"{path} line {line}: not UTF-8 text ({err.reason}); save the file as UTF-8") from None
+    except OSError as err:
+        raise TaskError(f"{path}: cannot be read ({err.strerror}); check the path and its permissions") from None
+
+
+def _read_jsonl(path: Path, bad: BadRows) -> Rows:
+    """The JSON objects of a JSONL file by line number; a line that is not one goes to `bad`."""
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
-            row = {}  # reported as a bad row by the caller
-        rows.append((number, row if isinstance(row, dict) else {}))
+        except json.JSONDecodeError as err:
+            bad.add(number, _json_problem(err))
+            continue
+        if not isinstance(row, dict):
+            bad.add(number, f"a JSON {type(row).__name__}, not an object with named fields")
+            continue
+        rows.append((number, row))
     return rows
 
 
@@ -59,7 +144,7 @@ def _hub(source: str, config: str | None, split: str, cache_dir: str) -> list[di
     name, default_config = HUB.get(source, (source, None))
     cache = datasets_cache(cache_dir)
     # Offline and nothing cached: fail now rather than after datasets' ~25 s of connection retries.
-    reason = None if _hub_reachable() or _cached(cache, name) else "no network and not cached"
+    reason = None if _cached(cache, name) or _hub_reachable() else "no network and not cached"
     if reason is None:
         try:
             import datasets
@@ -86,16 +171,6 @@ def _local_fix(source: str) -> str:
     return "download it as a .jsonl or .csv file and set task.file= to its path"
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
-        return False
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def _cached(cache: Path, name: str) -> bool:
     # datasets caches "owner/name" as a folder "owner___name" (lower-cased in recent releases).
     folder = name.replace("/", "___")
@@ -103,13 +178,34 @@ def _cached(cache: Path, name: str) -> bool:
 
 
 # ---- BBH ------------------------------------------------------------------------------------------
-def load_bbh(task: str, data_dir: str | None, cache_dir: str) -> Pools:
+def load_bbh(task: str, data_dir: str | None, cache_dir: str, skip_bad_rows: bool = False) -> Pools:
     if data_dir:
-        payload = json.loads(_data_file(data_dir, "bbh", f"{task}.json").read_text(encoding="utf-8"))
-        rows = payload["examples"]
+        path = _data_file(data_dir, "bbh", f"{task}.json")
+        rows, bad = _bbh_rows(path), BadRows(str(path), skip_bad_rows, unit="example")
     else:
-        rows = _hub("bbh", task, "test", cache_dir)
-    return [Example(r["input"], r["target"].strip(), id=f"{task}#{i}") for i, r in enumerate(rows)], None
+        rows = _numbered(_hub("bbh", task, "test", cache_dir))
+        bad = BadRows(f"hub dataset '{HUB['bbh'][0]}' ({task}, test)", skip_bad_rows, unit="row")
+    # ids count from 0 over the file's examples, as they always have (a skipped one keeps the others' ids)
+    return _convert(rows, lambda n, r: Example(r["input"], r["target"].strip(), id=f"{task}#{n - 1}"), bad), None
+
+
+def _bbh_rows(path: Path) -> Rows:
+    """A BBH file: one JSON object whose "examples" list holds {"input", "target"}, numbered from 1."""
+    try:
+        payload = json.loads(_text(path))
+    except json.JSONDecodeError as err:
+        raise TaskError(
+            f"{path} line {err.lineno}: {_json_problem(err)}; the file is damaged: "
+            "download it again (BIG-Bench-Hard's bbh/<task>.json)"
+        ) from None
+    examples = payload.get("examples") if isinstance(payload, dict) else None
+    if not isinstance(examples, list):
+        raise TaskError(f'{path} has no "examples" list; a BBH file is {{"examples": [{{"input", "target"}}]}}')
+    return [(i, row if isinstance(row, dict) else {}) for i, row in enumerate(examples, start=1)]
+
+
+def _numbered(rows: list[dict[str, Any]]) -> Rows:
+    return [(i, row) for i, row in enumerate(rows, start=1)]
 
 
 # ---- GSM8K ----------------------------------------------------------------------------------------
@@ -120,12 +216,13 @@ def gsm8k_answer(solution: str) -> str:
     return normalize_number(solution.rsplit("####", 1)[1])
 
 
-def load_gsm8k(data_dir: str | None, cache_dir: str) -> Pools:
-    def convert(rows, split):
-        return [Example(r["question"], gsm8k_answer(r["answer"]), id=f"gsm8k-{split}#{i}") for i, r in enumerate(rows)]
+def load_gsm8k(data_dir: str | None, cache_dir: str, skip_bad_rows: bool = False) -> Pools:
+    def make(split):
+        return lambda i, r: Example(r["question"], gsm8k_answer(r["answer"]), id=f"gsm8k-{split}#{i}")
 
-    train, test = _train_and_test_rows("gsm8k", ("train.jsonl", "test.jsonl"), ("train", "test"), data_dir, cache_dir)
-    return convert(train, "train"), convert(test, "test")
+    files, splits = ("train.jsonl", "test.jsonl"), ("train", "test")
+    train, test = _train_and_test_rows("gsm8k", files, splits, data_dir, cache_dir, skip_bad_rows)
+    return _convert(train[0], make("train"), train[1]), _convert(test[0], make("test"), test[1])
 
 
 # ---- FOLIO ----------------------------------------------------------------------------------------
@@ -139,74 +236,96 @@ def folio_question(premises: list[str] | str, conclusion: str) -> str:
     )
 
 
-def load_folio(data_dir: str | None, cache_dir: str) -> Pools:
-    def convert(rows, split):
-        # Releases differ: v0.0 says "Unknown", later ones "Uncertain" (the paper's word); keep one name.
-        labels = {"Unknown": "Uncertain"}
-        return [
-            Example(
-                folio_question(r["premises"], r["conclusion"]),
-                labels.get(str(r["label"]).strip(), str(r["label"]).strip()),
-                id=f"folio-{split}#{i}",
-            )
-            for i, r in enumerate(rows)
-        ]
+def load_folio(data_dir: str | None, cache_dir: str, skip_bad_rows: bool = False) -> Pools:
+    # Releases differ: v0.0 says "Unknown", later ones "Uncertain" (the paper's word); keep one name.
+    labels = {"Unknown": "Uncertain"}
 
-    files = ("folio-train.jsonl", "folio-validation.jsonl")
-    train, test = _train_and_test_rows("folio", files, ("train", "validation"), data_dir, cache_dir)
-    return convert(train, "train"), convert(test, "validation")
+    def make(split):
+        def example(i: int, r: dict[str, Any]) -> Example:
+            label = str(r["label"]).strip()
+            return Example(
+                folio_question(r["premises"], r["conclusion"]), labels.get(label, label), id=f"folio-{split}#{i}"
+            )
+
+        return example
+
+    files, splits = ("folio-train.jsonl", "folio-validation.jsonl"), ("train", "validation")
+    train, test = _train_and_test_rows("folio", files, splits, data_dir, cache_dir, skip_bad_rows)
+    return _convert(train[0], make("train"), train[1]), _convert(test[0], make("validation"), test[1])
 
 
 def _train_and_test_rows(
-    source: str, files: tuple[str, str], hub_splits: tuple[str, str], data_dir: str | None, cache_dir: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Raw rows of a benchmark shipped as a train file and a test file: local JSONL, else the hub."""
-    if data_dir:
-        return tuple([r for _, r in _read_jsonl(_data_file(data_dir, source, name))] for name in files)
-    return tuple(_hub(source, None, split, cache_dir) for split in hub_splits)
+    source: str, files: tuple[str, str], hub_splits: tuple[str, str], data_dir: str | None, cache_dir: str, skip: bool
+) -> tuple[tuple[Rows, BadRows], tuple[Rows, BadRows]]:
+    """Raw rows of a benchmark shipped as a train file and a test file (local JSONL, else the hub), each with
+    the bad rows of its source. Rows are numbered from 0 (ids as before); a file's bad rows by line."""
+    out = []
+    for name, split in zip(files, hub_splits, strict=True):
+        if data_dir:
+            path = _data_file(data_dir, source, name)
+            bad = BadRows(str(path), skip)
+            rows = _read_jsonl(path, bad)
+        else:
+            bad = BadRows(f"hub dataset '{HUB[source][0]}' ({split})", skip, unit="row")
+            rows = _numbered(_hub(source, None, split, cache_dir))
+        out.append(([(i, row) for i, (_, row) in enumerate(rows)], _LineNumbers(bad, rows)))
+    return out[0], out[1]
+
+
+class _LineNumbers(BadRows):
+    """A BadRows that is given a row's index and reports the line the row came from."""
+
+    def __init__(self, bad: BadRows, rows: Rows) -> None:
+        super().__init__(bad.source, bad.skip, bad.unit)
+        self.rows, self._lines = bad.rows, [number for number, _ in rows]
+
+    def add(self, number: int, why: str) -> None:
+        super().add(self._lines[number], why)
 
 
 # ---- a user's own data ----------------------------------------------------------------------------
 FILE_TYPES = (".jsonl", ".csv", ".tsv")
 
 
-def load_custom(file: str | None, question_field: str, answer_field: str, hub_split: str, cache_dir: str) -> Pools:
-    """JSONL, CSV or TSV (by extension), else a hub dataset id. Bad rows are skipped and reported by line."""
+def load_custom(
+    file: str | None,
+    question_field: str,
+    answer_field: str,
+    hub_split: str,
+    cache_dir: str,
+    skip_bad_rows: bool = False,
+) -> Pools:
+    """JSONL, CSV or TSV (by extension), else a hub dataset id. A row that cannot be read (not JSON, the wrong
+    number of cells, an empty question or answer) is an error naming its line, or skipped and reported."""
     if not file:
         raise TaskError("task=custom needs task.file: a .jsonl or .csv path, or a hub dataset id")
-    rows = _custom_rows(file, hub_split, cache_dir)
-    examples, bad = [], []
-    for number, row in rows:
+    bad = BadRows(file, skip_bad_rows)
+    rows = _custom_rows(file, hub_split, cache_dir, bad)
+    if not any(_field(r, question_field) and _field(r, answer_field) for _, r in rows):
+        raise TaskError(_no_usable_row(file, rows, question_field, answer_field))  # a naming problem, not a row's
+
+    def make(number: int, row: dict[str, Any]) -> Example:
         question, answer = _field(row, question_field), _field(row, answer_field)
         if not question or not answer:
-            bad.append(number)
-            continue
-        examples.append(Example(question, answer, id=f"{Path(file).name}:{number}"))
-    if bad:
-        shown = ", ".join(map(str, bad[:20])) + (" ..." if len(bad) > 20 else "")
-        log.warning(
-            "%s: skipped %d row(s) with an empty or missing '%s' or '%s' (lines %s)",
-            file,
-            len(bad),
-            question_field,
-            answer_field,
-            shown,
-        )
-    if not examples:
-        raise TaskError(_no_usable_row(file, rows, question_field, answer_field))
-    return examples, None
+            raise ValueError(f"empty or missing '{question_field if not question else answer_field}'")
+        return Example(question, answer, id=f"{Path(file).name}:{number}")
+
+    return _convert(rows, make, bad), None
 
 
-def _custom_rows(file: str, hub_split: str, cache_dir: str) -> list[tuple[int, dict[str, Any]]]:
+def _custom_rows(file: str, hub_split: str, cache_dir: str, bad: BadRows) -> Rows:
     path = Path(file).expanduser()
     if path.suffix not in FILE_TYPES and not path.exists():  # "owner/name": a hub dataset id
-        return [(i + 1, r) for i, r in enumerate(_hub(file, None, hub_split, cache_dir))]
+        bad.unit = "row"
+        return _numbered(_hub(file, None, hub_split, cache_dir))
+    if path.is_dir():
+        raise TaskError(f"task.file '{file}' is a directory; give the path of a .jsonl or .csv file in it")
     if not path.is_file():
         raise TaskError(f"task.file '{file}' does not exist; give the path of your .jsonl or .csv file")
     if path.suffix == ".jsonl":
-        return _read_jsonl(path)
+        return _read_jsonl(path, bad)
     if path.suffix in (".csv", ".tsv"):
-        return _read_csv(path, delimiter="\t" if path.suffix == ".tsv" else ",")
+        return _read_csv(path, bad, delimiter="\t" if path.suffix == ".tsv" else ",")
     raise TaskError(f"task.file '{file}' is not a .jsonl, .csv or .tsv file; convert it to one of those")
 
 
@@ -215,7 +334,7 @@ def _field(row: dict[str, Any], name: str) -> str:
     return "" if value is None else str(value).strip()  # 0 and False are answers, None is not
 
 
-def _no_usable_row(file: str, rows: list[tuple[int, dict[str, Any]]], question_field: str, answer_field: str) -> str:
+def _no_usable_row(file: str, rows: Rows, question_field: str, answer_field: str) -> str:
     if not rows:
         return f"task.file '{file}' has no usable row (it holds no data rows); add question/answer rows"
     columns = sorted({key for _, row in rows for key in row if isinstance(key, str)})  # csv: extra cells key None
@@ -225,7 +344,22 @@ def _no_usable_row(file: str, rows: list[tuple[int, dict[str, Any]]], question_f
     )
 
 
-def _read_csv(path: Path, delimiter: str = ",") -> list[tuple[int, dict[str, Any]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        return [(reader.line_num, row) for row in reader]  # line_num: the file line the row ended on
+def _read_csv(path: Path, bad: BadRows, delimiter: str = ",") -> Rows:
+    """Rows by the file line they end on; a row with more or fewer cells than the header goes to `bad`."""
+    rows = []
+    reader = csv.DictReader(_text(path).splitlines(keepends=True), delimiter=delimiter, strict=True)
+    start = 2  # the line the record being read starts on (the header is line 1)
+    try:
+        for row in reader:
+            n_header = len(reader.fieldnames or [])
+            if None in row:  # extra cells are keyed None
+                bad.add(reader.line_num, f"{_cells(n_header + len(row[None]))} where the header has {n_header}")
+            elif any(value is None for value in row.values()):  # missing cells are filled with None
+                n_cells = sum(value is not None for value in row.values())
+                bad.add(reader.line_num, f"{_cells(n_cells)} where the header has {n_header}")
+            else:
+                rows.append((reader.line_num, row))
+            start = reader.line_num + 1
+    except csv.Error as err:  # an unclosed quote, a stray quote in strict mode: the rest cannot be split
+        raise TaskError(f"{path} line {start}: not valid CSV ({err}); fix the quoting of that line") from None
+    return rows
