@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PAPER = {"n_train": 50, "tokens": 1024, "n_rescore": 3}
 TINY_RUN = {"n_train": 3, "tokens": 8, "n_rescore": 3}
