@@ -96,8 +96,8 @@ def load(name: str, args):
 def check_model(name: str, args) -> dict:
     import torch
 
+    from greater.analysis.benchmark import fresh_scorer, total, without_store
     from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
-    from scripts.benchmark import fresh_scorer, total, without_store
 
     class CountingOptimizer(GreaterOptimizer):
         rescored = 0
@@ -109,15 +109,14 @@ def check_model(name: str, args) -> dict:
             self.rescored, self.ranked_ids = len(rescored), tuple(token for token, _ in ranked)
             return chosen, rescored
 
-    from scripts.patterns import reference_step
-
-    from scripts.benchmark import ours_step as engine_step
+    from greater.analysis.benchmark import ours_step as engine_step
+    from greater.analysis.patterns import reference_step
 
     lm, cfg, load_seconds = load(name, args)
     task = paper_task(args, cfg)
     opt = CountingOptimizer(GreaterConfig(topk=cfg.paper_topk, n_rescore=PAPER["n_rescore"]))
     stages, plan, scorer = engine_step(lm, task, opt, args.tokens, position=0)
-    reasonings = scorer.score(plan["prompt"]).reasonings  # cached by the step: no new rollouts
+    reasonings = scorer.score(plan.prompt).reasonings  # cached by the step: no new rollouts
     out: dict = {
         "model": name,
         "architecture": cfg.path,
@@ -193,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
-    from scripts.benchmark import print_table
+    from greater.analysis.benchmark import print_table
 
     torch.manual_seed(0)
     report = {"settings": {k: str(v) for k, v in vars(args).items()}, "torch": torch.__version__, "models": []}
