@@ -9,6 +9,7 @@ METHOD_NAMES: dict[str, str] = {
     "pe2": "PE2",
     "textgrad": "TextGrad",
     "opro": "OPRO",
+    "gepa": "GEPA",
     "greater": "GReaTer",
 }
 # The table order: the paper's rows, baselines first.
