@@ -180,3 +180,30 @@ def test_a_writer_failing_mid_run_keeps_the_completed_steps_and_a_rerun_ends_lik
         )
     assert resumed.final_prompt == straight.final_prompt
     assert comparable(resumed.history) == comparable(straight.history)
+
+
+# ---- the tables ------------------------------------------------------------------------------------
+def test_runs_with_another_writer_are_rows_of_their_own_in_the_tables():
+    import pandas as pd
+
+    from greater.analysis.collect import writer_of
+    from greater.analysis.tables import table2
+    from greater.run.results import RunResult
+
+    def result(writer):
+        return RunResult("navigate", "smollm2-135m", "apo", 0, "a", "b", {}, [], 1, {}, writer=writer)
+
+    assert writer_of(result(None)) is None
+    assert writer_of(result({"kind": "task_model", "name": "smollm2-135m"})) is None
+    assert writer_of(result({"kind": "model", "name": "gemma3-270m"})) == "gemma3-270m"
+    assert writer_of(result({"kind": "endpoint", "name": "big @ http://h/v1"})) == "big"
+    row = {"task": "navigate", "model": "smollm2-135m", "eval_model": "gemma3-270m", "prompt_kind": "final"}
+    rows = pd.DataFrame(
+        [
+            {**row, "optimizer": "apo", "writer": None, "acc": 0.5},
+            {**row, "optimizer": "apo", "writer": "big", "acc": 0.75},
+        ]
+    )
+    table = table2(rows)
+    assert table.loc[("APO (writer: big)", "smollm2-135m -> gemma3-270m"), "navigate"] == 75.0
+    assert table.loc[("APO", "smollm2-135m -> gemma3-270m"), "navigate"] == 50.0
