@@ -16,6 +16,7 @@ from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter, feedback
 from greater.optimizers.registry import build_optimizer, config_classes
 from greater.run.checkpoint import load_checkpoint
 from greater.testing import tiny_language_model
+from greater.writers import WriterError
 from greater.writers.local import TaskModelWriter
 from tests.test_baselines import comparable, walk_task
 
@@ -45,20 +46,20 @@ class Reflector:
     """Stands in for `lm.complete`: a new instruction in ``` blocks, chosen by the call's seed (the same on a
     resumed run); `fail_at`: the call that raises, as a kill would stop the run."""
 
-    def __init__(self, lm, fail_at: int | None = None):
-        self.lm, self.fail_at, self.calls = lm, fail_at, []
+    def __init__(self, lm, fail_at: int | None = None, error: BaseException | None = None):
+        self.lm, self.fail_at, self.calls, self.error = lm, fail_at, [], error or KeyboardInterrupt()
 
     def __call__(self, messages, max_new_tokens, temperature=0.0, n=1, seed=None):
         self.calls.append({"role": self.lm.role, "seed": seed, "message": messages[0]})
         if self.fail_at is not None and len(self.calls) >= self.fail_at:
-            raise KeyboardInterrupt
+            raise self.error
         self.lm.count("generations", len(messages) * n)
         return [[f"```\nTrack each move in order, then answer; plan {seed % 1000}.\n```"] * n for _ in messages]
 
 
-def run_gepa(run_dir=None, resume_state=None, fail_at=None, budget=None, n_dev=2, **overrides):
+def run_gepa(run_dir=None, resume_state=None, fail_at=None, budget=None, n_dev=2, error=None, **overrides):
     lm, task = tiny_language_model(), walk_task(n_dev=n_dev)
-    script = Reflector(lm, fail_at)
+    script = Reflector(lm, fail_at, error)
     lm.complete = script
     ctx = OptimizationContext.create(
         lm, task, max_reasoning_tokens=3, seed=1, run_dir=run_dir, resume_state=resume_state, budget=budget
@@ -129,3 +130,9 @@ def test_a_killed_gepa_run_continues_like_an_uninterrupted_one(tmp_path):
     assert comparable(resumed.history) == comparable(straight.history)
     # the rerun asked only what the stopped run had not: the same seeds, in order, from where it stopped
     assert [c["seed"] for c in script.calls] == [c["seed"] for c in script_straight.calls][-len(script.calls) :]
+
+
+def test_a_writer_failing_inside_gepa_stops_the_run_with_its_line_and_a_checkpoint(tmp_path):
+    with pytest.raises(WriterError, match="refused the key"):
+        run_gepa(run_dir=tmp_path, fail_at=2, error=WriterError("optimizer.writer: x refused the key (401)"))
+    assert load_checkpoint(tmp_path, "gepa")["step"] >= 1

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gepa.core.adapter import EvaluationBatch
 
 from greater.optimizers.text.proposer import seed_of
+from greater.writers.base import WriterError
 
 if TYPE_CHECKING:
     from gepa.strategies.batch_sampler import EpochShuffledBatchSampler
@@ -35,6 +36,16 @@ _SAMPLER_FIELDS = (
     "_current_iteration",
     "_calls_in_iteration",
 )
+
+
+class WriterStopped(BaseException):
+    """Carries a WriterError through GEPA, which catches every Exception a reflection raises, logs it and goes
+    on (a dead endpoint would burn the budget in silence). Like a kill, it leaves GEPA's state file at the start
+    of the iteration it stopped in; the optimizer raises the WriterError itself."""
+
+    def __init__(self, error: WriterError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass
@@ -92,9 +103,13 @@ class ScorerAdapter:
         self.reflections += 1
         c = self.config
         seed = seed_of(self.seed, "gepa", "reflect", self.reflections)
-        return self.writer.complete([prompt], c.reflection_tokens, temperature=c.reflection_temperature, seed=seed)[0][
-            0
-        ]
+        try:
+            replies = self.writer.complete(
+                [prompt], c.reflection_tokens, temperature=c.reflection_temperature, seed=seed
+            )
+        except WriterError as err:
+            raise WriterStopped(err) from None
+        return replies[0][0]
 
 
 def feedback(trace: Trace) -> str:

@@ -28,7 +28,7 @@ from gepa.strategies.candidate_selector import (
 )
 
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer
-from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter
+from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter, WriterStopped
 from greater.optimizers.gepa.config import GEPAConfig
 from greater.optimizers.loop import pick_on_dev, usage_delta
 from greater.optimizers.registry import register_optimizer
@@ -121,27 +121,10 @@ class GEPAOptimizer(Optimizer):
         saved = context.resume_state
         history = [StepRecord.from_dict(h) for h in saved["history"]] if saved else []
         steps = Steps(self, lm, context, history)
-        state_dir = self._state_dir(context)
-        selection = context.dev or context.train
-        found = gepa.optimize(
-            seed_candidate={COMPONENT: context.initial_prompt},
-            trainset=list(context.train),
-            valset=list(selection),
-            adapter=adapter,
-            reflection_lm=adapter.reflect,
-            candidate_selection_strategy=SELECTORS[c.candidate_selection](adapter.rng),
-            batch_sampler=adapter.sampler,
-            skip_perfect_score=c.skip_perfect_score,
-            use_merge=c.use_merge,
-            max_merge_invocations=c.max_merge_invocations,
-            max_metric_calls=c.max_metric_calls,
-            stop_callbacks=[lambda _state: context.budget.spent(lm) is not None],
-            run_dir=state_dir,
-            callbacks=[steps],
-            seed=context.seed,
-            raise_on_exception=True,
-            logger=_Quiet(),
-        )
+        try:
+            found = self._run(adapter, context, lm, steps)
+        except WriterStopped as stop:
+            raise stop.error from None
         if steps.error is not None:
             raise steps.error
         stopped = context.budget.spent(lm)
@@ -168,6 +151,28 @@ class GEPAOptimizer(Optimizer):
                 "selection_split": "dev" if context.dev else "train",
                 "pareto_front": sorted({i for s in found.per_val_instance_best_candidates.values() for i in s}),
             },
+        )
+
+    def _run(self, adapter: ScorerAdapter, context: OptimizationContext, lm: LanguageModel, steps: Steps):
+        c = self.config
+        return gepa.optimize(
+            seed_candidate={COMPONENT: context.initial_prompt},
+            trainset=list(context.train),
+            valset=list(context.dev or context.train),  # the selection split: GEPA's Pareto front is kept on it
+            adapter=adapter,
+            reflection_lm=adapter.reflect,
+            candidate_selection_strategy=SELECTORS[c.candidate_selection](adapter.rng),
+            batch_sampler=adapter.sampler,
+            skip_perfect_score=c.skip_perfect_score,
+            use_merge=c.use_merge,
+            max_merge_invocations=c.max_merge_invocations,
+            max_metric_calls=c.max_metric_calls,
+            stop_callbacks=[lambda _state: context.budget.spent(lm) is not None],
+            run_dir=self._state_dir(context),
+            callbacks=[steps],
+            seed=context.seed,
+            raise_on_exception=True,
+            logger=_Quiet(),
         )
 
     @staticmethod
