@@ -136,3 +136,15 @@ def test_a_writer_failing_inside_gepa_stops_the_run_with_its_line_and_a_checkpoi
     with pytest.raises(WriterError, match="refused the key"):
         run_gepa(run_dir=tmp_path, fail_at=2, error=WriterError("optimizer.writer: x refused the key (401)"))
     assert load_checkpoint(tmp_path, "gepa")["step"] >= 1
+
+
+def test_a_proposal_failing_the_validator_scores_zero_without_a_rollout_and_the_start_is_never_screened():
+    lm, task = tiny_language_model(), walk_task()
+    scorer = HashScorer(lm, task)
+    adapter = ScorerAdapter(lm, scorer, TaskModelWriter(lm), config_classes()["gepa"](), seed=1)
+    adapter.start = ""  # a start the validator would refuse
+    out = adapter.evaluate(task.train, {COMPONENT: "[insert the instruction here]"}, capture_traces=True)
+    assert out.scores == [0.0] * len(task.train) and scorer.asked == 0
+    assert adapter.rejected == {"placeholder": 1} and "not run" in out.trajectories[0].reasoning
+    adapter.evaluate(task.train, {COMPONENT: ""})
+    assert scorer.asked == len(task.train)  # the start is rolled out like any prompt

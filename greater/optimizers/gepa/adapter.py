@@ -1,7 +1,9 @@
 """GEPA's adapter over our shared scorer: a candidate is {"instruction": prompt}; evaluating it on a batch is
 one `scorer.rollouts` call (counted and cached like every method's), each example scored 1.0 when greedy
 decoding gives the gold after the extractor; the trace is the reasoning, that verdict and the gold, which
-`make_reflective_dataset` turns into the feedback GEPA's reflection reads.
+`make_reflective_dataset` turns into the feedback GEPA's reflection reads. A proposed instruction that fails
+the shared validator (empty, a template, too long: what small writers send) scores 0 on every example without
+a rollout, so GEPA's minibatch acceptance never keeps it; the starting prompt is never screened.
 
 The adapter also owns the randomness GEPA's parent selection and minibatch sampling draw from, and the
 writer's call count (its seeds): `get_adapter_state` hands them to GEPA's own state file, saved at the start
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gepa.core.adapter import EvaluationBatch
 
 from greater.optimizers.text.proposer import seed_of
+from greater.optimizers.text.validator import ProposalRules, check
 from greater.writers.base import WriterError
 
 if TYPE_CHECKING:
@@ -64,10 +67,18 @@ class ScorerAdapter:
         self.rng = random.Random(seed)  # GEPA's parent selection and minibatch sampling draw from it
         self.sampler: EpochShuffledBatchSampler | None = None  # set by the optimizer; its position is saved
         self.reflections = 0  # the writer's calls so far: each call's seed
+        self.rules = ProposalRules(max_words=config.max_words)
+        self.start: str | None = None  # the seed candidate's text (never screened)
+        self.rejected: dict[str, int] = {}  # proposals the validator refused, by reason
 
     # ---- GEPA's adapter interface ---------------------------------------------------------------
     def evaluate(self, batch: list[Example], candidate: dict[str, str], capture_traces: bool = False):
         prompt = candidate[COMPONENT]
+        reason = None if prompt == self.start else check(prompt, self.rules, set())
+        if reason is not None:
+            self.rejected[reason] = self.rejected.get(reason, 0) + 1
+            traces = [Trace(ex.question, f"(not run: the instruction is {reason})", ex.answer, False) for ex in batch]
+            return EvaluationBatch(traces, [0.0] * len(batch), traces if capture_traces else None)
         rows = self.scorer.rollouts([self.lm.encode(prompt)], list(batch))[0]
         scores = [1.0 if r.correct else 0.0 for r in rows]
         traces = [
@@ -85,13 +96,18 @@ class ScorerAdapter:
 
     def get_adapter_state(self) -> dict[str, Any]:
         sampler = {k: getattr(self.sampler, k) for k in _SAMPLER_FIELDS} if self.sampler is not None else {}
-        return {"rng": self.rng.getstate(), "sampler": sampler, "reflections": self.reflections}
+        return {
+            "rng": self.rng.getstate(),
+            "sampler": sampler,
+            "reflections": self.reflections,
+            "rejected": dict(self.rejected),
+        }
 
     def set_adapter_state(self, state: dict[str, Any]) -> None:
         if not state:  # a fresh run
             return
         self.rng.setstate(state["rng"])
-        self.reflections = state["reflections"]
+        self.reflections, self.rejected = state["reflections"], dict(state.get("rejected", {}))
         for k, v in state["sampler"].items():
             setattr(self.sampler, k, v)
 

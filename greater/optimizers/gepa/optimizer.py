@@ -117,6 +117,7 @@ class GEPAOptimizer(Optimizer):
                 f"optimizer.candidate_selection={c.candidate_selection}: use one of {', '.join(SELECTORS)}"
             )
         adapter = ScorerAdapter(lm, context.scorer, self.writer or TaskModelWriter(lm), c, context.seed)
+        adapter.start = context.initial_prompt
         adapter.sampler = EpochShuffledBatchSampler(minibatch_size=c.minibatch_size, rng=adapter.rng)
         saved = context.resume_state
         history = [StepRecord.from_dict(h) for h in saved["history"]] if saved else []
@@ -148,6 +149,7 @@ class GEPAOptimizer(Optimizer):
                 "metric_calls": found.total_metric_calls,
                 "max_metric_calls": c.max_metric_calls,
                 "n_candidates": len(found.candidates),
+                "rejected": dict(adapter.rejected),  # proposals the shared validator refused, by reason
                 "selection_split": "dev" if context.dev else "train",
                 "pareto_front": sorted({i for s in found.per_val_instance_best_candidates.values() for i in s}),
             },
