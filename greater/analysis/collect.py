@@ -22,6 +22,7 @@ COLUMNS = [
     "model",
     "eval_model",
     "optimizer",
+    "writer",
     "seed",
     "prompt_kind",
     "acc",
@@ -47,6 +48,7 @@ def rows_of(path: Path) -> list[dict]:
             "model": result.model,
             "eval_model": row.model,
             "optimizer": result.optimizer,
+            "writer": writer_of(result),
             "seed": result.seed,
             "prompt_kind": row.prompt_kind,
             "acc": row.acc,
@@ -63,6 +65,12 @@ def rows_of(path: Path) -> list[dict]:
         }
         for row in result.test
     ]
+
+
+def writer_of(result: RunResult) -> str | None:
+    """The model that wrote a text method's prompts when it was not the task model (None: the task model)."""
+    writer = result.writer or {}
+    return None if writer.get("kind") in (None, "task_model") else str(writer["name"]).split(" @ ")[0]
 
 
 def optimization_tokens(compute: dict[str, float]) -> float:

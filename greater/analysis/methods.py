@@ -9,12 +9,15 @@ METHOD_NAMES: dict[str, str] = {
     "pe2": "PE2",
     "textgrad": "TextGrad",
     "opro": "OPRO",
+    "gepa": "GEPA",
     "greater": "GReaTer",
 }
 # The table order: the paper's rows, baselines first.
 METHOD_ORDER: tuple[str, ...] = tuple(METHOD_NAMES.values())
 
 
-def display_name(optimizer: str) -> str:
-    """A method's name in tables; a method not listed (a plugin) shows under its config name."""
-    return METHOD_NAMES.get(optimizer, optimizer)
+def display_name(optimizer: str, writer: str | None = None) -> str:
+    """A method's name in tables; a method not listed (a plugin) shows under its config name. A text method
+    whose prompts another model wrote is its own row, "APO (writer: gemma3-270m)" (the paper's "APO (GPT-4)")."""
+    name = METHOD_NAMES.get(optimizer, optimizer)
+    return f"{name} (writer: {writer})" if isinstance(writer, str) and writer else name

@@ -19,7 +19,8 @@ from greater.analysis.paper import PAPER, PAPER_TRANSFER, benchmark
 
 def finals(results: pd.DataFrame) -> pd.DataFrame:
     rows = results[results.prompt_kind == "final"].copy()
-    rows["method"] = rows.optimizer.map(display_name)
+    writers = rows["writer"] if "writer" in rows else [None] * len(rows)
+    rows["method"] = [display_name(o, w) for o, w in zip(rows.optimizer, writers)]
     rows["benchmark"] = rows.task.map(benchmark)
     rows["acc"] = 100 * rows.acc
     return rows

@@ -29,6 +29,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "pe2": (f"{_TEXT}.pe2:PE2Config", f"{_TEXT}.pe2:PE2Optimizer"),
     "opro": (f"{_TEXT}.opro:OPROConfig", f"{_TEXT}.opro:OPROOptimizer"),
     "textgrad": (f"{_TEXT}.textgrad:TextGradConfig", f"{_TEXT}.textgrad:TextGradOptimizer"),
+    "gepa": ("greater.optimizers.gepa.config:GEPAConfig", "greater.optimizers.gepa.optimizer:GEPAOptimizer"),
 }
 _FRAMEWORK_MODULES = {"base", "registry", "loop"}  # flat modules of the package that are not methods
 _OPTIMIZERS: dict[str, type[Optimizer]] = {}

@@ -56,6 +56,8 @@ class RunResult:
     dev_metric: str = EXACT_MATCH
     stopped_because: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # who wrote the text method's instructions and its usage (greater.writers.writer_usage); None: no writer
+    writer: dict[str, Any] | None = None
     version: int = RESULT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

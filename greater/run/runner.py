@@ -35,6 +35,8 @@ from greater.run.stop import raise_if_stopped, stop_on_signals
 from greater.run.validate import validate
 from greater.run.writable import check_outputs
 from greater.tasks import Example, Task, build_task
+from greater.writers import WriterError, parse_writer, writer_usage
+from greater.writers.build import attach_writer
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ def prepare(cfg: DictConfig, launch: Launch = Launch()) -> Prepared:  # noqa: B0
     task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
     test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
     optimizer = build_optimizer(cfg.optimizer)
+    parse_writer(getattr(optimizer.config, "writer", None))  # a bad writer fails before any model loads
     run_dir = RunDir(resumed.run_dir)
     checkpoint = run_dir.checkpoint(optimizer.name) if resumed.from_checkpoint else None
     if resumed.from_checkpoint and checkpoint is None and not resumed.finished:
@@ -102,6 +105,7 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
     start_step = ckpt.steps_done + 1 if ckpt is not None else 0  # steps count from 1
     callbacks = build_callbacks(cfg.logger, run_dir.path, start_step=start_step)
     lm.on_generation = callbacks.on_generation
+    writer = attach_writer(p.optimizer, lm, cfg.cache_dir)
     try:
         callbacks.on_run_start(_run_info(cfg, run_dir, start_step, launch))
         scorer = Scorer(lm, p.task, cfg.task.placement, cfg.max_reasoning_tokens)
@@ -114,8 +118,13 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
         plan = EvaluationPlan.of(cfg, optimized.initial_prompt, optimized.final_prompt, p.test, p.transfer)
         rows = evaluate(plan, p.task, _store(cfg, run_dir, launch), callbacks, lm)
         result = _result(cfg, p.task, optimized, rows, compute, opt_seconds, time.perf_counter() - started)
+        result.writer = writer_usage(writer, compute) if writer is not None else None
         result.write(run_dir.path)
         callbacks.on_run_end(result)
+    except WriterError as err:  # every completed step is checkpointed: say how to continue
+        saved = run_dir.checkpoint_file.exists()
+        then = f"continue with resume={run_dir.path}" if saved else "rerun (no step had completed)"
+        raise WriterError(f"{err}; once fixed, {then}") from None
     except KeyboardInterrupt:
         log.warning("interrupted: the last completed step is saved; continue with resume=%s", run_dir.path)
         raise

@@ -1,6 +1,6 @@
-"""The optimizer model's side of a text method: ask it (counted under the "optimizer" role), screen what it
-proposes with the shared validator, and seed every call so a resumed run asks exactly what an uninterrupted
-one would."""
+"""The writer's side of a text method: ask it (the task model by default, counted under the "optimizer" role;
+another model or an endpoint under "writer": greater/writers/), screen what it proposes with the shared
+validator, and seed every call so a resumed run asks exactly what an uninterrupted one would."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from greater.optimizers.text.validator import ProposalRules, Validator, propose_each
 
 if TYPE_CHECKING:
-    from greater.models.language_model import LanguageModel
     from greater.optimizers.loop import Stages
+    from greater.writers.base import Writer
 
 
 def seed_of(*parts: Any) -> int:
@@ -40,22 +40,23 @@ class Seeds:
 class Proposer:
     def __init__(
         self,
-        lm: LanguageModel,
+        writer: Writer,
         rules: ProposalRules,
         retry_temperature: float,
         seeds: Seeds,
         stages: Stages,
         seen: Callable[[], set[str]],  # the prompts a proposal may not repeat (the pool's)
     ) -> None:
-        self.lm, self.retry_temperature, self.seeds, self.stages, self.seen = lm, retry_temperature, seeds, stages, seen
+        self.writer, self.retry_temperature, self.seeds, self.stages = writer, retry_temperature, seeds, stages
+        self.seen = seen
         self.validator = Validator(rules)
 
     def ask(self, messages: list[str], max_new_tokens: int, temperature: float, n: int = 1, seed: int = 0):
-        """The optimizer model's replies, [message][sample]."""
+        """The writer's replies, [message][sample]."""
         if not messages:
             return []
-        with self.lm.acting_as("optimizer"), self.stages("optimizer"):
-            return self.lm.complete(messages, max_new_tokens, temperature=temperature, n=n, seed=seed)
+        with self.stages("optimizer"):
+            return self.writer.complete(messages, max_new_tokens, temperature=temperature, n=n, seed=seed)
 
     def propose(
         self,

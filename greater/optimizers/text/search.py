@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from greater.config import hyperparameter
+from greater.config import Resume, hyperparameter, setting
 from greater.optimizers.base import OptimizationContext, OptimizationResult, OptimizerConfig
 from greater.optimizers.loop import Ending, SteppedOptimizer
 from greater.optimizers.text.pool import Node, Pool, Split
@@ -22,6 +22,8 @@ from greater.optimizers.text.proposer import Proposer, Seeds
 from greater.optimizers.text.validator import ProposalRules
 from greater.records import StepRecord
 from greater.tasks.base import Task
+from greater.writers.base import Writer
+from greater.writers.local import TaskModelWriter
 
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel
@@ -42,6 +44,9 @@ class TextSearchConfig(OptimizerConfig):
     reasoning_chars: int = hyperparameter(400, min=0)
     # final prompt: the best this many by the method's own score (+ the start), picked on dev
     n_final: int = hyperparameter(3, min=1)
+    # who writes the instructions, critiques and feedback: null = the task model; a model config name
+    # (e.g. gemma3-270m); or an endpoint {base_url, model, api_key_env, timeout, max_retries, max_tokens}
+    writer: Any = setting(None, resume=Resume.steps)
 
 
 @dataclass
@@ -101,6 +106,7 @@ class TextOptimizer(SteppedOptimizer[TextRun, Node]):
 
     config: TextSearchConfig
     search_split: Split | None = None  # where the search ranks prompts; None: dev when there is one, else train
+    writer: Writer | None = None  # set by the runner from `config.writer`; None: the task model writes
 
     # ---- the run's state ------------------------------------------------------------------------
     def init_state(self, lm: LanguageModel, task: Task, ctx: OptimizationContext) -> TextRun:
@@ -124,7 +130,8 @@ class TextOptimizer(SteppedOptimizer[TextRun, Node]):
         split = self.search_split or (Split.dev if ctx.dev else Split.train)
         pool = Pool(ctx.scorer, {Split.train: ctx.train, Split.dev: ctx.dev}, split, self.stages)
         rules = ProposalRules(max_words=c.max_words, max_retries=c.max_retries)
-        proposer = Proposer(lm, rules, c.retry_temperature, Seeds(ctx.seed, self.name), self.stages, pool.seen)
+        writer = self.writer or TaskModelWriter(lm)
+        proposer = Proposer(writer, rules, c.retry_temperature, Seeds(ctx.seed, self.name), self.stages, pool.seen)
         return TextRun(lm, task, ctx, pool, proposer)
 
     def state_to_json(self, run: TextRun) -> dict[str, Any]:

@@ -1,0 +1,39 @@
+"""The writer a run's config names, built once the task model is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from greater.writers.base import Writer
+from greater.writers.local import ModelWriter, TaskModelWriter
+from greater.writers.spec import EndpointSpec, ModelSpec, parse_writer
+
+if TYPE_CHECKING:
+    from greater.models.language_model import LanguageModel
+
+
+def build_writer(value: Any, lm: LanguageModel, cache_dir: str = "~/.cache/greater") -> Writer:
+    """`value`: optimizer.writer as configured. Another model loads on the task model's device."""
+    spec = parse_writer(value)
+    if spec is None:
+        return TaskModelWriter(lm)
+    if isinstance(spec, ModelSpec):
+        from greater.models.language_model import LanguageModel
+        from greater.models.registry import load_model_config
+
+        cfg = load_model_config(spec.name)
+        device = str(lm.device) if lm.device.type != "cpu" else cfg.device
+        return ModelWriter(LanguageModel.from_config(replace(cfg, device=device), cache_dir), lm.counters)
+    assert isinstance(spec, EndpointSpec)
+    from greater.writers.endpoint import EndpointWriter
+
+    return EndpointWriter(spec, lm.counters)
+
+
+def attach_writer(optimizer: Any, lm: LanguageModel, cache_dir: str = "~/.cache/greater") -> Writer | None:
+    """Give a method that has a `writer` setting its writer; None for a method without one (GReaTer)."""
+    if not hasattr(optimizer.config, "writer"):
+        return None
+    optimizer.writer = build_writer(optimizer.config.writer, lm, cache_dir)
+    return optimizer.writer
