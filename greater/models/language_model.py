@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from greater.config import ModelConfig
 from greater.engine import kv
 from greater.engine.decode import Answer, Tail
+from greater.engine.memory import BatchPlanner
 from greater.engine.passes import Batch, Batching, Passes, generation_batches, left_padded, until_stop
 from greater.engine.prefix_store import PrefixStore
 from greater.models.chat import PLACEMENTS, SLOT, ChatFormat
@@ -69,6 +70,9 @@ class LanguageModel:
         if loss_batch_size is not None and loss_batch_size < 1:
             raise ValueError(f"model.loss_batch_size={loss_batch_size}: set it >= 1, or null for batch_size")
         self.loss_batch_size = loss_batch_size or batch_size
+        # What each kind of pass learned about the batches that fit (out-of-memory, measured cost per token),
+        # kept for the model's lifetime: batch sizes above are ceilings (greater.engine.memory).
+        self._memory = BatchPlanner(self.device)
         self.check_every = 8  # greedy decoding reads tokens back from the device every this many steps
         self.reuse_reasoning = reuse_reasoning  # the Scorer's default: decode new rollouts from a draft
         # Caches of prefixes that recur in every pass (the training questions' chat before the prompt).
@@ -137,6 +141,12 @@ class LanguageModel:
         return self.model.get_input_embeddings().weight.device
 
     @property
+    def memory(self) -> BatchPlanner:
+        """What the passes learned about the batches that fit, measured on the device the model is on now."""
+        self._memory.device = self.device
+        return self._memory
+
+    @property
     def embedding_matrix(self) -> torch.Tensor:
         return self.model.get_input_embeddings().weight  # [V, d]
 
@@ -187,7 +197,7 @@ class LanguageModel:
     def passes(self) -> Passes:
         """The engine's batched passes under the model's current settings (built per call, holding nothing)."""
         batching = Batching(self.batch_size, self.batch_tokens, self.loss_batch_size, self.check_every)
-        return Passes(self.engine, self.stop_ids, batching, self.count, self.on_generation)
+        return Passes(self.engine, self.stop_ids, batching, self.count, self.on_generation, self.memory)
 
     @torch.no_grad()
     def generate(
