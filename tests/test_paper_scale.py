@@ -258,3 +258,31 @@ def test_index_tensors_are_on_the_cpu_or_the_indexed_tensors_device(windowed, mo
     assert any(isinstance(k, torch.Tensor) for k in kept)
     pairs = mode.pairs + layer_indices
     assert pairs and all(index.type == "cpu" or index == indexed for indexed, index in pairs)
+
+
+# ---- the text baselines' sampling ----------------------------------------------------------------
+
+
+def test_sampling_is_plain_temperature_sampling_whatever_the_generation_config_says(monkeypatch):
+    from transformers.generation.logits_process import MinPLogitsWarper, TemperatureLogitsWarper
+
+    from greater.testing import tiny_language_model
+
+    lm = tiny_language_model(seed=0)
+    # What Llama-3-Instruct ships, and filters other checkpoints set.
+    for key, value in dict(top_k=5, top_p=0.9, typical_p=0.5, repetition_penalty=1.3, temperature=0.6).items():
+        setattr(lm.model.generation_config, key, value)
+    seen, original = [], lm.model._get_logits_processor
+
+    def spy(*args, **kwargs):
+        processors = original(*args, **kwargs)
+        seen.append(list(processors))
+        return processors
+
+    monkeypatch.setattr(lm.model, "_get_logits_processor", spy)
+    lm.generate([lm.encode("hello there")], max_new_tokens=3, temperature=0.7, seed=0)
+    (processors,) = seen
+    temperature = [p for p in processors if isinstance(p, TemperatureLogitsWarper)]
+    assert len(temperature) == 1 and temperature[0].temperature == 0.7  # the method's, not the checkpoint's 0.6
+    others = [p for p in processors if not isinstance(p, TemperatureLogitsWarper)]
+    assert all(isinstance(p, MinPLogitsWarper) and p.min_p == 0.0 for p in others), others  # min_p 0 keeps all

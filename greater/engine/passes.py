@@ -149,13 +149,22 @@ class Passes:
 
     @torch.no_grad()
     def sample(self, inputs: list[list[int]], max_new_tokens: int, temperature: float, seed: int | None):
-        """Sampled continuations through transformers' generate."""
+        """Sampled continuations through transformers' generate: plain temperature sampling, as the text
+        baselines' papers sample. Every filter is set to its neutral value explicitly, since generate fills an
+        unset (None) one from the checkpoint's generation config and then its own defaults (top_k=50 for every
+        model; Llama-3-Instruct ships top_p=0.9)."""
         outputs: list[list[int]] = [[] for _ in inputs]
         config = GenerationConfig(
             do_sample=True,
             temperature=temperature,
-            top_p=None,
-            top_k=None,
+            top_k=0,
+            top_p=1.0,
+            min_p=0.0,
+            typical_p=1.0,
+            epsilon_cutoff=0.0,
+            eta_cutoff=0.0,
+            repetition_penalty=1.0,
+            no_repeat_ngram_size=0,
             max_new_tokens=max_new_tokens,
             eos_token_id=sorted(self.stop_ids),
             pad_token_id=self.engine.pad_id,
