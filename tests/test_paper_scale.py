@@ -286,3 +286,26 @@ def test_sampling_is_plain_temperature_sampling_whatever_the_generation_config_s
     assert len(temperature) == 1 and temperature[0].temperature == 0.7  # the method's, not the checkpoint's 0.6
     others = [p for p in processors if not isinstance(p, TemperatureLogitsWarper)]
     assert all(isinstance(p, MinPLogitsWarper) and p.min_p == 0.0 for p in others), others  # min_p 0 keeps all
+
+
+# ---- model.attn_implementation -------------------------------------------------------------------
+
+
+@needs_tokenizer
+def test_attn_implementation_reaches_from_pretrained_and_bad_choices_are_one_line_errors(tmp_path):
+    from greater.config import ModelConfig
+    from greater.models.random_weights import random_checkpoint
+
+    path = random_checkpoint("google/gemma-2-9b-it", TINY, seed=0, dtype="float32", cache_dir=tmp_path)
+
+    def load(attention):
+        cfg = ModelConfig(name="g", source="local", path=str(path), attn_implementation=attention)
+        return LanguageModel.from_config(cfg).model.config._attn_implementation
+
+    assert load(None) == "eager"  # transformers' choice for Gemma-2 (no sdpa: softcapping)
+    assert load("flex_attention") == "flex_attention"
+    with pytest.raises(ValueError, match=r"^model\.attn_implementation=sdpa: .*; set another one or null") as error:
+        load("sdpa")
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match=r"^model\.attn_implementation=fast: use one of eager, sdpa, "):
+        load("fast")

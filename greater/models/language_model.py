@@ -27,7 +27,7 @@ from greater.models.system_turn import without_system_turn
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PLACEMENTS", "SLOT", "Batch", "LanguageModel", "check_batching", "check_prefix_cache"]
+__all__ = ["PLACEMENTS", "SLOT", "Batch", "LanguageModel", "check_attention", "check_batching", "check_prefix_cache"]
 
 
 def check_batching(batch_size: int, batch_tokens: int) -> None:
@@ -36,6 +36,14 @@ def check_batching(batch_size: int, batch_tokens: int) -> None:
             f"model.batch_size={batch_size}, model.batch_tokens={batch_tokens}: "
             "set batch_size >= 1 and batch_tokens >= 0 (0 means no token cap)"
         )
+
+
+ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+
+
+def check_attention(name: str | None) -> None:
+    if name is not None and name not in ATTENTION:
+        raise ValueError(f"model.attn_implementation={name}: use one of {', '.join(ATTENTION)}, or null")
 
 
 def check_prefix_cache(prefix_cache_mb: int) -> None:
@@ -91,6 +99,8 @@ class LanguageModel:
     @classmethod
     def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = "~/.cache/greater") -> LanguageModel:
         check_batching(cfg.batch_size, cfg.batch_tokens)  # before minutes of loading weights
+        attention = getattr(cfg, "attn_implementation", None)
+        check_attention(attention)
         transformers.utils.logging.disable_progress_bar()  # weight-loading bars drown the run's own progress
         device = str(getattr(cfg.device, "value", cfg.device))
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -105,7 +115,17 @@ class LanguageModel:
             tokenizer.chat_template = without_system_turn(tokenizer)  # the reference sends no system turn
         # device_map puts each weight straight onto the device as it loads ("auto": spread over every GPU),
         # instead of building the whole model in host memory first.
-        model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype, device_map=device, **common)
+        if attention is not None:
+            common["attn_implementation"] = attention
+        try:
+            model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype, device_map=device, **common)
+        except (ValueError, ImportError) as error:
+            if attention is None or ("attn" not in str(error) and "attention" not in str(error)):
+                raise
+            reason = str(error).split(". ")[0]  # e.g. Gemma-2 and sdpa; flash_attention_2 without flash-attn
+            raise ValueError(
+                f"model.attn_implementation={attention}: {reason}; set another one or null (transformers' choice)"
+            ) from error
         return cls(
             model,
             tokenizer,
