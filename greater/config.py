@@ -161,6 +161,11 @@ class ModelConfig:
     # every step starts with: each is computed once per run (0: off; least recently used entries go first).
     prefix_cache_mb: int = setting(1024, min=0, note="0 switches the store off", resume=Resume.free)
     trust_remote_code: bool = setting(False, resume=Resume.fixed)
+    # The attention kernel, passed to from_pretrained: null lets transformers choose (sdpa where the architecture
+    # supports it; eager for Gemma-2, whose attention softcapping sdpa lacks: transformers 5.24 refuses
+    # "sdpa" there). "flash_attention_2" (the flash-attn package) and "flex_attention" apply the softcap too and
+    # skip eager's copied K/V and saved O(q*k) attention. Same numbers up to float rounding, like batch_size.
+    attn_implementation: str | None = setting(None, resume=Resume.free)
     # False: no system turn at all, not even the one a chat template adds by itself (SmolLM2's persona,
     # Llama-3.2's date block); the reference sends none (AM:299-422). experiment=paper_* sets False.
     system_turn: bool = setting(True, resume=Resume.fixed)

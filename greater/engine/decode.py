@@ -132,6 +132,15 @@ def greedy_decode(
         raise ValueError("greedy_decode: tails mix Tail and Answer ends; pass one kind per call")
     engine = Engine(model, pad_id, store)
     drafts = [list(d[:max_new_tokens]) for d in drafts] if drafts else [[] for _ in inputs]
+    ends_width = max((len(t.tokens) + getattr(t, "max_new_tokens", 0) for t in tails), default=0) if tails else 0
+    # The widest a row can get in the batch's cache: a store or shared prefix can pad as wide as the row itself.
+    span = 2 * max(len(x) + len(d) for x, d in zip(inputs, drafts)) + max_new_tokens + check_every + ends_width
+    gapless = engine.gaps_change_window(span)
+    if gapless:  # a sliding window could be reached: no masked slot inside any row (see greater.engine.kv)
+        engine = Engine(model, pad_id, None)  # the store's and a shared prefix's middle padding
+        drafts = [[] for _ in inputs]  # rejected draft tokens
+        prefix_lengths = None
+        check_every = 1 if tails else check_every  # tokens fed after a stop, before the row's end is read
     width = max(len(d) for d in drafts)  # the last width + 1 positions predict the draft and the token after
     prefix, logits = _prefill(engine, inputs, drafts, width + 1, prefix_lengths)
     predicted = logits.argmax(-1).tolist()  # [B, width + 1]; the one read-back of the prefill
@@ -143,7 +152,7 @@ def greedy_decode(
         accepted.append(k)
         prefix.mask[row, prefix.mask.shape[1] - len(d) + k :] = 0  # rejected draft tokens: cached, never attended to
         next_pos.append(len(x) + k)
-    ends = _Ends(engine, inputs, generated, tails, stop_ids, max_new_tokens, check_every) if tails else None
+    ends = _Ends(engine, inputs, generated, tails, stop_ids, max_new_tokens, check_every, gapless) if tails else None
     last = torch.tensor([g[-1] for g in generated], device=engine.device)
     pos = torch.tensor(next_pos, device=engine.device)
     limits = [max_new_tokens] * len(inputs)
@@ -183,7 +192,7 @@ def _decode(engine: Engine, prefix: Prefix, live, generated, last, pos, stop_ids
             if not keep:
                 return steps
             if len(keep) < len(live):
-                index = torch.tensor(keep, device=engine.device)
+                index = torch.tensor(keep)  # CPU: legal for the cache and tokens wherever they live
                 keep_rows(prefix, index)
                 last, pos = last[index], pos[index]
                 live = [live[b] for b in keep]
@@ -204,8 +213,7 @@ def _prefill(engine: Engine, inputs, drafts, keep: int, prefix_lengths: list[int
         return engine.prefill(rows, keep)
     shared, _ = engine.prefill([list(p) for p in prefixes], 1)
     slot = {p: k for k, p in enumerate(prefixes)}
-    index = torch.tensor([slot[tuple(x[:n])] for x, n in zip(inputs, lengths)], device=engine.device)
-    prefix = select(shared, index, engine.model.config)
+    prefix = select(shared, torch.tensor([slot[tuple(x[:n])] for x, n in zip(inputs, lengths)]))
     return engine.extend(prefix, [r[n:] for r, n in zip(rows, lengths)], keep)
 
 
@@ -213,9 +221,12 @@ class _Ends:
     """Runs each row's end from its cache as the row finishes: scores[row] = (loss, exact) for tails,
     answers[row] = decoded tokens for answers; `tokens` counts the tokens forwarded for them."""
 
-    def __init__(self, engine: Engine, inputs, generated, ends, stop_ids: set[int], limit: int, check_every: int):
+    def __init__(
+        self, engine: Engine, inputs, generated, ends, stop_ids: set[int], limit: int, check_every: int, exact: bool
+    ):
         self.engine, self.inputs, self.generated, self.ends = engine, inputs, generated, ends
         self.stop_ids, self.limit, self.check_every = stop_ids, limit, check_every
+        self.exact = exact  # no masked slot inside a row: answers decode in groups of one feed length
         self.scores: dict[int, tuple[float, bool]] = {}
         self.answers: dict[int, list[int]] = {}
         self.tokens = 0
@@ -225,15 +236,30 @@ class _Ends:
         step); the continuation ends at the first stop token. So tokens fed after it are masked out, and a last
         continuation token not yet fed goes in front of the end's tokens; positions go on from the
         continuation's end."""
-        sub = select(prefix, torch.tensor(batch_rows, device=self.engine.device), self.engine.model.config)
+        if not (self.exact and isinstance(self.ends[rows[0]], Answer)):
+            return self._run(prefix, batch_rows, rows)
+        # Right padding after the forced tokens would sit between them and the answer: one feed length a pass.
+        groups: dict[int, list[int]] = {}
+        for b, row in enumerate(rows):
+            groups.setdefault(len(self._feed(row)[0]), []).append(b)
+        for group in groups.values():
+            self._run(prefix, [batch_rows[b] for b in group], [rows[b] for b in group])
+
+    def _feed(self, row: int) -> tuple[list[int], int, int]:
+        """(tokens to feed after the row's cache, continuation tokens in front of the end's, tokens fed)."""
+        continuation = _trim(self.generated[row], self.stop_ids, self.limit)
+        fed = min(len(self.generated[row]) - 1, len(continuation))
+        return continuation[fed:] + self.ends[row].tokens, len(continuation) - fed, fed
+
+    def _run(self, prefix: Prefix, batch_rows: list[int], rows: list[int]) -> None:
+        sub = select(prefix, torch.tensor(batch_rows))
         feeds, leads = [], []
         for b, row in enumerate(rows):
-            continuation = _trim(self.generated[row], self.stop_ids, self.limit)
-            fed = min(len(self.generated[row]) - 1, len(continuation))
+            feed, lead, fed = self._feed(row)
             valid = sub.mask[b] == 1
             sub.mask[b, valid & (sub.mask[b].cumsum(0) > len(self.inputs[row]) + fed)] = 0
-            feeds.append(continuation[fed:] + self.ends[row].tokens)
-            leads.append(len(continuation) - fed)  # the continuation's tokens in front of the end's
+            feeds.append(feed)
+            leads.append(lead)
         self.tokens += sum(len(f) for f in feeds)
         if isinstance(self.ends[rows[0]], Tail):
             self._score(sub, rows, feeds, [lead + self.ends[row].score_from for lead, row in zip(leads, rows)])
@@ -241,10 +267,10 @@ class _Ends:
             self._answer(sub, rows, feeds)
 
     def _score(self, sub: Prefix, rows: list[int], feeds: list[list[int]], scored_from: list[int]) -> None:
-        device = self.engine.device
         needed = sorted({t for r, s in zip(feeds, scored_from) for t in range(s - 1, len(r) - 1)})
         column = {t: c for c, t in enumerate(needed)}
-        logits = self.engine.append(sub, feeds, torch.tensor(needed, device=device)).float()
+        logits = self.engine.append(sub, feeds, torch.tensor(needed)).float()
+        device = logits.device
         for b, (row, r, s) in enumerate(zip(rows, feeds, scored_from)):
             row_logits = logits[b, [column[t] for t in range(s - 1, len(r) - 1)]]
             target = torch.tensor(r[s:], device=device)
@@ -254,10 +280,10 @@ class _Ends:
     def _answer(self, sub: Prefix, rows: list[int], feeds: list[list[int]]) -> None:
         """Greedy decoding after the forced tokens, over the finished rows' own cache (a copy: the batch it
         came from goes on without them)."""
-        device = self.engine.device
         needed = sorted({len(f) - 1 for f in feeds})  # each row's last forced token predicts its first answer token
         column = {t: c for c, t in enumerate(needed)}
-        logits = self.engine.append(sub, feeds, torch.tensor(needed, device=device))
+        logits = self.engine.append(sub, feeds, torch.tensor(needed))
+        device = logits.device
         at = torch.tensor([column[len(f) - 1] for f in feeds], device=device)
         first = logits[torch.arange(len(rows), device=device), at].argmax(-1)
         generated = {row: [t] for row, t in zip(rows, first.tolist())}
@@ -277,13 +303,15 @@ def continuation_losses(
     once, and its cache and last logits (which predict a row's first token) serve every row that starts with it."""
     engine = Engine(model, pad_id, store)
     used = sorted({p for p, _ in rows})
-    shared, first = engine.prefill([prefixes[p] for p in used], 1)
+    span = 2 * max(len(prefixes[p]) for p in used) + max(len(t) for _, t in rows)
+    # The store pads between its part and the rest; past a sliding window that padding would take real slots.
+    shared, first = engine.prefill([prefixes[p] for p in used], 1, from_store=not engine.gaps_change_window(span))
     first = first[:, -1].float()  # [P, V]: each prefix's prediction of a row's first token
     slot = {p: k for k, p in enumerate(used)}
-    index = torch.tensor([slot[p] for p, _ in rows], device=engine.device)
-    logits = engine.append(select(shared, index, model.config), [t for _, t in rows], 0).float()
+    index = torch.tensor([slot[p] for p, _ in rows])
+    logits = engine.append(select(shared, index), [t for _, t in rows], 0).float()
     losses = []
     for k, (p, t) in enumerate(rows):
-        predicted = torch.cat([first[slot[p]][None], logits[k, : len(t) - 1]])  # row i predicts t[i]
-        losses.append(float(span_cross_entropy(predicted, torch.tensor(t, device=engine.device))))
+        predicted = torch.cat([first[slot[p]][None].to(logits.device), logits[k, : len(t) - 1]])  # row i predicts t[i]
+        losses.append(float(span_cross_entropy(predicted, torch.tensor(t, device=logits.device))))
     return losses

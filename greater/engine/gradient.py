@@ -58,9 +58,9 @@ def position_gradient(
 
     def run(chunk: list[int]) -> PositionGradient:
         cuts = [prompt_starts[i] + position for i in chunk]  # where token j sits in each sequence
-        head = _head_pass(
-            lm, [sequences[i][:c] for i, c in zip(chunk, cuts)], prompt_ids[: position + 1], control_weight
-        )
+        span = 2 * max(len(sequences[i]) for i in chunk)  # the widest the store's padding can make a row
+        heads = [sequences[i][:c] for i, c in zip(chunk, cuts)]
+        head = _head_pass(lm, heads, prompt_ids[: position + 1], control_weight, lm.engine.gaps_change_window(span))
         rest = [sequences[i][c:] for i, c in zip(chunk, cuts)]
         answers = [(spans[i][0] - c, spans[i][1] - c) for i, c in zip(chunk, cuts)]  # in `rest` coordinates
         later_prompt = prompt_ids[position + 1 :]  # prompt tokens whose fluency depends on e_j
@@ -86,7 +86,9 @@ def position_gradient(
         return PositionGradient(grad.detach(), head.next_logits, a_loss.detach(), f_loss.detach())
 
     # A backward pass keeps every layer's activations: on a GPU the batch that fits is found by halving.
-    parts = run_with_backoff(run, list(range(len(sequences))), lm.loss_batch_size)
+    # The planner remembers across steps what fit, so a run pays one out-of-memory, not one per step.
+    items = list(range(len(sequences)))
+    parts = run_with_backoff(run, items, lm.loss_batch_size, lm.memory, "gradient", lambda i: len(sequences[i]))
     return PositionGradient(*(torch.cat([getattr(p, f) for p in parts]) for f in PositionGradient.__dataclass_fields__))
 
 
@@ -102,12 +104,15 @@ class _Head:
 
 
 @torch.no_grad()
-def _head_pass(lm: LanguageModel, heads: list[list[int]], prompt_head: list[int], control_weight: float) -> _Head:
+def _head_pass(
+    lm: LanguageModel, heads: list[list[int]], prompt_head: list[int], control_weight: float, gapless: bool = False
+) -> _Head:
     keep = len(prompt_head) if control_weight else 1  # the last positions predict prompt tokens 0..j
     lm.count("tokens_forwarded", sum(len(h) for h in heads))
     lm.count("calls")
-    # A question's chat before the prompt comes from the model's prefix store when it is there.
-    prefix, logits = lm.engine.prefill(heads, keep)
+    # A question's chat before the prompt comes from the model's prefix store when it is there, unless the
+    # store's padding inside a row could change a sliding window's contents (`gapless`).
+    prefix, logits = lm.engine.prefill(heads, keep, from_store=not gapless)
     logits = logits.float()  # [B, keep, V]
     fluency = torch.zeros(len(heads), device=logits.device)
     if control_weight:
@@ -123,13 +128,14 @@ def _rest_pass(lm: LanguageModel, head: _Head, rest: list[list[int]], keep: list
     delta = torch.zeros(len(rest), weight.shape[-1], dtype=weight.dtype, device=weight.device, requires_grad=True)
     lm.count("tokens_forwarded", sum(len(r) for r in rest))
     lm.count("calls")
-    logits = lm.engine.append(head.prefix, rest, torch.tensor(keep, device=weight.device), shift_first=delta)
+    logits = lm.engine.append(head.prefix, rest, torch.tensor(keep), shift_first=delta)
     return logits.float(), delta
 
 
 def rank_by_gradient(lm: LanguageModel, grads: torch.Tensor, candidates: list[int]) -> list[tuple[int, float]]:
     """Score every candidate by E[c] . mean_i dL_i/de_j (lower means the loss falls faster); best first."""
     direction = grads.mean(0)  # [d]
-    embeddings = lm.embedding_matrix[torch.tensor(candidates, device=direction.device)].float()  # [C, d]
-    scores = (embeddings @ direction.float()).tolist()
+    weight = lm.embedding_matrix
+    embeddings = weight[torch.tensor(candidates, device=weight.device)].float()  # [C, d]
+    scores = (embeddings @ direction.float().to(weight.device)).tolist()
     return sorted(zip(candidates, scores), key=lambda pair: pair[1])

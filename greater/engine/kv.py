@@ -8,10 +8,20 @@ positions make the padding invisible, so each row computes what it would alone.
 `Engine` binds a model to its pad id and prefix store, so callers pass rows of token ids, never tensors of
 padding. The one padding helper, `pad`, is used for every batch (left for fresh rows, right for rows that
 follow a cache).
+
+Two rules make this exact on every model and device:
+- Sliding-window layers (Gemma-2, Gemma-3) count their window in cache slots, not positions, so a masked slot
+  inside a row (middle padding, a rejected draft, a token fed after a stop) takes a real token's place in the
+  window. Left padding is harmless (it sits before every real token). `Engine.gaps_change_window(span)` says
+  when a row spanning `span` slots could see a different window; the passes then take a path without gaps.
+  A copied cache keeps each layer's position counter (`cumulative_length`), which the window's mask reads.
+- Index tensors go to the device of the tensor they index (a model spread over GPUs keeps each layer's cache
+  on its own card), and `logits_to_keep` goes as a CPU tensor, which indexes a tensor on any device.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -64,16 +74,43 @@ class Prefix:
         return self.mask.sum(-1)
 
 
-def select(prefix: Prefix, index: torch.Tensor, config) -> Prefix:
-    """A new prefix holding copies of the rows `index` (repeats allowed); the original is left as it is."""
-    layers = [(layer.keys[index], layer.values[index]) for layer in prefix.cache.layers]
-    return Prefix(DynamicCache(ddp_cache_data=layers, config=config), prefix.mask[index])
+def sliding_window(model) -> int | None:
+    """The window of the model's sliding-window attention layers; None when it has none."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    window = getattr(config, "sliding_window", None)
+    types = getattr(config, "layer_types", None)  # Qwen2 declares a window but may use it on no layer
+    if not window or (types is not None and "sliding_attention" not in types):
+        return None
+    return int(window)
+
+
+def on_device_of(index: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
+    """`index` where it may index `tensor`: a CPU index indexes any device; else it moves to tensor's device."""
+    return index if index.device.type == "cpu" else index.to(tensor.device)
+
+
+def _rows_of(layer, index: torch.Tensor):
+    """A copy of a cache layer holding the rows `index`: every other attribute (a sliding layer's
+    `cumulative_length`, its window) is kept, since the attention mask of the next pass reads them."""
+    out = copy.copy(layer)
+    at = on_device_of(index, layer.keys)
+    out.keys, out.values = layer.keys[at], layer.values[at]
+    return out
+
+
+def select(prefix: Prefix, index: torch.Tensor, config=None) -> Prefix:
+    """A new prefix holding copies of the rows `index` (repeats allowed); the original is left as it is.
+    (`config` is not needed: the copy keeps the layers' own kinds.)"""
+    cache = copy.copy(prefix.cache)
+    cache.layers = [_rows_of(layer, index) for layer in prefix.cache.layers]
+    return Prefix(cache, prefix.mask[on_device_of(index, prefix.mask)])
 
 
 def keep_rows(prefix: Prefix, index: torch.Tensor) -> None:
     """Drop every row but `index` from the prefix, in place (rows that finished decoding leave the batch)."""
-    prefix.cache.batch_select_indices(index)
-    prefix.mask = prefix.mask[index]
+    for layer in prefix.cache.layers:
+        layer.batch_select_indices(on_device_of(index, layer.keys))
+    prefix.mask = prefix.mask[on_device_of(index, prefix.mask)]
 
 
 def snapshot(prefix: Prefix, row: int, length: int) -> Layers:
@@ -95,8 +132,16 @@ class Engine:
     def device(self) -> torch.device:
         return self.model.get_input_embeddings().weight.device
 
+    def gaps_change_window(self, span: int) -> bool:
+        """Whether masked slots inside a row spanning up to `span` cache slots could change what a sliding
+        layer's window holds: only when the row can outgrow the window (within it every slot is seen)."""
+        window = sliding_window(self.model)
+        return window is not None and span >= window
+
     def _forward(self, prefix: Prefix, new_mask: torch.Tensor, positions: torch.Tensor, keep, **inputs):
         prefix.mask = torch.cat([prefix.mask, new_mask], 1)
+        if isinstance(keep, torch.Tensor):
+            keep = keep.cpu()  # sliced from the last hidden states, on whichever device holds the last layer
         out = self.model(
             attention_mask=prefix.mask,
             position_ids=positions,

@@ -19,7 +19,7 @@ from transformers import GenerationConfig
 from greater.engine import kv
 from greater.engine.decode import Answer, Decoded, Tail, continuation_losses, greedy_decode
 from greater.engine.losses import span_cross_entropy
-from greater.engine.memory import run_with_backoff
+from greater.engine.memory import BatchPlanner, run_with_backoff
 
 
 @dataclass
@@ -78,6 +78,10 @@ class Passes:
     batching: Batching
     count: Callable[..., None]  # count(what, amount=1): the model's counters, under its current role
     on_generation: Callable[[int, int], None] | None = None  # told (done, total) after each generated batch
+    planner: BatchPlanner | None = None  # the model's memory of what batches fit, kept across calls
+
+    def _backoff(self, fn, items, batch_size: int, kind: str, length):
+        return run_with_backoff(fn, items, batch_size, self.planner, kind, length)
 
     def batches(self, lengths: list[int]) -> list[list[int]]:
         return generation_batches(lengths, self.batching.batch_size, self.batching.batch_tokens)
@@ -138,17 +142,29 @@ class Passes:
                 store=self.engine.store,
             )
 
-        return Decoded.concat(run_with_backoff(run, list(range(len(rows))), len(rows)))
+        def length(i: int) -> int:  # the row's width once decoded
+            return len(rows[i]) + len(drafts[i][:max_new_tokens]) + max_new_tokens
+
+        return Decoded.concat(self._backoff(run, list(range(len(rows))), len(rows), "generation", length))
 
     @torch.no_grad()
     def sample(self, inputs: list[list[int]], max_new_tokens: int, temperature: float, seed: int | None):
-        """Sampled continuations through transformers' generate."""
+        """Sampled continuations through transformers' generate: plain temperature sampling, as the text
+        baselines' papers sample. Every filter is set to its neutral value explicitly, since generate fills an
+        unset (None) one from the checkpoint's generation config and then its own defaults (top_k=50 for every
+        model; Llama-3-Instruct ships top_p=0.9)."""
         outputs: list[list[int]] = [[] for _ in inputs]
         config = GenerationConfig(
             do_sample=True,
             temperature=temperature,
-            top_p=None,
-            top_k=None,
+            top_k=0,
+            top_p=1.0,
+            min_p=0.0,
+            typical_p=1.0,
+            epsilon_cutoff=0.0,
+            eta_cutoff=0.0,
+            repetition_penalty=1.0,
+            no_repeat_ngram_size=0,
             max_new_tokens=max_new_tokens,
             eos_token_id=sorted(self.stop_ids),
             pad_token_id=self.engine.pad_id,
@@ -180,7 +196,7 @@ class Passes:
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             position_ids=batch.position_ids,
-            logits_to_keep=positions,
+            logits_to_keep=positions.cpu(),  # indexes the last hidden states, on whichever device holds them
             use_cache=False,
         )
         return out.logits
@@ -189,11 +205,11 @@ class Passes:
         self, batch: Batch, sequences: list[list[int]], spans: list[tuple[int, int]]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sequence span cross-entropy [B] and exact match [B] for one padded batch."""
-        device = self.engine.device
         # Token t is predicted at t - 1; shift every span into padded coordinates.
         rows = [(o + s - 1, o + e - 1) for o, (s, e) in zip(batch.offsets, spans)]
         keep = sorted({p for a, b in rows for p in range(a, b)})
-        logits = self.logits_at(batch, torch.tensor(keep, device=device)).float()  # [B, P, V]
+        logits = self.logits_at(batch, torch.tensor(keep)).float()  # [B, P, V]
+        device = logits.device
         column = {p: k for k, p in enumerate(keep)}
         losses, matches = [], []
         for i, ((a, b), seq, (s, e)) in enumerate(zip(rows, sequences, spans)):
@@ -215,7 +231,8 @@ class Passes:
             with torch.no_grad():
                 return self.batch_span_losses(left_padded(seqs, self.engine.pad_id, self.engine.device), seqs, sp)
 
-        parts = run_with_backoff(run, list(range(len(sequences))), self.batching.loss_batch_size)
+        items, size = list(range(len(sequences))), self.batching.loss_batch_size
+        parts = self._backoff(run, items, size, "loss", lambda i: len(sequences[i]))
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     def continuation_losses(self, prefixes: list[list[int]], rows: list[tuple[int, list[int]]]) -> list[float]:
@@ -230,7 +247,11 @@ class Passes:
         def run(chunk: list[tuple[int, list[int]]]) -> list[float]:
             return continuation_losses(engine.model, prefixes, chunk, engine.pad_id, engine.store)
 
-        return [x for part in run_with_backoff(run, rows, self.batching.loss_batch_size) for x in part]
+        def length(row: tuple[int, list[int]]) -> int:
+            return len(prefixes[row[0]]) + len(row[1])
+
+        parts = self._backoff(run, rows, self.batching.loss_batch_size, "continuation", length)
+        return [x for part in parts for x in part]
 
     @torch.no_grad()
     def pin(self, prefixes: list[list[int]]) -> None:
@@ -240,7 +261,7 @@ class Passes:
         if store is None:
             return
         todo = [p for p in dict.fromkeys(tuple(p) for p in prefixes) if p and p not in store]
-        window = getattr(self.engine.model.config, "sliding_window", None) or 0
+        window = kv.sliding_window(self.engine.model) or 0  # the text config's: Gemma-3's top config has none
         todo = [p for p in todo if not window or len(p) < window - 1]  # a sliding layer keeps window - 1 tokens
 
         def run(chunk: list[tuple[int, ...]]) -> None:
@@ -251,4 +272,4 @@ class Passes:
         if todo:
             self.count("tokens_forwarded", sum(len(p) for p in todo))
             self.count("calls")
-            run_with_backoff(run, todo, self.batching.batch_size)
+            self._backoff(run, todo, self.batching.batch_size, "pin", len)

@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from greater.config import ModelConfig
 from greater.engine import kv
 from greater.engine.decode import Answer, Tail
+from greater.engine.memory import BatchPlanner
 from greater.engine.passes import Batch, Batching, Passes, generation_batches, left_padded, until_stop
 from greater.engine.prefix_store import PrefixStore
 from greater.models.chat import PLACEMENTS, SLOT, ChatFormat
@@ -26,7 +27,7 @@ from greater.models.system_turn import without_system_turn
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PLACEMENTS", "SLOT", "Batch", "LanguageModel", "check_batching", "check_prefix_cache"]
+__all__ = ["PLACEMENTS", "SLOT", "Batch", "LanguageModel", "check_attention", "check_batching", "check_prefix_cache"]
 
 
 def check_batching(batch_size: int, batch_tokens: int) -> None:
@@ -35,6 +36,14 @@ def check_batching(batch_size: int, batch_tokens: int) -> None:
             f"model.batch_size={batch_size}, model.batch_tokens={batch_tokens}: "
             "set batch_size >= 1 and batch_tokens >= 0 (0 means no token cap)"
         )
+
+
+ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+
+
+def check_attention(name: str | None) -> None:
+    if name is not None and name not in ATTENTION:
+        raise ValueError(f"model.attn_implementation={name}: use one of {', '.join(ATTENTION)}, or null")
 
 
 def check_prefix_cache(prefix_cache_mb: int) -> None:
@@ -69,6 +78,9 @@ class LanguageModel:
         if loss_batch_size is not None and loss_batch_size < 1:
             raise ValueError(f"model.loss_batch_size={loss_batch_size}: set it >= 1, or null for batch_size")
         self.loss_batch_size = loss_batch_size or batch_size
+        # What each kind of pass learned about the batches that fit (out-of-memory, measured cost per token),
+        # kept for the model's lifetime: batch sizes above are ceilings (greater.engine.memory).
+        self._memory = BatchPlanner(self.device)
         self.check_every = 8  # greedy decoding reads tokens back from the device every this many steps
         self.reuse_reasoning = reuse_reasoning  # the Scorer's default: decode new rollouts from a draft
         # Caches of prefixes that recur in every pass (the training questions' chat before the prompt).
@@ -87,6 +99,8 @@ class LanguageModel:
     @classmethod
     def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = "~/.cache/greater") -> LanguageModel:
         check_batching(cfg.batch_size, cfg.batch_tokens)  # before minutes of loading weights
+        attention = getattr(cfg, "attn_implementation", None)
+        check_attention(attention)
         transformers.utils.logging.disable_progress_bar()  # weight-loading bars drown the run's own progress
         device = str(getattr(cfg.device, "value", cfg.device))
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -101,7 +115,17 @@ class LanguageModel:
             tokenizer.chat_template = without_system_turn(tokenizer)  # the reference sends no system turn
         # device_map puts each weight straight onto the device as it loads ("auto": spread over every GPU),
         # instead of building the whole model in host memory first.
-        model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype, device_map=device, **common)
+        if attention is not None:
+            common["attn_implementation"] = attention
+        try:
+            model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype, device_map=device, **common)
+        except (ValueError, ImportError) as error:
+            if attention is None or ("attn" not in str(error) and "attention" not in str(error)):
+                raise
+            reason = str(error).split(". ")[0]  # e.g. Gemma-2 and sdpa; flash_attention_2 without flash-attn
+            raise ValueError(
+                f"model.attn_implementation={attention}: {reason}; set another one or null (transformers' choice)"
+            ) from error
         return cls(
             model,
             tokenizer,
@@ -135,6 +159,12 @@ class LanguageModel:
     @property
     def device(self) -> torch.device:
         return self.model.get_input_embeddings().weight.device
+
+    @property
+    def memory(self) -> BatchPlanner:
+        """What the passes learned about the batches that fit, measured on the device the model is on now."""
+        self._memory.device = self.device
+        return self._memory
 
     @property
     def embedding_matrix(self) -> torch.Tensor:
@@ -187,7 +217,7 @@ class LanguageModel:
     def passes(self) -> Passes:
         """The engine's batched passes under the model's current settings (built per call, holding nothing)."""
         batching = Batching(self.batch_size, self.batch_tokens, self.loss_batch_size, self.check_every)
-        return Passes(self.engine, self.stop_ids, batching, self.count, self.on_generation)
+        return Passes(self.engine, self.stop_ids, batching, self.count, self.on_generation, self.memory)
 
     @torch.no_grad()
     def generate(
