@@ -29,7 +29,7 @@ class Ranking(Choice):
 class GreaterConfig(OptimizerConfig):
     name: str = "greater"
     n_steps: int = hyperparameter(125, min=0)  # optimization steps (one position each)
-    # next-token candidates per example before intersection (experiment=paper_*: 40)
+    # next-token candidates per example before intersection (experiment=paper_*: model.paper_topk)
     topk: int = hyperparameter(30, min=1)
     topk_growth: int = hyperparameter(2, min=1)  # k grows by this until `min_candidates` survive the intersection
     min_candidates: int = hyperparameter(6, min=1)
