@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from greater.optimizers.loop import Stages, SteppedOptimizer
-from greater.run import checkpoint as checkpoint_module
+from greater.run import rundir as rundir_module
 from greater.run.checkpoint import CheckpointError, load_checkpoint, load_counters, save_checkpoint
 from greater.run.lock import LOCK_NAME, RunLock, RunLocked
 from greater.run.stop import RunStopped, stop_on_signals, stop_requested
@@ -131,8 +131,8 @@ def test_kill_9_mid_write_keeps_the_last_checkpoint(tmp_path):
     """A writer killed with -9 between its temporary file and the rename: the checkpoint stays the last one."""
     save_checkpoint(tmp_path, "m", {"history": [1], "x": 1})
     writer = (
-        "import os, sys; from greater.run import checkpoint as c; "
-        "c.os.replace = lambda *a: os.kill(os.getpid(), 9); "  # die at the rename, the new file fully written
+        "import os, sys; from greater.run import checkpoint as c, rundir; "
+        "rundir.os.replace = lambda *a: os.kill(os.getpid(), 9); "  # die at the rename, the new file fully written
         f"c.save_checkpoint({str(tmp_path)!r}, 'm', {{'history': [1, 2], 'x': 2}})"
     )
     proc = subprocess.run([sys.executable, "-c", writer], cwd=ROOT, capture_output=True, timeout=120)
@@ -191,7 +191,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(checkpoint_module.os, "fsync", full)
+    monkeypatch.setattr(rundir_module.os, "fsync", full)
     with pytest.raises(CheckpointError) as caught:
         save_checkpoint(tmp_path, "m", {"history": [], "x": 2})
     fault = "Full disk (or a write error) while checkpoint.json is written"
