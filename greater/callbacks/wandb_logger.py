@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from greater.callbacks.base import Callback
+from greater.net import reachable
 from greater.records import RunInfo, StepRecord
 from greater.run.rundir import RESULT_NAME
 
@@ -51,13 +50,7 @@ def _server() -> str:
 def server_reachable(timeout: float = 5.0) -> bool:
     """A TCP connection to the W&B server ($WANDB_BASE_URL) opens: checked in seconds, where wandb.init
     would wait 90 s before giving up."""
-    url = urlparse(_server())
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    return reachable(_server(), timeout)
 
 
 class WandbCallback(Callback):

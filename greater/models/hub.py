@@ -5,9 +5,9 @@ message that names neither the repository nor the cache. Torch-free: only paths,
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
+
+from greater.net import reachable
 
 TRUE = ("1", "on", "yes", "true")
 
@@ -33,13 +33,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether a TCP connection to the hub's endpoint opens within `timeout` (False when offline is asked)."""
     if hub_offline():
         return False
-    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    port = url.port or (80 if url.scheme == "http" else 443)
-    try:
-        socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    return reachable(os.environ.get("HF_ENDPOINT") or "https://huggingface.co", timeout, "huggingface.co")
 
 
 def is_cached(repo_id: str, revision: str | None = None, cache: Path | None = None) -> bool:
