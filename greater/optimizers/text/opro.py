@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from greater.config import Placement, hyperparameter
 from greater.optimizers.registry import register_optimizer
+from greater.optimizers.text.placement import for_placement
 from greater.optimizers.text.pool import Node, Split
 from greater.optimizers.text.search import Outcome, TextOptimizer, TextRun, TextSearchConfig
 from greater.optimizers.text.validator import between
@@ -53,10 +54,7 @@ def meta_prompt(where: str, history: list[tuple[str, float]], exemplars: str, ma
 
 def where(placement: str) -> str:
     """Where the meta-prompt says the instruction goes, for the run's placement."""
-    try:
-        return WHERE[Placement(placement)]
-    except ValueError:
-        raise ValueError(f"opro: placement={placement!r} is not described; use one of {', '.join(WHERE)}") from None
+    return for_placement(WHERE, placement, "opro", "is not described")
 
 
 @register_optimizer

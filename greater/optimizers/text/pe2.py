@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from greater.config import Placement, hyperparameter
 from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.beam import BeamRewrite, Call, MetaPrompts
+from greater.optimizers.text.placement import for_placement
 from greater.optimizers.text.search import TextRun, TextSearchConfig
 
 INTRO = (
@@ -73,10 +74,7 @@ def refine_prompt(prompt: str, block: str, analysis: str, max_words: int) -> str
 
 def template_for(placement: str) -> str:
     """The full template a prompt sits in, for the run's placement."""
-    try:
-        return TEMPLATES[Placement(placement)]
-    except ValueError:
-        raise ValueError(f"pe2: placement={placement!r} has no template; use one of {', '.join(TEMPLATES)}") from None
+    return for_placement(TEMPLATES, placement, "pe2", "has no template")
 
 
 @register_optimizer
