@@ -18,7 +18,7 @@ import pandas as pd
 from greater.analysis.paper import BBH_TASKS, PAPER_BBH_TASKS
 from greater.config import EvaluationConfig
 from greater.engine.frame import extractor_ids, generate_reasoning, prompt_slots
-from greater.evaluation.evaluator import EvaluationResult, Prediction, answer_token_limit, most_likely_options
+from greater.evaluation.evaluator import EvaluationResult, answer_token_limit, most_likely_options, predictions_of
 from greater.models.language_model import LanguageModel
 from greater.tasks.base import Example, Task
 
@@ -50,10 +50,7 @@ def evaluate_modes(
     for mode in modes:
         began = time.perf_counter()
         raws, parsed = read_answers(lm, task, heads, replace(cfg, mode=mode))
-        predictions = [
-            Prediction(ex.id, ex.question, lm.decode(r), raw, p, ex.answer, task.is_correct(p, ex))
-            for ex, r, raw, p in zip(examples, reasonings, raws, parsed)
-        ]
+        predictions = predictions_of(lm, task, examples, reasonings, raws, parsed)
         results[mode] = EvaluationResult(lm.name, prompt, predictions, shared + time.perf_counter() - began)
     return results
 

@@ -105,11 +105,23 @@ def evaluate_prompt(
     else:
         reasonings = lm.generate(inputs, max_reasoning_tokens)
         raws = parsed = most_likely_options(lm, task, [x + r + extractor for x, r in zip(inputs, reasonings)])
-    predictions = [
+    predictions = predictions_of(lm, task, examples, reasonings, raws, parsed)
+    return EvaluationResult(lm.name, prompt, predictions, time.perf_counter() - started)
+
+
+def predictions_of(
+    lm: LanguageModel,
+    task: Task,
+    examples: list[Example],
+    reasonings: list[list[int]],
+    raws: list[str],
+    parsed: list[str | None],
+) -> list[Prediction]:
+    """One Prediction per example from its reasoning's ids and its raw and parsed answers, scored by the task."""
+    return [
         Prediction(ex.id, ex.question, lm.decode(r), raw, p, ex.answer, task.is_correct(p, ex))
         for ex, r, raw, p in zip(examples, reasonings, raws, parsed)
     ]
-    return EvaluationResult(lm.name, prompt, predictions, time.perf_counter() - started)
 
 
 def answer_token_limit(lm: LanguageModel, task: Task, floor: int) -> int:
