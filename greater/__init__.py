@@ -5,8 +5,7 @@ The public names load on first use, so `python run.py --help` does not wait for 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from greater.lazy import lazy_getattr
 
 _EXPORTS = {
     "compose": "greater.api",
@@ -33,12 +32,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'greater' has no attribute '{name}'")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later lookups skip this hook
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)
 
 
 def __dir__() -> list[str]:

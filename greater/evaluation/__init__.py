@@ -5,8 +5,7 @@ importable without torch."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from greater.lazy import lazy_getattr
 
 _EXPORTS = {
     "EvaluationResult": "greater.evaluation.evaluator",
@@ -19,7 +18,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'greater.evaluation' has no attribute '{name}'")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)
