@@ -7,6 +7,7 @@ package offers a reader of its own (greater/evaluation/store.py `read_prediction
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from pathlib import Path
@@ -80,7 +81,11 @@ def optimization_tokens(compute: dict[str, float]) -> float:
 
 def outcomes(predictions_file: str | Path) -> dict[str, bool]:
     """Example id -> whether the prompt answered it right, from a run's predictions_*.jsonl."""
-    with Path(predictions_file).open(encoding="utf-8") as handle:
+    path = Path(predictions_file)
+    if not path.exists() and path.with_name(path.name + ".gz").exists():
+        path = path.with_name(path.name + ".gz")  # a committed record keeps its predictions gzipped
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
         records = [json.loads(line) for line in handle if line.strip()]
     return {str(r["id"]): bool(r["correct"]) for r in records}
 

@@ -1,0 +1,182 @@
+"""The powered experiment of issue 20: its arms, its jobs, and the compact records that outlive a machine.
+
+A job is one (model, task, arm, seed) run through the real entry point (run.py) into a scratch directory under
+`multirun/powered/`; when it ends, `compact` keeps what every table needs (result.json, history.jsonl, the config
+and each evaluated prompt's per-example correctness, gzipped) under `docs/results/powered/records/<key>/`, which
+is committed. `pending` lists the jobs without a record, so a rerun on any machine continues where the committed
+records stop; an interrupted job resumes from its scratch checkpoint when that is still there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from greater.run.results import RunResult
+
+RECORDS = Path("docs/results/powered/records")
+SCRATCH = Path("multirun/powered")
+SEEDS = (0, 1, 2, 3, 4)
+
+# The protocol in miniature: 8 training examples for the search, 50 dev for every method's final pick (parsed, as
+# test is scored), the rest of 400 generated questions (342) as test; 64 reasoning tokens; one thread a job.
+PROTOCOL = [
+    "task.synthetic_size=400",
+    "task.n_train=8",
+    "task.n_dev=50",
+    "task.n_test=0",
+    "max_reasoning_tokens=64",
+    "threads=1",
+    "evaluation.evaluate_initial=false",
+    "logger.plots=false",
+    "logger.progress_bar=false",
+]
+# Every method stops at the same number of (prompt, example) reasonings on the training split.
+BUDGET = ["optimizer.budget.max_rollouts=352"]
+# GReaTer visits each of the 7 positions of "Let's think step by step." twice.
+GREATER = ["optimizer=greater_cpu", "optimizer.n_steps=14"]
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    what: str
+    overrides: tuple[str, ...]
+
+
+ARMS: dict[str, Arm] = {
+    arm.name: arm
+    for arm in [
+        Arm("zs_cot", "the initial prompt, not optimized", ("optimizer=zs_cot",)),
+        Arm("greater", "GReaTer, the reference configuration", tuple(GREATER)),
+        Arm("random_ranking", "control: the same proposals ranked at random", (*GREATER, "optimizer.ranking=random")),
+        Arm(
+            "no_reasoning",
+            "control: the gradient with the answer right after the question",
+            (*GREATER, "optimizer.gradient_over_reasoning=false"),
+        ),
+        Arm("keep_current", "ours: the current token always competes", (*GREATER, "optimizer.selection=keep_current")),
+        Arm("pe2", "PE2, the strongest text baseline of the mini tables", ("optimizer=pe2_cpu", "optimizer.n_steps=6")),
+        Arm("gepa", "GEPA, the model reflecting on itself", ("optimizer=gepa_cpu", "optimizer.max_metric_calls=352")),
+        Arm(
+            "apo_writer",
+            "APO with the other embedded model as its writer",
+            ("optimizer=apo_cpu", "optimizer.writer={other}"),
+        ),
+    ]
+}
+# Seeds and test size before arms: the comparisons that answer the question run first on every seed.
+ARM_ORDER = ["zs_cot", "greater", "random_ranking", "pe2", "no_reasoning", "keep_current", "gepa", "apo_writer"]
+EMBEDDED = ("smollm2-135m", "gemma3-270m")  # each writes for the other in the writer arm
+
+
+@dataclass(frozen=True)
+class Job:
+    model: str
+    task: str
+    arm: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}/{self.task.split('/')[-1]}/{self.arm}/seed{self.seed}"
+
+    @property
+    def other_model(self) -> str:
+        return next((m for m in EMBEDDED if m != self.model), self.model)
+
+    def overrides(self) -> list[str]:
+        return [
+            f"model={self.model}",
+            f"task={self.task}",
+            f"seed={self.seed}",
+            *PROTOCOL,
+            *BUDGET,
+            *(o.format(other=self.other_model) for o in ARMS[self.arm].overrides),
+            f"hydra.run.dir={SCRATCH / self.key}",
+        ]
+
+
+def jobs(tasks_by_model: dict[str, list[str]], arms: Iterable[str], seeds: Iterable[int]) -> list[Job]:
+    """Every job, in the order they run: arm by arm (ARM_ORDER), each over all seeds, models and tasks."""
+    chosen = [a for a in ARM_ORDER if a in set(arms)]
+    return [
+        Job(model, task, arm, seed)
+        for arm in chosen
+        for seed in seeds
+        for model, tasks in tasks_by_model.items()
+        for task in tasks
+    ]
+
+
+def pending(all_jobs: list[Job], records: Path = RECORDS) -> list[Job]:
+    return [job for job in all_jobs if not (records / job.key / "result.json").exists()]
+
+
+def compact(run_dir: Path, record: Path) -> Path:
+    """Copy what the tables read from a finished run into its record: the small files as they are, and each
+    predictions file reduced to (id, parsed answer, correct), gzipped (the reasonings stay in the scratch run)."""
+    result = RunResult.read(run_dir)
+    tmp = record.with_name(record.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("result.json", "history.jsonl", "config.yaml"):
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, tmp / name)
+    for row in result.test:
+        if row.predictions_file:
+            rows = [json.loads(line) for line in (run_dir / row.predictions_file).read_text().splitlines() if line]
+            kept = [{"id": r["id"], "parsed_answer": r["parsed_answer"], "correct": r["correct"]} for r in rows]
+            with gzip.open(tmp / (row.predictions_file + ".gz"), "wt", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(r) + "\n" for r in kept)
+    shutil.rmtree(record, ignore_errors=True)
+    tmp.rename(record)  # a record exists whole or not at all: an interrupted compaction is redone
+    return record
+
+
+def run_job(job: Job, entry: Path, records: Path = RECORDS) -> tuple[Job, int, float]:
+    """One job through `entry` (the checkout's run.py), resuming its scratch run, then compacted."""
+    started = time.time()
+    args = [sys.executable, str(entry), *job.overrides(), "resume=auto"]
+    proc = subprocess.run(args, cwd=entry.parent, capture_output=True, text=True)
+    if proc.returncode == 0:
+        compact(entry.parent / SCRATCH / job.key, entry.parent / records / job.key)
+    else:
+        print(f"{job.key}: rc {proc.returncode}\n{proc.stderr[-1500:]}", file=sys.stderr, flush=True)
+    return job, proc.returncode, time.time() - started
+
+
+def run_all(todo: list[Job], entry: Path, parallel: int, deadline: float | None = None) -> int:
+    """Run the jobs `parallel` at a time in order; no new job starts after `deadline` (epoch seconds). Returns the
+    number that failed."""
+    failed = 0
+
+    def one(job: Job):
+        if deadline is not None and time.time() > deadline:
+            return job, None, 0.0
+        return run_job(job, entry)
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        for job, rc, seconds in pool.map(one, todo):
+            if rc is not None:
+                failed += rc != 0
+                print(f"{job.key}: {'done' if rc == 0 else 'FAILED'} in {seconds:.0f} s", flush=True)
+    return failed
+
+
+def collect_records(records: Path = RECORDS):
+    """Every record as collect's table, with the arm in the `optimizer` column: several arms run the same
+    optimizer, and the tables compare arms."""
+    from greater.analysis.collect import collect
+
+    table = collect(records)
+    table["optimizer"] = [Path(d).parent.name for d in table.run_dir]  # records/<model>/<task>/<arm>/seed<S>
+    return table

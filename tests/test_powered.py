@@ -1,0 +1,61 @@
+"""The powered experiment's jobs and records (greater/analysis/powered.py): every job's config composes, the order
+puts seeds before arms, a compacted record reads back to the same per-example outcomes as its run, and a rerun
+skips what has a record."""
+
+import gzip
+import json
+
+import pytest
+
+from greater.analysis.collect import collect, outcomes
+from greater.analysis.powered import ARM_ORDER, Job, collect_records, compact, jobs, pending
+from greater.analysis.statistics import final_rows, paired_tests
+from tests.test_collect import write_result
+
+
+def test_jobs_run_every_seed_of_an_arm_before_the_next_arm():
+    listed = jobs({"m": ["synthetic/a", "synthetic/b"]}, ["greater", "zs_cot"], [0, 1])
+    assert [(j.arm, j.seed, j.task) for j in listed][:4] == [
+        ("zs_cot", 0, "synthetic/a"),
+        ("zs_cot", 0, "synthetic/b"),
+        ("zs_cot", 1, "synthetic/a"),
+        ("zs_cot", 1, "synthetic/b"),
+    ]
+    assert {j.arm for j in listed[4:]} == {"greater"}
+
+
+@pytest.mark.parametrize("arm", ARM_ORDER)
+def test_every_arm_composes_with_the_protocol(arm):
+    from greater import compose
+    from greater.run.validate import validate
+
+    job = Job("smollm2-135m", "synthetic/compare_numbers", arm, 3)
+    cfg = compose([o for o in job.overrides() if not o.startswith("hydra.")])
+    validate(cfg)
+    assert (cfg.seed, cfg.task.n_dev, cfg.task.n_train, cfg.max_reasoning_tokens) == (3, 50, 8, 64)
+    assert cfg.optimizer.budget.max_rollouts == 352
+    if arm == "apo_writer":
+        assert "gemma3-270m" in str(cfg.optimizer.writer)  # the other embedded model writes
+
+
+def test_a_record_reads_back_like_its_run_and_is_not_rerun(tmp_path):
+    marks = [True, False, True, True, False]
+    runs, records = tmp_path / "runs", tmp_path / "records"
+    for arm, right in (("greater", marks), ("zs_cot", marks[::-1])):
+        job = Job("m", "synthetic/t", arm, 0)
+        write_result(runs / job.key, "synthetic/t", "m", [("m", "final", 0)], optimizer=arm, correct={"m": right})
+        compact(runs / job.key, records / job.key)
+    run_file = runs / "m/t/greater/seed0/predictions_m_final.jsonl"
+    record_file = records / "m/t/greater/seed0/predictions_m_final.jsonl.gz"
+    assert not record_file.with_suffix("").exists()
+    with gzip.open(record_file, "rt") as handle:
+        assert set(json.loads(handle.readline())) == {"id", "parsed_answer", "correct"}  # no reasoning text
+    assert outcomes(record_file.with_suffix("")) == outcomes(run_file)
+    from_records = paired_tests(final_rows(collect_records(records)))
+    from_runs = paired_tests(final_rows(collect(runs)))
+    assert from_records[["pairs", "greater_only", "baseline_only"]].values.tolist() == [
+        [5, 2, 2]
+    ]  # q0, q3 only GReaTer; q1, q4 only ZS-CoT
+    assert from_records.p_value.tolist() == from_runs.p_value.tolist()
+    every = jobs({"m": ["synthetic/t"]}, ["zs_cot", "greater", "pe2"], [0])
+    assert [j.arm for j in pending(every, records)] == ["pe2"]
