@@ -93,6 +93,13 @@ class EvaluationMode(Choice):
     loglik = "loglik"  # the most likely option (closed answer sets)
 
 
+class DevMetric(Choice):
+    """How every method's final pick (pick_on_dev) scores a candidate prompt on dev."""
+
+    parsed = "parsed"  # as the test split is scored: the answer evaluation.mode reads after the extractor
+    teacher_forced = "teacher_forced"  # greedy decoding after the extractor emits exactly the gold tokens
+
+
 class AnswerFormat(Choice):
     default = "default"  # the task config's own extractor and answer form
     reference = "reference"  # the authors' extractors and answer forms (greater/tasks/reference_formats.py)
@@ -220,6 +227,10 @@ class EvaluationConfig:
     n_test: int | None = setting(None, min=1, note="null: the whole test split", resume=Resume.free)
     max_answer_tokens: int = setting(16, min=1, resume=Resume.free)
     evaluate_initial: bool = setting(True, resume=Resume.free)
+    # The final pick on dev, for every method: `parsed` scores dev as test is scored (this group's mode and
+    # max_answer_tokens, after the run's cached reasonings), so "accuracy" means one thing; `teacher_forced` is
+    # the search's own exact match of the gold tokens. A finished run asked for the other re-picks on resume.
+    dev_metric: DevMetric = setting(DevMetric.parsed, resume=Resume.steps)
     # extra model config names for transfer evaluation
     models: list[str] = setting(factory=list, resume=Resume.free)
 

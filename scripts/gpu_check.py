@@ -8,16 +8,22 @@ Each model is built from its shipped architecture (greater/models/configs/) with
 straight on the device (model.source=random; nothing comes from the network), with the paper protocol:
 experiment=paper_bbh's task format for the model's family, no system turn, 50 training examples, up to 1,024
 reasoning tokens, the logged top-k (model.paper_topk) and 3 re-scored candidates. Random weights never stop
-early, so every rollout runs the full 1,024 tokens: the worst case of a real step. Prints the stage table
-(seconds, tokens, peak memory) and one verdict line per check; writes everything to --json.
+early, so every rollout runs the full 1,024 tokens: the worst case of a real step. Then the step again with a
+forced out-of-memory: the gradient pass's first batch of more than one row raises torch.OutOfMemoryError, and
+the batch planner must halve it, remember the smaller size, and end the step as the unforced one ended
+(the reasonings are the first step's, cached: only the gradient, proposal and selection run again). Prints
+the stage table (seconds, tokens, peak memory) and one verdict line per check; writes everything to --json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,11 +109,16 @@ def check_model(name: str, args) -> dict:
         rescored = 0
 
         ranked_ids: tuple[int, ...] = ()
+        record = None  # the last step's
 
         def select(self, lm, scorer, state, ranked):  # the engine's selection, noting what it ranked and re-scored
             chosen, rescored = super().select(lm, scorer, state, ranked)
             self.rescored, self.ranked_ids = len(rescored), tuple(token for token, _ in ranked)
             return chosen, rescored
+
+        def step(self, run):
+            self.record = super().step(run)
+            return self.record
 
     from greater.analysis.benchmark import ours_step as engine_step
     from greater.analysis.patterns import reference_step
@@ -140,11 +151,78 @@ def check_model(name: str, args) -> dict:
             ref = reference_step(lm, fresh_scorer(lm, task, opt, args.tokens), plan, args.tokens)
         out["reference_stages"] = ref
         out["speedup_vs_reference"] = total(ref) / out["step_seconds"]
+    unforced = opt.record
+    out["oom_backoff"] = forced_out_of_memory_step(lm, task, opt, scorer, unforced)
     out["checks"] = verdicts(out, lm, args)
     del lm
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return out
+
+
+@contextmanager
+def out_of_memory_once(lm) -> Iterator[list[int]]:
+    """The model's first differentiable forward over more than one row (the gradient pass: every other pass
+    runs without gradients) raises torch.OutOfMemoryError before it computes anything, as a card too small for
+    it would. Yields the rows of every differentiable forward, the refused one first."""
+    import torch
+
+    forward, rows = lm.model.forward, []
+
+    def limited(*args, **kwargs):
+        x = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs.get("inputs_embeds")
+        if torch.is_grad_enabled() and x is not None:
+            rows.append(x.shape[0])
+            if len(rows) == 1 and x.shape[0] > 1:
+                raise torch.OutOfMemoryError(f"CUDA out of memory (forced by gpu_check on {x.shape[0]} rows)")
+        return forward(*args, **kwargs)
+
+    lm.model.forward = limited
+    try:
+        yield rows
+    finally:
+        lm.model.forward = forward
+
+
+def forced_out_of_memory_step(lm, task, opt, scorer, unforced) -> dict:
+    """The step again from the same prompt and random stream on the first step's scorer (its reasonings are
+    cached), the gradient pass's first batch refused, the planner's memory of that pass forgotten first so
+    the batch starts at model.loss_batch_size. Compares the step's result with the unforced one's."""
+    from greater.optimizers.greater.candidates import allowed_token_mask
+    from greater.optimizers.greater.optimizer import GreaterRun
+    from greater.optimizers.greater.state import SearchState
+
+    learned = lm.memory.kinds.pop("gradient", None)
+    prompt = lm.encode(task.initial_prompt)
+    state = SearchState(prompt_ids=list(prompt), initial_length=len(prompt), position=0)
+    run = GreaterRun(lm, scorer, state, allowed_token_mask(lm.tokenizer, opt.config.token_filter), random.Random(0))
+    started = time.perf_counter()
+    with out_of_memory_once(lm) as rows:
+        forced = opt.step(run)
+    memory = lm.memory.of("gradient")
+    if learned is not None:  # what the unforced steps had learned stays for whatever runs next
+        lm.memory.kinds["gradient"] = learned
+    before, after = step_result(unforced), step_result(forced)
+    return {
+        "rows": rows,  # of each differentiable batch: the refused one, then the halves that ran
+        "out_of_memory": memory.out_of_memory,
+        "failed_tokens": memory.failed_tokens,  # the planner's memory: later batches hold at most half of it
+        "seconds": time.perf_counter() - started,
+        "same_result": {key: before[key] == after[key] for key in ("prompt", "candidates", "losses")},
+        "max_gradient_score_difference": max(abs(a - b) for a, b in zip(before["scores"], after["scores"])),
+    }
+
+
+def step_result(record) -> dict:
+    """What a step decided: the chosen prompt, the ranked candidates, their re-scored losses, their gradient
+    scores (compared with a tolerance: a batch of other rows sums in another order)."""
+    candidates = record.details["candidates"]
+    return {
+        "prompt": record.prompt,
+        "candidates": [c["token_id"] for c in candidates],
+        "losses": [c["train_loss"] for c in candidates],
+        "scores": [c["gradient_score"] for c in candidates],
+    }
 
 
 def verdicts(out: dict, lm, args) -> list[dict]:
@@ -181,7 +259,25 @@ def verdicts(out: dict, lm, args) -> list[dict]:
     if torch.cuda.is_available() and device.startswith("cuda"):
         capacity = torch.cuda.get_device_properties(lm.device).total_memory / 2**20
         check("memory", out["peak_memory_mb"] < capacity, f"peak {out['peak_memory_mb']:.0f} of {capacity:.0f} MB")
+    check("out-of-memory back-off", *backoff_verdict(out["oom_backoff"]))
     return checks
+
+
+def backoff_verdict(oom: dict) -> tuple[bool, str]:
+    """Whether the refused gradient batch was halved, remembered, and the step ended as without the refusal."""
+    rows = oom["rows"]
+    if not rows or rows[0] < 2:
+        return False, f"no gradient batch of two or more rows to refuse (rows {rows}): raise model.loss_batch_size"
+    halved = len(rows) > 1 and max(rows[1:]) <= rows[0] // 2
+    remembered = oom["out_of_memory"] == 1 and oom["failed_tokens"] is not None
+    differs = [key for key, same in oom["same_result"].items() if not same]
+    result = f"differs in {', '.join(differs)}" if differs else "the same prompt, candidates and losses"
+    detail = (
+        f"a gradient batch of {rows[0]} rows refused, run as {rows[1:]}; the planner keeps batches at half "
+        f"its {oom['failed_tokens']} tokens; {result} as the unforced step (gradient scores within "
+        f"{oom['max_gradient_score_difference']:.1e})"
+    )
+    return halved and remembered and not differs, detail
 
 
 def main(argv: list[str] | None = None) -> int:

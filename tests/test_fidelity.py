@@ -1,11 +1,12 @@
 """GReaTer as the reference code runs it: the token filter, the final prompt, the paper's answer formats."""
 
+import zlib
 from pathlib import Path
 
 import pytest
 import torch
 
-from greater.evaluation.evaluator import answer_token_limit
+from greater.evaluation.evaluator import answer_token_limit, evaluate_prompt
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import allowed_token_mask, ban_previous_token, reference_text_ok
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
@@ -97,22 +98,24 @@ def test_no_final_prompt_contains_the_placeholder(tiny_lm, parity_task):
     state.offer(0.5, 0.1, [us, go, us])
     context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=3)
     pool = opt.final_pool(tiny_lm, state, [go])
-    assert pool == [(go,)] and pick_on_dev(context.scorer, pool, context.dev).dev_score is not None
+    assert pool == [(go,)] and pick_on_dev(context.scorer, pool, context.dev, context.evaluation).dev_score is not None
 
 
 def test_final_pick_is_the_best_dev_accuracy_among_the_pool(tiny_lm, parity_task):
     parity_task.dev = parity_task.test
+    parity_task.parse = lambda raw: "Yes" if zlib.crc32(raw.encode()) % 2 == 0 else "No"  # right about half the time
     context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=3)
-    prompts = [tiny_lm.encode(t) for t in ("Be kind.", "Think hard.", "No.")]
+    texts = ("Be kind.", "Think hard.", "No.")
+    prompts = [tiny_lm.encode(t) for t in texts]
     state = SearchState(prompt_ids=prompts[0], initial_length=3)
     for rank, ids in enumerate(prompts):
         state.offer(1.0 - rank / 10, 0.0, ids)
-    dev = context.scorer.rollouts(prompts, parity_task.dev)
-    dev_acc = [sum(r.correct for r in rows) / len(rows) for rows in dev]
+    # dev accuracy as the test split reports it (evaluation.dev_metric's default, parsed)
+    dev_acc = [evaluate_prompt(tiny_lm, parity_task, parity_task.dev, t, context.evaluation, 3).accuracy for t in texts]
     expected = max(range(3), key=lambda i: (dev_acc[i], -i))
     for pool, pick in ((3, expected), (1, 0)):
         candidates = GreaterOptimizer(GreaterConfig(final_pool=pool)).final_pool(tiny_lm, state, [])
-        chosen = pick_on_dev(context.scorer, candidates, context.dev)
+        chosen = pick_on_dev(context.scorer, candidates, context.dev, context.evaluation)
         assert list(candidates[chosen.index]) == prompts[pick] and chosen.dev_score == dev_acc[pick]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("gepa")
 
+from greater.config import DevMetric, EvaluationConfig
 from greater.engine.rollouts import Rollout, Scorer
 from greater.optimizers.base import BudgetConfig, OptimizationContext
 from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter, feedback
@@ -62,7 +63,14 @@ def run_gepa(run_dir=None, resume_state=None, fail_at=None, budget=None, n_dev=2
     script = Reflector(lm, fail_at, error)
     lm.complete = script
     ctx = OptimizationContext.create(
-        lm, task, max_reasoning_tokens=3, seed=1, run_dir=run_dir, resume_state=resume_state, budget=budget
+        lm,
+        task,
+        max_reasoning_tokens=3,
+        seed=1,
+        run_dir=run_dir,
+        resume_state=resume_state,
+        budget=budget,
+        evaluation=EvaluationConfig(dev_metric=DevMetric.teacher_forced),  # HashScorer scripts the exact matches
     )
     ctx.scorer = HashScorer(lm, task)
     settings = {"max_metric_calls": 40, "minibatch_size": 2, "reflection_tokens": 16, **overrides}

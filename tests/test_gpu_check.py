@@ -56,6 +56,24 @@ def test_tiny_mode_passes_every_check_on_the_cpu(tmp_path, capsys):
     assert verdicts[-1].startswith("PASS gpu_check: 1 model(s)")
     assert not [line for line in verdicts if line.startswith("FAIL")]
     assert any(line.startswith("PASS llama3-8b reasoning length") for line in verdicts)
+    # the forced out-of-memory: the gradient batch refused, halved, remembered, and the same step's result
+    assert any(line.startswith("PASS llama3-8b out-of-memory back-off") for line in verdicts)
+    oom = report["models"][0]["oom_backoff"]
+    assert oom["rows"][0] == 3 and oom["rows"][1:] == [1, 1, 1]  # 3 examples; loss_batch_size 8; halved to 1
+    assert oom["out_of_memory"] == 1 and oom["failed_tokens"] > 0
+    assert oom["same_result"] == {"prompt": True, "candidates": True, "losses": True}
+
+
+def test_the_back_off_verdict_fails_a_batch_not_halved_forgotten_or_changing_the_result():
+    oom = {"rows": [4, 2, 2], "out_of_memory": 1, "failed_tokens": 400, "max_gradient_score_difference": 0.0}
+    oom["same_result"] = {"prompt": True, "candidates": True, "losses": True}
+    assert gpu_check.backoff_verdict(oom)[0]
+    assert not gpu_check.backoff_verdict({**oom, "rows": [4, 3, 1]})[0]  # not halved
+    assert not gpu_check.backoff_verdict({**oom, "out_of_memory": 0, "failed_tokens": None})[0]  # not remembered
+    ok, detail = gpu_check.backoff_verdict({**oom, "same_result": {**oom["same_result"], "candidates": False}})
+    assert not ok and "differs in candidates" in detail
+    ok, detail = gpu_check.backoff_verdict({**oom, "rows": [1, 1]})  # nothing to refuse: no silent pass
+    assert not ok and "model.loss_batch_size" in detail
 
 
 @pytest.mark.slow

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import pytest
 
+from greater.config import DevMetric, EvaluationConfig
 from greater.engine.rollouts import Rollout, Scorer
+from greater.evaluation.evaluator import evaluate_prompt
 from greater.optimizers.base import BudgetConfig, OptimizationContext, OptimizationResult, OptimizerConfig
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
 from greater.optimizers.greater.selection import KeepCurrentSelection, ReferenceSelection, selection_strategy
-from greater.optimizers.loop import Ending, SteppedOptimizer, pick_on_dev, usage_delta
+from greater.optimizers.loop import Ending, Pick, SteppedOptimizer, pick_on_dev, usage_delta
 from greater.optimizers.registry import build_optimizer, config_classes
 from greater.records import StepRecord
 from greater.run.checkpoint import load_checkpoint
@@ -126,10 +128,11 @@ def test_pick_on_dev_takes_the_best_and_the_earlier_on_a_tie(parity_task):
     scorer = TableScorer(lm, parity_task, {"one": 1, "two": 2, "also two": 2})
     prompts = [lm.encode(t) for t in ("one", "two", "also two")]
     dev = parity_task.test[:4]
-    assert pick_on_dev(scorer, prompts, dev).index == 1 and pick_on_dev(scorer, prompts, dev).dev_score == 0.5
-    assert pick_on_dev(scorer, prompts, []).index == 0 and pick_on_dev(scorer, prompts, []).dev_score is None
+    tf = EvaluationConfig(dev_metric=DevMetric.teacher_forced)  # the table scripts the exact matches
+    assert pick_on_dev(scorer, prompts, dev, tf) == Pick(1, 0.5, "exact_match")
+    assert pick_on_dev(scorer, prompts, [], tf) == Pick(0, None, None)
     with pytest.raises(ValueError, match="at least one candidate"):
-        pick_on_dev(scorer, [], dev)
+        pick_on_dev(scorer, [], dev, tf)
 
 
 @pytest.mark.parametrize("method", ["zs_cot", "greater"])
@@ -138,8 +141,9 @@ def test_the_result_carries_a_dev_score_whenever_there_is_a_dev_split(method, pa
     lm, ctx = context(parity_task)
     cfg = config_classes()[method](**({"n_steps": 0} if method == "greater" else {}))
     result = build_optimizer(cfg).optimize(lm, parity_task, ctx)
-    expected = ctx.scorer.score_text(result.final_prompt, parity_task.dev).accuracy
-    assert result.final_dev_acc == expected
+    # by default, what the test split would report for the final prompt
+    expected = evaluate_prompt(lm, parity_task, parity_task.dev, result.final_prompt, ctx.evaluation, 3).accuracy
+    assert result.final_dev_acc == expected and result.final_dev_metric == "parsed"
 
 
 def test_usage_delta_keeps_only_the_counters_that_moved():

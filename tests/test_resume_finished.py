@@ -85,6 +85,13 @@ def test_a_change_to_the_search_is_no_finished_run(run_dir):
     assert not resolve(composed(run_dir, "evaluation.n_test=2"), []).finished  # a single run without resume
 
 
+def test_another_dev_metric_picks_again_from_the_checkpoint(run_dir):
+    resumed = resolve(
+        composed(run_dir, "resume=auto", "evaluation.n_test=2", "evaluation.dev_metric=teacher_forced"), []
+    )
+    assert not resumed.finished and resumed.from_checkpoint  # the final pick is redone, the saved steps are kept
+
+
 def test_a_setting_added_to_greater_after_the_run_keeps_it_finished(run_dir):
     saved = (run_dir / "config.yaml").read_text()
     (run_dir / "config.yaml").write_text(saved.replace("  reuse_reasoning: false\n", ""))  # an older greater's

@@ -114,3 +114,17 @@ def test_an_unknown_transfer_model_fails_before_any_work(tmp_path, tiny_models):
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         run(composed(tmp_path, "evaluation.models=[nope]"))
     assert tiny_models == [] and not (tmp_path / "history.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "metric"),
+    [(["task.n_dev=2"], "parsed"), (["task.n_dev=2", "evaluation.dev_metric=teacher_forced"], "exact_match"),
+     (["task.n_dev=0"], None)],
+)  # fmt: skip
+def test_result_json_names_the_dev_metric_beside_the_dev_score(tmp_path, tiny_models, setting, metric):
+    from greater.run.runner import run
+
+    dev_acc = run(composed(tmp_path, "optimizer=zs_cot", *setting))
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["dev_acc"] == dev_acc and result["dev_metric"] == metric
+    assert (dev_acc is None) == (metric is None)  # a dev score exactly when there is a dev split

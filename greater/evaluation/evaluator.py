@@ -100,13 +100,29 @@ def evaluate_prompt(
         # reasoning go through the model once.
         limit = answer_token_limit(lm, task, cfg.max_answer_tokens)
         reasonings, answers = lm.generate_and_answer(inputs, max_reasoning_tokens, extractor, limit)
-        raws = [lm.decode(ids) for ids in answers]
-        parsed = [task.parse(raw) for raw in raws]
+        raws, parsed = parsed_answers(lm, task, answers)
     else:
         reasonings = lm.generate(inputs, max_reasoning_tokens)
-        raws = parsed = most_likely_options(lm, task, [x + r + extractor for x, r in zip(inputs, reasonings)])
+        raws, parsed = answers_after(lm, task, [x + r + extractor for x, r in zip(inputs, reasonings)], cfg)
     predictions = predictions_of(lm, task, examples, reasonings, raws, parsed)
     return EvaluationResult(lm.name, prompt, predictions, time.perf_counter() - started)
+
+
+def answers_after(
+    lm: LanguageModel, task: Task, heads: list[list[int]], cfg: EvaluationConfig
+) -> tuple[list[str], list[str | None]]:
+    """(raw, parsed) answers after heads that end with the extractor, as `cfg.mode` reads them: a short greedy
+    answer, parsed, or the most likely option. The dev pick reads its answers here after cached reasonings."""
+    if cfg.mode == "loglik":
+        options = most_likely_options(lm, task, heads)
+        return options, list(options)
+    return parsed_answers(lm, task, lm.generate(heads, answer_token_limit(lm, task, cfg.max_answer_tokens)))
+
+
+def parsed_answers(lm: LanguageModel, task: Task, answers: list[list[int]]) -> tuple[list[str], list[str | None]]:
+    """The answers' text and what the task's parser reads in it (None: nothing parses, a wrong answer)."""
+    raws = [lm.decode(ids) for ids in answers]
+    return raws, [task.parse(raw) for raw in raws]
 
 
 def predictions_of(

@@ -17,7 +17,7 @@ def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, f
 
 # The names an accuracy is recorded under. Two scores are called "accuracy" in this project and differ:
 EXACT_MATCH = "exact_match"  # teacher-forced: greedy decoding after the extractor emits exactly the gold tokens;
-#                              what the optimizers score train and dev with (and pick the final prompt by)
+#                              what the optimizers score train with (and dev under dev_metric=teacher_forced)
 PARSED = "parsed"  # the evaluator's generate mode: a short greedy answer, parsed, compared with the gold
 LOGLIK = "loglik"  # the evaluator's loglik mode: the most likely of the task's options after the extractor
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import MISSING
 
-from greater.config import Resume, setting
+from greater.config import EvaluationConfig, Resume, setting
 from greater.records import StepRecord
 from greater.run.checkpoint import save_checkpoint
 
@@ -85,6 +85,8 @@ class OptimizationContext:
     run_dir: Path | None = None
     resume_state: dict[str, Any] | None = None  # the method's own state from checkpoint.json, when resuming
     counters: dict[str, float] | None = None  # the model's work counters, saved with every checkpoint
+    # how the final pick scores dev (`dev_metric`, and for `parsed` the mode and answer length of the test split)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     @classmethod
     def create(
@@ -100,6 +102,7 @@ class OptimizationContext:
         callbacks: list | None = None,
         budget: BudgetConfig | None = None,
         resume_state: dict[str, Any] | None = None,
+        evaluation: EvaluationConfig | None = None,
     ) -> OptimizationContext:
         """A context over the task's own splits, for notebooks and tests (the runner builds its own)."""
         from greater.callbacks.base import CallbackList
@@ -118,6 +121,7 @@ class OptimizationContext:
             run_dir=Path(run_dir) if run_dir is not None else None,
             resume_state=resume_state,
             counters=lm.counters,
+            evaluation=evaluation or EvaluationConfig(),
         )
 
     def checkpoint(self, method: str, state: dict[str, Any]) -> None:
@@ -135,6 +139,7 @@ class OptimizationResult:
     initial_train_acc: float | None = None
     final_train_acc: float | None = None
     final_dev_acc: float | None = None  # set when the final prompt was chosen on a dev split
+    final_dev_metric: str | None = None  # what final_dev_acc counts (greater.evaluation.metrics)
     history: list[StepRecord] = field(default_factory=list)
     seconds: float = 0.0
     stopped_because: str | None = None  # e.g. the budget that ended the search early

@@ -11,8 +11,8 @@
 
 `optimize` checks the budget before each step, times the step, adds the model's usage over the step and the
 stage seconds to its record, keeps the history, reports the record to the callbacks, checkpoints, and at the
-end picks the final prompt among the candidates on dev (`pick_on_dev`), so every method's result carries a
-dev score whenever the run has a dev split.
+end picks the final prompt among the candidates on dev (`pick_on_dev`, by `evaluation.dev_metric`), so every
+method's result carries a dev score, and the metric it counts, whenever the run has a dev split.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from greater.records import StepRecord
 from greater.run.stop import raise_if_stopped
 
 if TYPE_CHECKING:
+    from greater.config import EvaluationConfig
     from greater.engine.rollouts import Scorer
     from greater.models.language_model import LanguageModel
     from greater.tasks.base import Example, Task
@@ -74,20 +75,26 @@ def usage_delta(after: Mapping[str, float], before: Mapping[str, float]) -> dict
 @dataclass(frozen=True)
 class Pick:
     index: int  # into the candidates
-    dev_score: float | None  # its exact match on dev; None without a dev split
+    dev_score: float | None  # its accuracy on dev by `metric`; None without a dev split
+    metric: str | None = None  # what dev_score counts (greater.evaluation.metrics); None without a dev split
 
 
-def pick_on_dev(scorer: Scorer, prompts: Sequence[Sequence[int]], dev: list[Example]) -> Pick:
-    """The prompt (token ids) with the best exact match on dev, the earlier one on a tie, as the paper picks;
-    without a dev split, the first (callers list their candidates best first by their own score)."""
+def pick_on_dev(
+    scorer: Scorer, prompts: Sequence[Sequence[int]], dev: list[Example], evaluation: EvaluationConfig
+) -> Pick:
+    """The prompt (token ids) with the best dev accuracy by `evaluation.dev_metric` (by default as the test
+    split is scored), the earlier one on a tie, as the paper picks; without a dev split, the first (callers
+    list their candidates best first by their own score)."""
+    # Here, not at the top: composing a config imports the method modules, and the evaluator imports torch.
+    from greater.evaluation.dev import dev_accuracies, dev_metric_name
+
     if not prompts:
         raise ValueError("pick_on_dev needs at least one candidate prompt")
     if not dev:
         return Pick(0, None)
-    rows = scorer.rollouts([list(p) for p in prompts], dev)
-    scores = [sum(r.correct for r in row) / len(row) for row in rows]
+    scores = dev_accuracies(scorer, [list(p) for p in prompts], dev, evaluation)
     best = max(range(len(prompts)), key=lambda i: (scores[i], -i))
-    return Pick(best, scores[best])
+    return Pick(best, scores[best], dev_metric_name(evaluation))
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,8 @@ class Ending:
     history: list[StepRecord]
     stopped_because: str | None  # the budget that ended the search early, if one did
     seconds: float  # the whole optimization, final pick included
-    dev_score: float | None  # the final prompt's exact match on dev (None without a dev split)
+    dev_score: float | None  # the final prompt's accuracy on dev (None without a dev split)
+    dev_metric: str | None = None  # what dev_score counts (None without a dev split)
 
 
 class SteppedOptimizer(Optimizer, Generic[S, C]):
@@ -156,8 +164,9 @@ class SteppedOptimizer(Optimizer, Generic[S, C]):
             payload = {"step": len(history), "history": [h.to_dict() for h in history], **self.state_to_json(state)}
             context.checkpoint(self.name, payload)
         candidates = self.final_candidates(state)
-        pick = pick_on_dev(context.scorer, [self.prompt_ids(state, c) for c in candidates], context.dev)
-        ending = Ending(history, stopped, time.perf_counter() - started, pick.dev_score)
+        prompts = [self.prompt_ids(state, c) for c in candidates]
+        pick = pick_on_dev(context.scorer, prompts, context.dev, context.evaluation)
+        ending = Ending(history, stopped, time.perf_counter() - started, pick.dev_score, pick.metric)
         return self.result(state, candidates[pick.index], ending)
 
     def _timed_step(self, lm: LanguageModel, state: S) -> StepRecord:

@@ -25,5 +25,11 @@ class ZeroShotOptimizer(Optimizer):
 
     def optimize(self, lm, task, context: OptimizationContext) -> OptimizationResult:
         prompt = context.initial_prompt
-        dev = pick_on_dev(context.scorer, [lm.encode(prompt)], context.dev).dev_score  # None without dev
-        return OptimizationResult(method=self.name, initial_prompt=prompt, final_prompt=prompt, final_dev_acc=dev)
+        pick = pick_on_dev(context.scorer, [lm.encode(prompt)], context.dev, context.evaluation)  # None without dev
+        return OptimizationResult(
+            method=self.name,
+            initial_prompt=prompt,
+            final_prompt=prompt,
+            final_dev_acc=pick.dev_score,
+            final_dev_metric=pick.metric,
+        )

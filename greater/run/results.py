@@ -2,8 +2,9 @@
 
 The console and W&B receive a `RunResult` (and a `TestRow` per evaluation) and read its fields;
 `scripts/collect.py` and `scripts/reproduce_tables.py` read a run through `RunResult.read`, so a field
-renamed here is renamed everywhere. Every accuracy names its metric (greater.evaluation.metrics): train and
-dev are teacher-forced exact match, the optimizers' score; the test rows are the evaluator's parsed answers.
+renamed here is renamed everywhere. Every accuracy names its metric (greater.evaluation.metrics): train is
+teacher-forced exact match, the optimizers' score; dev is `evaluation.dev_metric`'s (by default the test
+split's: parsed answers); the test rows are the evaluator's parsed answers (or loglik options).
 Fields are only ever added, so older result files read back with the defaults.
 """
 
@@ -53,7 +54,9 @@ class RunResult:
     seconds: dict[str, float]  # optimization, until_evaluation, total
     compute: dict[str, float] = field(default_factory=dict)  # optimization counters by role (see LanguageModel)
     dev_acc: float | None = None  # the final prompt's dev score, by `dev_metric`
-    dev_metric: str = EXACT_MATCH
+    # evaluation.dev_metric's name: parsed or loglik (as the test rows), exact_match (teacher-forced, and every
+    # result.json written before the pick could parse); None without a dev split
+    dev_metric: str | None = EXACT_MATCH
     stopped_because: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # who wrote the text method's instructions and its usage (greater.writers.writer_usage); None: no writer

@@ -23,6 +23,7 @@ from greater.evaluation.store import PredictionStore
 from greater.models.language_model import LanguageModel
 from greater.models.registry import load_model_config
 from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, Optimizer
+from greater.optimizers.loop import pick_on_dev
 from greater.optimizers.registry import build_optimizer
 from greater.records import RunInfo
 from greater.run import resume
@@ -112,7 +113,8 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
         optimized = p.optimizer.optimize(lm, p.task, _context(cfg, p, scorer, callbacks, lm))
         compute = {k: round(v, 3) for k, v in sorted(lm.counters.items())}  # optimization only, before the test
         if optimized.final_dev_acc is None and p.task.dev:  # a method that did not look at dev: score it here
-            optimized.final_dev_acc = scorer.score_text(optimized.final_prompt, p.task.dev).accuracy
+            pick = pick_on_dev(scorer, [lm.encode(optimized.final_prompt)], p.task.dev, cfg.evaluation)
+            optimized.final_dev_acc, optimized.final_dev_metric = pick.dev_score, pick.metric
         opt_seconds = time.perf_counter() - started
         raise_if_stopped()  # a stop asked for during the last step ends here, before the evaluation
         plan = EvaluationPlan.of(cfg, optimized.initial_prompt, optimized.final_prompt, p.test, p.transfer)
@@ -182,6 +184,7 @@ def _context(cfg: DictConfig, p: Prepared, scorer: Scorer, callbacks: CallbackLi
         run_dir=p.run_dir.path,
         resume_state=ckpt.state if ckpt is not None else None,
         counters=lm.counters,
+        evaluation=cfg.evaluation,
     )
 
 
@@ -222,6 +225,7 @@ def _result(
         },
         compute=compute,
         dev_acc=optimized.final_dev_acc,
+        dev_metric=optimized.final_dev_metric,
         stopped_because=optimized.stopped_because,
         extra=optimized.extra,
     )

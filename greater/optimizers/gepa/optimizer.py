@@ -132,7 +132,7 @@ class GEPAOptimizer(Optimizer):
         # GEPA's candidates best first on the selection split (the older on a tie); the pick on dev agrees
         order = sorted(range(len(found.candidates)), key=lambda i: (-found.val_aggregate_scores[i], i))
         prompts = [found.candidates[i][COMPONENT] for i in order]
-        pick = pick_on_dev(context.scorer, [lm.encode(p) for p in prompts], context.dev)
+        pick = pick_on_dev(context.scorer, [lm.encode(p) for p in prompts], context.dev, context.evaluation)
         final = prompts[pick.index]
         train = {p: s.accuracy for p, s in zip(*_train_scores(context, lm, [context.initial_prompt, final]))}
         return OptimizationResult(
@@ -142,6 +142,7 @@ class GEPAOptimizer(Optimizer):
             initial_train_acc=train[context.initial_prompt],
             final_train_acc=train[final],
             final_dev_acc=pick.dev_score,
+            final_dev_metric=pick.metric,
             history=history,
             seconds=time.perf_counter() - started,
             stopped_because=stopped,

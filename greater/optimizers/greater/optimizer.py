@@ -278,6 +278,7 @@ class GreaterOptimizer(SteppedOptimizer[GreaterRun, tuple[int, ...]]):
             initial_train_acc=initial.accuracy,
             final_train_acc=final.accuracy,
             final_dev_acc=ending.dev_score,
+            final_dev_metric=ending.dev_metric,
             history=ending.history,
             seconds=ending.seconds,
             stopped_because=ending.stopped_because,
