@@ -37,8 +37,9 @@ def test_detectable_difference_has_the_asked_power_and_no_less_would():
 
 
 def test_screening_keeps_tasks_between_chance_and_ceiling_or_with_format_failures():
-    row = dict(acc=0.4, ci_low=0.3, ci_high=0.5, unparsed=0.0, chance=0.5)
-    assert keep_reason(pd.Series(row)) == ""  # below chance
+    row = dict(acc=0.4, ci_low=0.3, ci_high=0.48, unparsed=0.0, chance=0.5)
+    assert keep_reason(pd.Series({**row, "ci_low": 0.45, "ci_high": 0.55})) == ""  # at chance
+    assert keep_reason(pd.Series(row)).startswith("below chance")
     assert keep_reason(pd.Series({**row, "chance": 0.2})) == "between chance and ceiling"
     assert keep_reason(pd.Series({**row, "unparsed": 0.3})) == "format failures a prompt can fix"
-    assert keep_reason(pd.Series({**row, "chance": 0.2, "ci_high": 0.95})) == ""
+    assert keep_reason(pd.Series({**row, "ci_low": 0.85, "ci_high": 0.95, "chance": 0.2})) == ""  # at ceiling

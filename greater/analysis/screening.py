@@ -50,6 +50,8 @@ def keep_reason(row: pd.Series) -> str:
         return "between chance and ceiling"
     if row.unparsed >= FORMAT_FAILURES:
         return "format failures a prompt can fix"
+    if row.ci_high < row.chance:
+        return "below chance: answers off the question's options, which a prompt can fix"
     return ""
 
 
@@ -63,12 +65,13 @@ def page(table: pd.DataFrame, n: int, max_reasoning_tokens: int) -> str:
     head = [
         "# Task screening for the powered experiment (issue 20)",
         "",
-        f"Each (model, task): the task's initial prompt on the first {n} test examples of seed 0, greedy reasoning "
+        "Each (model, task): the task's initial prompt on the first n test examples of seed 0, greedy reasoning "
         f"up to {max_reasoning_tokens} tokens, the answer generated after the extractor and parsed. Accuracy in % "
         "with a 95% Wilson interval; `unparsed` is the % of answers the parser could not read (counted wrong). "
         f"Kept: the interval lies above chance + {MARGIN:.0%} and below {CEILING:.0%}, or at least "
-        f"{FORMAT_FAILURES:.0%} of the answers fail the parser. The screen uses seed 0's test examples, which the "
-        "experiment's seeds also draw from; it chooses tasks, never prompts.",
+        f"{FORMAT_FAILURES:.0%} of the answers fail the parser, or the interval lies below chance (the model "
+        "answers off the question's options, which a prompt can fix). The screen uses seed 0's test examples, "
+        "which the experiment's seeds also draw from; it chooses tasks, never prompts.",
         "",
         "```bash",
         f"python scripts/screen_tasks.py --n {n} --max-reasoning-tokens {max_reasoning_tokens}",
