@@ -270,17 +270,28 @@ def test_mini_profile_without_runs_is_a_one_line_error(tmp_path, capsys):
 MINI_SWEEPS = ["mini_table1", "mini_table2", "mini_table1_writer", "mini_table2_writer"]
 
 
+def sweep_of(experiment):
+    """The Hydra settings `python run.py -m experiment=<experiment>` sweeps with (what it inherits included)."""
+    from hydra import compose, initialize_config_dir
+
+    from greater.api import conf_dir, register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose(config_name="config", overrides=[f"experiment={experiment}"], return_hydra_config=True).hydra
+
+
 @pytest.mark.parametrize("experiment", MINI_SWEEPS)
 def test_mini_experiments_compose_for_every_grid_point(experiment):
-    """Every optimizer and task the sweep names exists, the protocol is what the tables say it is, the writer
-    sweeps give APO and GEPA the other embedded model as writer, and --profile mini reads every sweep's dir."""
-    from omegaconf import OmegaConf
-
+    """Every optimizer and task the sweep names exists and validates, the protocol is what the tables say it
+    is, the writer sweeps give APO and GEPA the other embedded model as writer, and --profile mini reads every
+    sweep's dir."""
     import greater
+    from greater.run.validate import validate
 
-    config = OmegaConf.load(ROOT / "conf" / "experiment" / f"{experiment}.yaml")
-    assert Path(config.hydra.sweep.dir) in MINI_ROOTS  # a rerun of the sweep lands where the tables look
-    sweep = config.hydra.sweeper.params  # each file names every key of its grid
+    hydra = sweep_of(experiment)
+    assert Path(hydra.sweep.dir) in MINI_ROOTS  # a rerun of the sweep lands where the tables look
+    sweep = hydra.sweeper.params
     writers = {"mini_table1_writer": "gemma3-270m", "mini_table2_writer": "smollm2-135m"}
     methods = sweep.optimizer.split(",")
     assert str(sweep.seed) == "0,1" and next(iter(sweep)) == "seed"  # seed 0 of every method first
@@ -293,6 +304,7 @@ def test_mini_experiments_compose_for_every_grid_point(experiment):
         for task in sweep.task.split(","):
             overrides = [f"experiment={experiment}", f"optimizer={optimizer}", f"task={task}", *point]
             cfg = greater.compose(overrides)
+            validate(cfg)
             assert cfg.max_reasoning_tokens == 64 and cfg.evaluation.n_test == 100
             assert cfg.optimizer.budget.max_rollouts == 32
             if experiment.startswith("mini_table1"):  # evaluated on Gemma too: Table 2's SmolLM2 -> Gemma
