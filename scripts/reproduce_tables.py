@@ -2,11 +2,13 @@
 with the same model) and Table 2 (prompts optimized with one model, evaluated on another).
 
     python scripts/reproduce_tables.py multirun/ [--out tables]   # writes tables.md and tables.tex
-    python scripts/reproduce_tables.py --profile mini   # multirun/mini_table{1,2} -> docs/results/mini_tables.md
+    python scripts/reproduce_tables.py --profile mini   # multirun/mini_table* -> docs/results/mini_tables.md
 
 Accuracies are percentages of the final prompt on the test split. BBH is the mean over the BBH tasks
 present of the paper's 21 (greater/analysis/paper.py). Where the model is one of the paper's, the published
-number stands beside ours. The tables are greater/analysis/tables.py and mini_tables.py.
+number stands beside ours. A run whose prompts another model wrote (optimizer.writer) is a row of its own,
+"APO (writer: gemma3-270m)", beside the paper's "APO (GPT-4)"; GEPA runs are the "GEPA" row. The tables are
+greater/analysis/tables.py and mini_tables.py.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     roots = args.roots or (MINI_ROOTS if args.profile == "mini" else [])
     if not roots:
-        parser.error("give run or sweep directories (or --profile mini for multirun/mini_table1 and 2)")
+        parser.error("give run or sweep directories (or --profile mini for the multirun/mini_table* sweeps)")
     results = collect_all(roots)
     if results.empty:
         print(f"error: no result.json under {', '.join(map(str, roots))}; run the sweeps first", file=sys.stderr)

@@ -6,13 +6,16 @@ import logging
 
 from greater.analysis.collect import collect, collect_all, outcomes
 from greater.run.results import RunResult, TestRow
+from greater.writers import writer_usage
 from tests.recipes import load_script
 
 
-def write_result(path, task, model, rows, optimizer="greater", seed=0, correct=None, compute=None):
+def write_result(path, task, model, rows, optimizer="greater", seed=0, correct=None, compute=None, writer=None):
     """A run directory. `correct`: {eval_model: [bool per example]} writes predictions files for final rows
-    (example ids "q0", "q1", ...) and takes n and acc from them."""
+    (example ids "q0", "q1", ...) and takes n and acc from them. `writer`: a text method's writer (a
+    greater.writers object), recorded as the runner records it."""
     path.mkdir(parents=True)
+    compute = compute or {"task.tokens_generated": 100, "optimizer.tokens_forwarded": 20, "task.rollouts": 8}
     test = []
     for m, kind, acc in rows:
         marks = (correct or {}).get(m) if kind == "final" else None
@@ -33,7 +36,8 @@ def write_result(path, task, model, rows, optimizer="greater", seed=0, correct=N
         test=test,
         steps=3,
         seconds={"total": 9.0},
-        compute=compute or {"task.tokens_generated": 100, "optimizer.tokens_forwarded": 20, "task.rollouts": 8},
+        compute=compute,
+        writer=writer_usage(writer, compute) if writer is not None else None,
     ).write(path)
 
 

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.methods import METHOD_ORDER
+from greater.analysis.methods import ordered
 from greater.analysis.paper import PAPER, PAPER_TRANSFER
 from greater.analysis.statistics import accuracy_table, final_rows, paired_tests
 
-MINI_ROOTS = [Path("multirun/mini_table1"), Path("multirun/mini_table2")]
+# The sweep dirs of conf/experiment/mini_table1.yaml, mini_table2.yaml and their writer sweeps (*_writer.yaml).
+MINI_ROOTS = [
+    Path(f"multirun/{name}") for name in ("mini_table1", "mini_table2", "mini_table1_writer", "mini_table2_writer")
+]
 MINI_OUT = Path("docs/results")
 START, END = "<!-- mini tables: start -->", "<!-- mini tables: end -->"
 
@@ -26,7 +29,7 @@ def cell(acc: float, low: float, high: float) -> str:
     return f"{acc:.1f} [{low:.1f}, {high:.1f}]"
 
 
-def method_by_task(acc: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+def method_by_task(acc: pd.DataFrame) -> pd.DataFrame:
     """Method x task cells 'acc [low, high]', a mean over tasks, the seeds pooled, and the mean compute."""
     acc = acc.assign(cell=[cell(a, lo, hi) for a, lo, hi in zip(acc.acc, acc.ci_low, acc.ci_high)])
     table = acc.pivot(index="method", columns="task", values="cell")
@@ -35,8 +38,7 @@ def method_by_task(acc: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     table["seeds"] = acc.groupby("method").seeds.agg(lambda s: " / ".join(sorted(set(s))))
     table["tokens / run"] = acc.groupby("method").tokens.mean().round(0)
     table["rollouts / run"] = acc.groupby("method").rollouts.mean().round(0)
-    ranked = [m for m in order if m in table.index] + sorted(set(table.index) - set(order))
-    return table.loc[ranked]
+    return table.loc[ordered(table.index)]  # the paper's order, each method's writer rows after it
 
 
 def plot_accuracy(acc: pd.DataFrame, path: Path, title: str) -> None:
@@ -126,7 +128,7 @@ def _mini_table1(own: pd.DataFrame, out_dir: Path) -> str:
     for model, part in own.groupby("model"):
         figure = f"mini_table1_{model}.png"
         plot_accuracy(part, out_dir / figure, f"optimized and evaluated on {model}")
-        table = method_by_task(part, list(METHOD_ORDER))
+        table = method_by_task(part)
         parts.append(f"### Table 1 (miniature): optimized and evaluated on {model}\n\n{table.to_markdown()}")
         parts.append(f"![accuracy per method and task, {model}]({figure})")
     return "\n\n".join(parts)
@@ -160,7 +162,7 @@ def _mini_table2(transfer: pd.DataFrame, out_dir: Path) -> str:
     for (model, eval_model), part in transfer.groupby(["model", "eval_model"]):
         figure = f"mini_table2_{model}_to_{eval_model}.png"
         plot_accuracy(part, out_dir / figure, f"optimized on {model}, evaluated on {eval_model}")
-        table = method_by_task(part, list(METHOD_ORDER)).drop(columns=["tokens / run", "rollouts / run"])
+        table = method_by_task(part).drop(columns=["tokens / run", "rollouts / run"])
         title = f"### Table 2 (miniature): optimized on {model}, evaluated on {eval_model}"
         parts.append(f"{title}\n\n{table.to_markdown()}")
         parts.append(f"![transfer accuracy]({figure})")

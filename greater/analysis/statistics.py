@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 from greater.analysis.collect import outcomes
-from greater.analysis.methods import display_name
+from greater.analysis.methods import method_column, ordered
 from greater.evaluation.metrics import wilson_interval
 
 REFERENCE = "greater"  # the method every baseline is tested against
@@ -34,10 +34,10 @@ def final_rows(results: pd.DataFrame) -> pd.DataFrame:
     """Final-prompt rows, one per (task, method, model, evaluated model, seed): a resumed or repeated run
     keeps its latest directory, so the table does not count a seed twice."""
     rows = results[results.prompt_kind == "final"].copy()
-    rows["method"] = rows.optimizer.map(display_name)
+    rows["method"] = method_column(rows)  # a run with another writer is a method of its own
     rows["correct"] = (rows.acc * rows.n).round().astype(int)
     rows = rows.sort_values("run_dir")
-    keys = ["task", "optimizer", "model", "eval_model", "seed"]
+    keys = ["task", "method", "model", "eval_model", "seed"]
     return rows.drop_duplicates(keys, keep="last").reset_index(drop=True)
 
 
@@ -71,10 +71,10 @@ def paired_tests(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame
     out = []
     for (model, eval_model), scope in rows.groupby(["model", "eval_model"]):
         ours = scope[scope.optimizer == reference]
-        for baseline in sorted(set(scope.optimizer) - {reference}):
-            theirs = scope[scope.optimizer == baseline]
+        # each baseline by its display name ("ZS-CoT", "APO (writer: gemma3-270m)"), so writer rows are apart
+        for shown in ordered(set(scope[scope.optimizer != reference].method)):
+            theirs = scope[scope.method == shown]
             per_task = [_pairs(ours[ours.task == t], theirs[theirs.task == t]) for t in sorted(set(ours.task))]
-            shown = theirs.method.iloc[0]  # the display name, e.g. "ZS-CoT"
             for task, counts in zip(sorted(set(ours.task)), per_task):
                 out.append(_test_row(model, eval_model, shown, task, counts))
             if len(per_task) > 1:

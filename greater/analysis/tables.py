@@ -4,7 +4,8 @@ evaluated on another).
 
 Accuracies are percentages of the final prompt on the test split. BBH is the mean over the paper's 21 BBH
 tasks present; the other six are a column of their own. Where the model is one of the paper's, the published
-number stands beside ours.
+number stands beside ours; a run whose prompts another model wrote is a row of its own ("APO (writer:
+gemma3-270m)"), beside the paper's "APO (GPT-4)" in Table 2.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.methods import display_name
+from greater.analysis.methods import method_column, ordered, paper_row
 from greater.analysis.paper import PAPER, PAPER_TRANSFER, benchmark
 
 
 def finals(results: pd.DataFrame) -> pd.DataFrame:
     rows = results[results.prompt_kind == "final"].copy()
-    writers = rows["writer"] if "writer" in rows else [None] * len(rows)
-    rows["method"] = [display_name(o, w) for o, w in zip(rows.optimizer, writers)]
+    rows["method"] = method_column(rows)  # a run with another writer is a method of its own
     rows["benchmark"] = rows.task.map(benchmark)
     rows["acc"] = 100 * rows.acc
     return rows
@@ -32,9 +32,10 @@ def table1(results: pd.DataFrame) -> pd.DataFrame:
     own = own[own.model == own.eval_model]
     per_task = own.groupby(["method", "model", "benchmark", "task"]).acc.mean().reset_index()
     table = per_task.groupby(["method", "model", "benchmark"]).acc.mean().unstack(["model", "benchmark"])
+    table = table.loc[ordered(table.index)]
     for method in table.index:
         for model, bench in list(table.columns):
-            paper = PAPER.get(method, {}).get((model, bench))
+            paper = PAPER.get(paper_row(method) or "", {}).get((model, bench))
             if paper is not None:
                 table.loc[method, (model, f"{bench} (paper)")] = paper
     return table.sort_index(axis=1).round(1)
@@ -48,6 +49,8 @@ def table2(results: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows["direction"] = rows.model + " -> " + rows.eval_model
     table = rows.groupby(["method", "direction", "task"]).acc.mean().unstack("task")
+    rank = {m: i for i, m in enumerate(ordered(table.index.get_level_values("method")))}
+    table = table.sort_index(key=lambda level: level.map(rank) if level.name == "method" else level)
     table["average"] = table.mean(axis=1)
     paper = [paper_transfer(method, direction) for method, direction in table.index]
     if any(p is not None for p in paper):  # the published average over the paper's own five tasks
@@ -56,8 +59,10 @@ def table2(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def paper_transfer(method: str, direction: str) -> float | None:
+    """The published average for this row and direction: APO with another writer stands beside the paper's
+    "APO (GPT-4)"."""
     source, target = direction.split(" -> ")
-    return PAPER_TRANSFER.get((source, target), {}).get(method)
+    return PAPER_TRANSFER.get((source, target), {}).get(paper_row(method) or "")
 
 
 def write_paper(results: pd.DataFrame, out: Path) -> str:
