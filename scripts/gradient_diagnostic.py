@@ -32,9 +32,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, help="override the model config's device (cpu, cuda, ...)")
     parser.add_argument("--n-train", type=int, default=8, help="training examples the loss averages over")
     parser.add_argument("--max-reasoning-tokens", type=int, default=64)
-    parser.add_argument("--n-pairs", type=int, default=12, help="(prompt, position) pairs per (model, task)")
-    parser.add_argument("--n-edits", type=int, default=2, help="random single-token edits of the initial prompt")
-    parser.add_argument("--max-candidates", type=int, default=8, help="measured candidates per pair (random subset)")
+    parser.add_argument("--n-pairs", type=int, default=8, help="(prompt, position) pairs per (model, task)")
+    parser.add_argument("--n-edits", type=int, default=1, help="random single-token edits of the initial prompt")
+    parser.add_argument("--max-candidates", type=int, default=6, help="measured candidates per pair (random subset)")
     parser.add_argument("--topk", type=int, default=None, help="proposal top-k (default: GReaTer's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
