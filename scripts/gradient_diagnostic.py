@@ -49,7 +49,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def page(rows: list[dict], command: str) -> str:
+def page(rows: list[dict], command: str, settings: str) -> str:
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["model"], r["task"]), []).append(r)
@@ -65,6 +65,8 @@ def page(rows: list[dict], command: str) -> str:
             "control: the same for a seeded random prediction (should be about 0). top-1 in top-3: how often the",
             "gradient's best candidate is among the three that actually lower the loss most; random: its chance.",
             "",
+            f"Settings: {settings}.",
+            "",
             table(groups),
             "",
             f"Made at commit {commit or 'unknown'} by (rows resume across runs; `--render-only` rewrites this page):",
@@ -72,6 +74,18 @@ def page(rows: list[dict], command: str) -> str:
             f"    nice -n 5 .venv/bin/python {command}",
             "",
         ]
+    )
+
+
+def settings(args: argparse.Namespace) -> str:
+    from greater.optimizers.greater.config import GreaterConfig
+
+    config = GreaterConfig()
+    return (
+        f"{args.n_train} training examples, {args.max_reasoning_tokens} reasoning tokens, {args.n_pairs} pairs per "
+        f"(model, task) over the initial prompt and {args.n_edits} seeded single-token edit(s), at most "
+        f"{args.max_candidates} proposals measured per pair (a seeded random subset), "
+        f"top-k {args.topk or config.topk}, answer temperature {config.answer_temperature}, seed {args.seed}"
     )
 
 
@@ -104,17 +118,18 @@ def run(args: argparse.Namespace, csv_path: Path, md_path: Path, command: str) -
             pairs = sample_pairs(lm.encode(task.initial_prompt), allowed, args.n_pairs, args.n_edits, args.seed)
             context = {"model": model_name, "task": task_name}
             if run_pairs(lm, scorer, pairs, config, allowed, args.max_candidates, csv_path, context):
-                md_path.write_text(page(read_rows(csv_path), command))
+                md_path.write_text(page(read_rows(csv_path), command, settings(args)))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     csv_path, md_path = args.out.with_suffix(".csv"), args.out.with_suffix(".md")
-    command = shlex.join(["scripts/gradient_diagnostic.py", *(sys.argv[1:] if argv is None else argv)])
+    given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--render-only"]
+    command = shlex.join(["scripts/gradient_diagnostic.py", *given])
     if args.render_only:
         if not csv_path.exists():
             sys.exit(f"--render-only: no diagnostic rows at {csv_path}; run the diagnostic first (drop --render-only)")
-        md_path.write_text(page(read_rows(csv_path), command))
+        md_path.write_text(page(read_rows(csv_path), command, settings(args)))
         return 0
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     run(args, csv_path, md_path, command)

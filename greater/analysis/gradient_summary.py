@@ -126,7 +126,7 @@ def interval(summary: dict[str, float], label: str) -> str:
 def table(groups: dict[tuple[str, str], list[dict]]) -> str:
     """The markdown table: one line per (model, task)."""
     head = (
-        "| model | task | pairs | candidates/pair | rho held (a) | rho regenerated (b) | control rho (a) "
+        "| model | task | pairs | measured/pair | rho held (a) | rho regenerated (b) | control rho (a) "
         f"| control rho (b) | top-1 in top-{TOP} (a) | (b) | random |"
     )
     lines = [head, "|" + "---|" * 11]
