@@ -1,0 +1,140 @@
+"""The gradient diagnostic's summary (greater/analysis/gradient_information.py makes the rows): per pair, the
+Spearman correlation of predicted against actual loss change and whether the gradient's top candidate is
+among the actual top 3; per (model, task), their means with seeded bootstrap intervals over pairs, and a
+random-prediction control. Pure Python on the CSV's rows, so the table is recomputed from the file alone."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+ACTUALS = ("held", "regenerated")  # (a) reasoning held fixed, (b) reasoning regenerated
+TOP = 3
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_rows(path: Path, rows: list[dict]) -> None:
+    """Append rows under the file's header (written from the first rows when the file is new)."""
+    new = not path.exists()
+    header = list(rows[0]) if new else next(csv.reader(path.open(newline="")))
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def average_ranks(values: list[float]) -> list[float]:
+    """1-based ranks, ties sharing the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for k in range(start, end + 1):
+            ranks[order[k]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Pearson correlation of the average ranks; nan when either side is constant or has < 2 values."""
+    if len(x) != len(y):
+        raise ValueError(f"spearman: {len(x)} predictions against {len(y)} actual values; pass equal lengths")
+    rx, ry = average_ranks(x), average_ranks(y)
+    mx, my = sum(rx) / len(rx) if rx else 0.0, sum(ry) / len(ry) if ry else 0.0
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else math.nan
+
+
+def bootstrap_mean(values: list[float], seed: int = 0, n_resamples: int = 2000) -> tuple[float, float, float]:
+    """(mean, low, high): the mean and its 95% percentile bootstrap interval, resampling the values."""
+    if not values:
+        return math.nan, math.nan, math.nan
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(n_resamples))
+    return sum(values) / n, means[int(0.025 * n_resamples)], means[int(0.975 * n_resamples) - 1]
+
+
+def top_in_top(predicted: list[float], actual: list[float], top: int = TOP) -> bool:
+    """Whether the candidate predicted to lower the loss most is among the `top` that actually lower it most."""
+    best = min(range(len(predicted)), key=predicted.__getitem__)
+    return sorted(actual).index(actual[best]) < top  # ties count in its favour
+
+
+def random_prediction(n: int, seed: str) -> list[float]:
+    """The control: a seeded random order of the same candidates."""
+    rng = random.Random(seed)
+    return [rng.random() for _ in range(n)]
+
+
+@dataclass(frozen=True)
+class PairStats:
+    n_candidates: int
+    spearman: dict[str, float]  # per actual
+    control: dict[str, float]  # random predictions' Spearman, per actual
+    top_hit: dict[str, bool]
+
+
+def pair_stats(rows: list[dict], key: str) -> PairStats:
+    """One pair's statistics from its candidate rows (`key` seeds the random control)."""
+    predicted = [float(r["predicted"]) for r in rows]
+    control = random_prediction(len(rows), f"control-{key}")
+    corr, ctrl, hit = {}, {}, {}
+    for name in ACTUALS:
+        actual = [float(r[name]) for r in rows]
+        corr[name], ctrl[name] = spearman(predicted, actual), spearman(control, actual)
+        hit[name] = top_in_top(predicted, actual)
+    return PairStats(len(rows), corr, ctrl, hit)
+
+
+def summarize(rows: list[dict], seed: int = 0) -> dict[str, float]:
+    """Per-(model, task) summary of the rows of its pairs: n, mean Spearman with 95% interval per actual and
+    for the control, top-1-in-top-3 rate and its random expectation (mean over pairs of min(3, C) / C)."""
+    by_pair: dict[str, list[dict]] = {}
+    for r in (r for r in rows if r["token"] != ""):  # a pair with no candidate besides the current token
+        by_pair.setdefault(str(r["pair"]), []).append(r)
+    stats = [pair_stats(rs, f"{rs[0]['model']}-{rs[0]['task']}-{p}") for p, rs in by_pair.items()]
+    out: dict[str, float] = {"pairs": len(stats), "candidates": sum(s.n_candidates for s in stats) / max(len(stats), 1)}
+    for name in ACTUALS:
+        for label, field in ((name, "spearman"), (f"control_{name}", "control")):
+            values = [v for s in stats if not math.isnan(v := getattr(s, field)[name])]
+            out[f"{label}_rho"], out[f"{label}_low"], out[f"{label}_high"] = bootstrap_mean(values, seed)
+        out[f"{name}_top{TOP}"] = sum(s.top_hit[name] for s in stats) / max(len(stats), 1)
+    out[f"random_top{TOP}"] = sum(min(TOP, s.n_candidates) / s.n_candidates for s in stats) / max(len(stats), 1)
+    return out
+
+
+def interval(summary: dict[str, float], label: str) -> str:
+    rho, low, high = (summary[f"{label}_{k}"] for k in ("rho", "low", "high"))
+    return "n/a" if math.isnan(rho) else f"{rho:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def table(groups: dict[tuple[str, str], list[dict]]) -> str:
+    """The markdown table: one line per (model, task)."""
+    head = (
+        "| model | task | pairs | measured/pair | rho held (a) | rho regenerated (b) | control rho (a) "
+        f"| control rho (b) | top-1 in top-{TOP} (a) | (b) | random |"
+    )
+    lines = [head, "|" + "---|" * 11]
+    for (model, task), rows in sorted(groups.items()):
+        s = summarize(rows)
+        lines.append(
+            f"| {model} | {task} | {s['pairs']} | {s['candidates']:.1f} | {interval(s, 'held')} "
+            f"| {interval(s, 'regenerated')} | {interval(s, 'control_held')} | {interval(s, 'control_regenerated')} "
+            f"| {s[f'held_top{TOP}']:.2f} | {s[f'regenerated_top{TOP}']:.2f} | {s[f'random_top{TOP}']:.2f} |"
+        )
+    return "\n".join(lines)

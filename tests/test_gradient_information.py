@@ -1,0 +1,189 @@
+"""The gradient diagnostic (issue 20) on a tiny random model: its changes against independent full-forward
+computations, its statistics against hand-computed values, and its resume."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from greater.analysis import gradient_information as gi
+from greater.analysis.gradient_summary import (
+    average_ranks,
+    bootstrap_mean,
+    read_rows,
+    spearman,
+    summarize,
+    top_in_top,
+)
+from greater.engine.frame import extractor_ids
+from greater.engine.rollouts import Scorer
+from greater.optimizers.greater.candidates import allowed_token_mask
+from greater.optimizers.greater.config import GreaterConfig
+from greater.optimizers.greater.objective import PromptScorer
+
+TEMPERATURE = 0.5  # not 1, so a forgotten temperature shows; not the default, so a hard-coded one shows too
+CONFIG = GreaterConfig(topk=8, min_candidates=4, group_size=2, n_groups=3, answer_temperature=TEMPERATURE)
+
+
+@pytest.fixture
+def setup(tiny_lm, parity_task):
+    scorer = PromptScorer(Scorer(tiny_lm, parity_task, "after", 4), parity_task.train[:3], 0.0)
+    allowed = allowed_token_mask(tiny_lm.tokenizer, "ascii")
+    prompt = tuple(tiny_lm.encode(parity_task.initial_prompt))
+    return tiny_lm, parity_task, scorer, allowed, gi.Pair(0, prompt, 2, "initial")
+
+
+def full_sequence(lm, task, scorer, example, prompt, reasoning):
+    """The sequence built by hand from the question's chat, unpadded: (ids, answer start, answer end)."""
+    slot = scorer.shared.slots([example])[0]
+    head = slot.before + list(prompt) + slot.after + list(reasoning) + extractor_ids(lm, task)
+    target = lm.encode(task.target_text(example))
+    return head + target, len(head), len(head) + len(target)
+
+
+def full_forward_loss(lm, task, scorer, prompt, reasonings, temperature, embeds=None, at=None):
+    """Mean answer CE over the examples from one plain forward per sequence (optionally with the input
+    embedding at prompt position `at` replaced by `embeds`)."""
+    losses = []
+    for example, reasoning in zip(scorer.examples, reasonings):
+        ids, s, e = full_sequence(lm, task, scorer, example, prompt, reasoning)
+        x = lm.embedding_matrix[torch.tensor(ids)].detach().clone()
+        if embeds is not None:
+            x[len(scorer.shared.slots([example])[0].before) + at] = embeds
+        logits = lm.model(inputs_embeds=x[None]).logits[0]
+        losses.append(F.cross_entropy(logits[s - 1 : e - 1] / temperature, torch.tensor(ids[s:e])))
+    return torch.stack(losses).mean()
+
+
+def test_held_change_equals_a_full_forward_with_the_token_substituted(setup):
+    lm, task, scorer, allowed, pair = setup
+    rows = gi.measure_pair(lm, scorer, pair, CONFIG, allowed, max_candidates=3)
+    assert len(rows) == 3
+    reasonings = scorer.score(list(pair.prompt_ids)).reasonings
+    with torch.no_grad():
+        base = full_forward_loss(lm, task, scorer, pair.prompt_ids, reasonings, TEMPERATURE).item()
+        for row in rows:
+            new = gi.replaced(pair.prompt_ids, pair.position, row.token)
+            expected = full_forward_loss(lm, task, scorer, new, reasonings, TEMPERATURE).item()
+            assert row.base_loss == pytest.approx(base, abs=1e-5)
+            assert row.held == pytest.approx(expected - base, abs=1e-5)
+            plain = full_forward_loss(lm, task, scorer, new, reasonings, 1.0).item()
+            plain_base = full_forward_loss(lm, task, scorer, pair.prompt_ids, reasonings, 1.0).item()
+            assert row.held_ce == pytest.approx(plain - plain_base, abs=1e-5)
+
+
+def test_regenerated_change_is_the_scorers_loss_under_the_new_prompt(setup):
+    lm, task, scorer, allowed, pair = setup
+    rows = gi.measure_pair(lm, scorer, pair, CONFIG, allowed, max_candidates=3)
+    fresh = Scorer(lm, task, "after", 4)  # an independent scorer: its own rollouts, its plain CE
+    (base,) = fresh.rollouts([list(pair.prompt_ids)], scorer.examples)
+    for row in rows:
+        (rollouts,) = fresh.rollouts([gi.replaced(pair.prompt_ids, pair.position, row.token)], scorer.examples)
+        mean = sum(r.loss for r in rollouts) / len(rollouts) - sum(r.loss for r in base) / len(base)
+        assert row.regenerated_ce == pytest.approx(mean, abs=1e-5)
+        assert row.regenerated_acc == sum(r.correct for r in rollouts) / len(rollouts)
+        reasonings = [r.reasoning for r in rollouts]
+        with torch.no_grad():
+            new = gi.replaced(pair.prompt_ids, pair.position, row.token)
+            loss = full_forward_loss(lm, task, scorer, new, reasonings, TEMPERATURE).item()
+        assert row.regenerated == pytest.approx(loss - row.base_loss, abs=1e-5)
+
+
+def test_prediction_is_the_one_hot_gradient_and_the_embedding_directional_derivative(setup):
+    lm, task, scorer, allowed, pair = setup
+    predicted, reasonings = gi.proposals(lm, scorer, pair, CONFIG, allowed)
+    current = pair.prompt_ids[pair.position]
+    W = lm.embedding_matrix.detach()
+    e_cur = W[current].clone().requires_grad_(True)
+    loss = full_forward_loss(lm, task, scorer, pair.prompt_ids, reasonings, TEMPERATURE, e_cur, pair.position)
+    (g,) = torch.autograd.grad(loss, e_cur)  # dL/de_j; the one-hot gradient at v is W[v] . g
+    eps = 1e-2
+    with torch.no_grad():
+        for v, change in predicted.items():
+            assert change == pytest.approx(((W[v] - W[current]) @ g).item(), abs=1e-5)
+            step = W[current] + eps * (W[v] - W[current])
+            shifted = full_forward_loss(lm, task, scorer, pair.prompt_ids, reasonings, TEMPERATURE, step, pair.position)
+            assert (shifted.item() - loss.item()) / eps == pytest.approx(change, rel=0.05, abs=1e-4)
+
+
+def test_proposals_exclude_the_current_token_and_follow_greaters_filter(setup):
+    lm, _, scorer, allowed, pair = setup
+    predicted, _ = gi.proposals(lm, scorer, pair, CONFIG, allowed)
+    assert pair.prompt_ids[pair.position] not in predicted
+    assert all(allowed[v] for v in predicted)
+    assert len(predicted) >= CONFIG.min_candidates - 1
+
+
+def test_pairs_are_seeded_and_edits_change_one_token(tiny_lm):
+    allowed = allowed_token_mask(tiny_lm.tokenizer, "ascii")
+    initial = tiny_lm.encode("Think step by step.")
+    pairs = gi.sample_pairs(initial, allowed, 9, 2, seed=3)
+    assert pairs == gi.sample_pairs(initial, allowed, 9, 2, seed=3)
+    assert [p.edit == "initial" for p in pairs] == [i % 3 == 0 for i in range(9)]
+    for p in pairs:
+        assert sum(a != b for a, b in zip(p.prompt_ids, initial)) == (0 if p.edit == "initial" else 1)
+    first = [p.position for p in pairs if p.edit == "initial"]
+    assert len(set(first)) == len(first)  # positions do not repeat while unused ones remain
+
+
+# ---- statistics ---------------------------------------------------------------------------------
+
+
+def test_spearman_against_hand_computed_values():
+    assert average_ranks([5, 6, 7, 8, 7]) == [1, 2, 3.5, 5, 3.5]
+    # ranks x: 1..5 (centred -2..2), y: 1,2,3.5,5,3.5 (centred -2,-1,.5,2,.5): 8 / sqrt(10 * 9.5)
+    assert spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(8 / math.sqrt(95))
+    assert spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
+    assert spearman([0.1, 5, 2], [1, 900, 3]) == pytest.approx(1.0)  # ranks, not values
+    assert math.isnan(spearman([1, 2, 3], [4, 4, 4]))
+
+
+def test_bootstrap_mean_interval():
+    assert bootstrap_mean([0.3, 0.3, 0.3]) == pytest.approx((0.3, 0.3, 0.3))
+    # two values: a resample's mean is 0, 1/2 or 1 with chances 1/4, 1/2, 1/4, so the 2.5% and 97.5%
+    # percentiles of 2000 resamples are 0 and 1
+    assert bootstrap_mean([0.0, 1.0], seed=1) == (0.5, 0.0, 1.0)
+    mean, low, high = bootstrap_mean([0.1, 0.4, 0.2, 0.9, 0.5, 0.3], seed=2)
+    assert mean == pytest.approx(0.4) and 0.1 < low < mean < high < 0.9
+    assert bootstrap_mean([0.1, 0.4, 0.2], seed=5) == bootstrap_mean([0.1, 0.4, 0.2], seed=5)
+
+
+def test_top_in_top_and_the_summary_of_rows():
+    assert not top_in_top([-3, 0, 1, 2, 4], [0.5, -1, -2, -3, 0.1])  # the predicted best is the worst
+    assert top_in_top([0, -3, 1, 2, 4], [0.5, -1, -2, -3, 0.1])  # the predicted best is 3rd lowest
+
+    def rows(pair, predicted, held, regenerated):
+        return [
+            {"model": "m", "task": "t", "pair": pair, "token": k, "predicted": p, "held": h, "regenerated": r}
+            for k, (p, h, r) in enumerate(zip(predicted, held, regenerated))
+        ]
+
+    data = rows(0, [1, 2, 3, 4], [1, 2, 3, 4], [4, 3, 2, 1]) + rows(1, [1, 2, 3, 4, 5, 6], [2, 1, 3, 4, 5, 6], [1] * 6)
+    s = summarize(data)
+    assert s["pairs"] == 2 and s["candidates"] == 5
+    assert s["held_rho"] == pytest.approx((1.0 + spearman([1, 2, 3, 4, 5, 6], [2, 1, 3, 4, 5, 6])) / 2)
+    assert s["regenerated_rho"] == pytest.approx(-1.0)  # pair 1's constant actual has no correlation: left out
+    assert s["held_top3"] == 1.0
+    assert s["random_top3"] == pytest.approx((3 / 4 + 3 / 6) / 2)
+
+
+# ---- resume -------------------------------------------------------------------------------------
+
+
+def test_a_rerun_measures_only_the_pairs_not_yet_written(setup, tmp_path, monkeypatch):
+    lm, _, scorer, allowed, pair = setup
+    pairs = gi.sample_pairs(list(pair.prompt_ids), allowed, 3, 1, seed=0)
+    out = tmp_path / "diag.csv"
+    context = {"model": "tiny", "task": "parity"}
+    assert gi.run_pairs(lm, scorer, pairs[:2], CONFIG, allowed, 2, out, context) == 2
+    first = read_rows(out)
+    measured = []
+    real = gi.measure_pair
+    monkeypatch.setattr(gi, "measure_pair", lambda lm, sc, p, *a: measured.append(p.index) or real(lm, sc, p, *a))
+    assert gi.run_pairs(lm, scorer, pairs, CONFIG, allowed, 2, out, context) == 1
+    assert measured == [2]
+    rows = read_rows(out)
+    assert rows[: len(first)] == first and {r["pair"] for r in rows} == {"0", "1", "2"}
+    assert gi.run_pairs(lm, scorer, pairs, CONFIG, allowed, 2, out, {"model": "other", "task": "parity"}) == 3
+    assert summarize(rows)["pairs"] == 3  # the CSV alone recomputes the statistics
