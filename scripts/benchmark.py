@@ -11,6 +11,12 @@ repeats, CPU seconds, tokens, peak memory per stage) and the ratios; with --json
 (full generation, then full forward passes for the answer and the fluency term), as the engine does (answers
 read from the generation's cache, shared prefixes), and as the engine does with reasoning reuse on; and
 checks all three find the same rollouts. Ratios, not absolute times, are what compare across machines.
+
+    python scripts/benchmark.py --sweep --json sweep.json --table sweep.md [--skip-reference]
+
+writes the scaling table instead: threads 1 and 2, reasoning tokens 64/128/512, 4/8/32 training examples,
+3 and 6 candidates re-scored (each axis can be narrowed, e.g. --sweep-threads 2 --sweep-tokens 64); per
+point ours (first and later steps), the floor and the reference, wall and CPU seconds, tokens/s, peak memory.
 """
 
 from __future__ import annotations
@@ -21,15 +27,14 @@ from pathlib import Path
 
 import torch
 
-from greater.analysis.benchmark import PATTERNS, report, run_patterns, summarize
+from greater.analysis.benchmark import PATTERNS, Grid, report, run_patterns, summarize, sweep, sweep_table
 from greater.models.language_model import LanguageModel
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
 from greater.tasks.base import Task
 
 
-def load(args: argparse.Namespace) -> tuple[LanguageModel, Task]:
-    from greater.api import load_task
+def load_model(args: argparse.Namespace) -> LanguageModel:
     from greater.models.registry import load_model_config
 
     cfg = load_model_config(args.model)
@@ -40,9 +45,17 @@ def load(args: argparse.Namespace) -> tuple[LanguageModel, Task]:
         cfg.dtype = args.dtype or "auto"
     elif args.dtype:
         cfg.dtype = args.dtype
-    lm = LanguageModel.from_config(cfg)
-    task = load_task(args.task, data_dir=args.data_dir, n_train=args.n_train)
-    return lm, task
+    return LanguageModel.from_config(cfg)
+
+
+def load_task(args: argparse.Namespace, n_train: int) -> Task:
+    from greater.api import load_task
+
+    return load_task(args.task, data_dir=args.data_dir, n_train=n_train)
+
+
+def load(args: argparse.Namespace) -> tuple[LanguageModel, Task]:
+    return load_model(args), load_task(args, args.n_train)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,15 +77,40 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N when a GPU is present")
     parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 | auto (cuda default: auto)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--json", type=Path, default=None, help="write the summary here")
+    parser.add_argument("--json", type=Path, default=None, help="write the summary (or the sweep's rows) here")
+    parser.add_argument("--sweep", action="store_true", help="the scaling table over the --sweep-* axes")
+    grid = Grid()
+    for axis in ("threads", "tokens", "n_train", "n_rescore"):
+        flag = "--sweep-" + axis.replace("_", "-")
+        parser.add_argument(flag, type=int, nargs="+", default=list(getattr(grid, axis)), help=f"sweep: {axis}")
+    parser.add_argument("--skip-reference", action="store_true", help="sweep: leave the slow reference out")
+    parser.add_argument("--table", type=Path, default=None, help="sweep: write the Markdown table here")
     args = parser.parse_args(argv)
     # ours always runs, and so does the floor: it is the yardstick every ratio_to_floor needs
     args.pattern = ["ours"] + [p for p in dict.fromkeys([*args.pattern, "floor"]) if p != "ours"]
     return args
 
 
-def main(argv: list[str] | None = None) -> dict:
+def run_sweep(args: argparse.Namespace) -> list[dict]:
+    torch.manual_seed(0)
+    lm = load_model(args)
+    grid = Grid(*(tuple(getattr(args, "sweep_" + axis)) for axis in ("threads", "tokens", "n_train", "n_rescore")))
+    rows = sweep(
+        lm, lambda n: load_task(args, n), grid, not args.skip_reference, args.repeats, args.position, on_row=print
+    )
+    table = sweep_table(rows)
+    print(table)
+    if args.json:
+        args.json.write_text(json.dumps({"model": args.model, "task": args.task, "rows": rows}, indent=2))
+    if args.table:
+        args.table.write_text(table)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict | list[dict]:
     args = parse(argv)
+    if args.sweep:
+        return run_sweep(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -156,3 +156,49 @@ def test_the_floor_always_runs_so_ratio_to_floor_is_always_written():
     script = load_script("benchmark")
     assert script.parse(["--pattern", "reference"]).pattern == ["ours", "reference", "floor"]
     assert script.parse(["--pattern", "floor", "ours"]).pattern == ["ours", "floor"]
+
+
+def test_the_sweep_runs_every_point_at_its_thread_count_and_tabulates_it(monkeypatch):
+    lm, seen = tiny_language_model(seed=0), []
+    real = benchmark.run_patterns
+
+    def spy(lm, task, opt, patterns, repeats, tokens, position, rescoring_check=True):
+        seen.append((torch.get_num_threads(), tokens, len(task.train), opt.config.n_rescore, tuple(patterns)))
+        return real(lm, task, opt, patterns, repeats, tokens, position, rescoring_check)
+
+    monkeypatch.setattr(benchmark, "run_patterns", spy)
+    before = torch.get_num_threads()
+    grid = benchmark.Grid(threads=(1, 2), tokens=(4,), n_train=(3,), n_rescore=(1, 2))
+    rows = benchmark.sweep(lm, lambda n: parity(), grid, with_reference=False, position=1)
+    assert torch.get_num_threads() == before
+    assert seen == [(t, 4, 3, k, ("ours", "floor")) for t in (1, 2) for k in (1, 2)]
+    assert [(r["threads"], r["n_rescore"]) for r in rows] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    for row in rows:
+        assert 0 < row["ours_later_s"] <= row["ours_first_s"] and row["floor_s"] > 0
+        assert row["reference_s"] is None and row["peak_rss_mb"] > 0 and 1 <= row["candidates"] <= row["n_rescore"]
+    table = benchmark.sweep_table(rows).splitlines()
+    assert len([line for line in table if line.startswith("| ")]) == 1 + len(rows)  # header + one per point
+    assert table[2].split(" | ")[8] == "-"  # the skipped reference
+
+
+def test_the_sweep_row_and_speedups_follow_the_stage_seconds():
+    def stage(seconds, generated):
+        return {"seconds": seconds, "cpu_seconds": 2 * seconds, "generated": generated, "peak_rss_mb": 10.0}
+
+    ours = {"prefixes": stage(1, 0), "reasoning": stage(3, 40), "gradient": stage(2, 0), "selection": stage(4, 60)}
+    summary = {"stages": {"ours": ours, "floor": {"generation": stage(12, 100)}}, "settings": {"candidates": 3}}
+    row = benchmark.sweep_row(summary, 2, 64, 8, 3)
+    assert (row["ours_first_s"], row["ours_later_s"], row["ours_later_cpu_s"]) == (10, 6, 12)
+    assert row["ours_tokens_per_s"] == 10 and row["ours_later_tokens_per_s"] == 10
+    assert (row["floor_s"], row["floor_cpu_s"], row["reference_s"]) == (12, 24, None)
+    slow = {**row, "threads": 1, "ours_first_s": 16}
+    assert benchmark.thread_speedups([slow, row]) == {(64, 8, 3): 1.6}
+    assert "- 64 tokens, 8 examples, 3 re-scored: 1.60x" in benchmark.sweep_table([slow, row])
+
+
+def test_the_sweep_flags_narrow_the_grid():
+    args = load_script("benchmark").parse(
+        ["--sweep", "--sweep-threads", "2", "--sweep-tokens", "64", "--skip-reference"]
+    )
+    assert args.sweep and args.skip_reference and args.sweep_threads == [2] and args.sweep_tokens == [64]
+    assert args.sweep_n_train == [4, 8, 32] and args.sweep_n_rescore == [3, 6]

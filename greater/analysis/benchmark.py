@@ -8,11 +8,13 @@ three find the same rollouts; `summarize` turns the runs into the ratios the REA
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
@@ -21,6 +23,7 @@ from greater.engine.prefix_store import PrefixStore
 from greater.models.language_model import LanguageModel
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import allowed_token_mask
+from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.objective import PromptScorer
 from greater.optimizers.greater.optimizer import GreaterOptimizer, GreaterRun
 from greater.optimizers.greater.state import SearchState
@@ -106,9 +109,17 @@ def selection_from_scratch(lm: LanguageModel, task: Task, opt: GreaterOptimizer,
 
 
 def run_patterns(
-    lm: LanguageModel, task: Task, opt: GreaterOptimizer, patterns: list[str], repeats: int, tokens: int, position: int
+    lm: LanguageModel,
+    task: Task,
+    opt: GreaterOptimizer,
+    patterns: list[str],
+    repeats: int,
+    tokens: int,
+    position: int,
+    rescoring_check: bool = True,
 ) -> dict:
-    """Every requested pattern, `repeats` times each; medians per stage come from `summarize`."""
+    """Every requested pattern, `repeats` times each; medians per stage come from `summarize`. With
+    `rescoring_check`, the step's candidates are also re-scored three ways and their rollouts compared."""
     runs: dict[str, list[dict]] = {p: [] for p in patterns}
     scratch, by_engine, reused, equal = [], [], [], True
     for _ in range(repeats):
@@ -118,7 +129,7 @@ def run_patterns(
             if pattern in runs:
                 with without_store(lm):
                     runs[pattern].append(step(lm, fresh_scorer(lm, task, opt, tokens), plan, tokens))
-        if plan.candidates:
+        if plan.candidates and rescoring_check:
             with without_store(lm):
                 t_scratch, from_scratch = selection_from_scratch(lm, task, opt, plan, tokens)
             t_engine, engine_found = selection_engine(lm, task, opt, plan, tokens, reuse=False)
@@ -222,3 +233,113 @@ def report(summary: dict) -> None:
             f"with reasoning reuse on: {summary['selection_reuse_vs_scratch']:.2f} "
             f"(same reasonings and answers all three ways: {summary['equal_results']})"
         )
+
+
+# ---- the scaling table (--sweep) --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Grid:
+    """The sweep's axes: every combination is one point (one step per pattern, `repeats` times)."""
+
+    threads: tuple[int, ...] = (1, 2)
+    tokens: tuple[int, ...] = (64, 128, 512)
+    n_train: tuple[int, ...] = (4, 8, 32)
+    n_rescore: tuple[int, ...] = (3, 6)
+
+    def points(self) -> list[tuple[int, int, int, int]]:
+        return list(itertools.product(self.threads, self.tokens, self.n_train, self.n_rescore))
+
+
+def sweep_row(summary: dict, threads: int, tokens: int, n_train: int, n_rescore: int) -> dict:
+    """One point of the scaling table from its summary: first and later steps of ours, the floor and the
+    reference (None when skipped), wall and CPU seconds, tokens per second, peak memory."""
+    stages = summary["stages"]
+    ours = stages["ours"]
+    once = [ours[s] for s in ("reasoning", "prefixes") if s in ours]
+    generated = sum(row["generated"] for row in ours.values())
+    row = {"threads": threads, "tokens": tokens, "n_train": n_train, "n_rescore": n_rescore}
+    row["candidates"] = summary["settings"]["candidates"]
+    row["ours_first_s"], row["ours_first_cpu_s"] = total(ours), total(ours, "cpu_seconds")
+    row["ours_later_s"] = row["ours_first_s"] - sum(r["seconds"] for r in once)
+    row["ours_later_cpu_s"] = row["ours_first_cpu_s"] - sum(r["cpu_seconds"] for r in once)
+    row["ours_tokens_per_s"] = generated / row["ours_first_s"] if row["ours_first_s"] else 0.0
+    later_generated = generated - sum(r["generated"] for r in once)
+    row["ours_later_tokens_per_s"] = later_generated / row["ours_later_s"] if row["ours_later_s"] else 0.0
+    for pattern in ("floor", "reference"):
+        present = pattern in stages
+        row[f"{pattern}_s"] = total(stages[pattern]) if present else None
+        row[f"{pattern}_cpu_s"] = total(stages[pattern], "cpu_seconds") if present else None
+    row["peak_rss_mb"] = max(r["peak_rss_mb"] for stages_of in stages.values() for r in stages_of.values())
+    return row
+
+
+def sweep(
+    lm: LanguageModel,
+    task_of: Callable[[int], Task],
+    grid: Grid,
+    with_reference: bool,
+    repeats: int = 1,
+    position: int = 2,
+    on_row: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Every point of the grid (the reference pattern only `with_reference`: it takes minutes a point); torch's
+    thread count is set per point and restored after. `on_row` sees each row as it is done."""
+    patterns = ["ours", "floor"] + (["reference"] if with_reference else [])
+    rows, before, tasks = [], torch.get_num_threads(), {}
+    try:
+        for threads, tokens, n_train, n_rescore in grid.points():
+            torch.set_num_threads(threads)
+            task = tasks.setdefault(n_train, task_of(n_train))
+            opt = GreaterOptimizer(GreaterConfig(n_rescore=n_rescore))
+            result = run_patterns(lm, task, opt, patterns, repeats, tokens, position, rescoring_check=False)
+            summary = summarize(result, lm, {"tokens": tokens, "n_train": n_train, "repeats": repeats})
+            rows.append(sweep_row(summary, threads, tokens, n_train, n_rescore))
+            if on_row is not None:
+                on_row(rows[-1])
+    finally:
+        torch.set_num_threads(before)
+    return rows
+
+
+def thread_speedups(rows: list[dict]) -> dict[tuple[int, int, int], float]:
+    """Per (tokens, n_train, n_rescore): ours' first-step wall seconds at the fewest threads over those at the
+    most (the second core's gain); only points measured at two or more thread counts."""
+    by_point: dict[tuple[int, int, int], dict[int, float]] = {}
+    for row in rows:
+        by_point.setdefault((row["tokens"], row["n_train"], row["n_rescore"]), {})[row["threads"]] = row["ours_first_s"]
+    return {k: v[min(v)] / v[max(v)] for k, v in by_point.items() if len(v) > 1 and v[max(v)] > 0}
+
+
+SWEEP_COLUMNS = (
+    ("threads", "threads", "{}"),
+    ("tokens", "reasoning tokens", "{}"),
+    ("n_train", "examples", "{}"),
+    ("candidates", "candidates", "{}"),
+    ("ours_first_s", "ours first step s (CPU s)", "{:.1f}"),
+    ("ours_later_s", "ours later step s (CPU s)", "{:.1f}"),
+    ("ours_tokens_per_s", "ours tokens/s", "{:.0f}"),
+    ("floor_s", "floor s (CPU s)", "{:.1f}"),
+    ("reference_s", "reference s (CPU s)", "{:.1f}"),
+    ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
+)
+
+
+def sweep_table(rows: list[dict]) -> str:
+    """The scaling table as Markdown, with the second thread's speed-up per point below it."""
+    lines = ["| " + " | ".join(head for _, head, _ in SWEEP_COLUMNS) + " |", "|" + "---|" * len(SWEEP_COLUMNS)]
+    for row in rows:
+        cells = []
+        for key, _, fmt in SWEEP_COLUMNS:
+            value = row[key]
+            cell = "-" if value is None else fmt.format(value)
+            cpu = key[:-2] + "_cpu_s" if key.endswith("_s") else None
+            if cpu in row and row[cpu] is not None:
+                cell += f" ({row[cpu]:.1f})"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    speedups = thread_speedups(rows)
+    if speedups:
+        lines.append("")
+        lines.append("ours, first step, wall seconds at the fewest threads / at the most:")
+        for (tokens, n_train, n_rescore), ratio in speedups.items():
+            lines.append(f"- {tokens} tokens, {n_train} examples, {n_rescore} re-scored: {ratio:.2f}x")
+    return "\n".join(lines) + "\n"

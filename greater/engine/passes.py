@@ -20,6 +20,7 @@ from greater.engine import kv
 from greater.engine.decode import Answer, Decoded, Tail, continuation_losses, greedy_decode
 from greater.engine.losses import span_cross_entropy
 from greater.engine.memory import BatchPlanner, run_with_backoff
+from greater.engine.workers import decode_workers, side_by_side, spread
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Batching:
     batch_tokens: int  # padded input tokens per generation batch (0: no cap)
     loss_batch_size: int  # sequences per loss pass
     check_every: int = 8  # greedy decoding reads tokens back from the device every this many steps
+    workers: int = 0  # generation batches decoded side by side on a CPU (0: one per torch thread; workers.py)
 
 
 def generation_batches(lengths: list[int], batch_size: int, batch_tokens: int) -> list[list[int]]:
@@ -102,19 +104,18 @@ class Passes:
         order: list[int] = []  # the input of each row of the concatenated parts
         started, done = time.perf_counter(), 0
         lengths = [len(x) + len(d[:max_new_tokens]) for x, d in zip(inputs, drafts)]
-        for idx in self.batches(lengths):
-            rows, row_drafts = [inputs[i] for i in idx], [drafts[i] for i in idx]
+        workers = decode_workers(self.batching.workers, self.engine.device)
+        batches = spread(self.batches(lengths), workers)
+
+        def decode(idx: list[int]) -> Decoded:
             row_tails = [tails[i] for i in idx] if tails is not None else None
             row_prefixes = [prefix_lengths[i] for i in idx] if prefix_lengths is not None else None
-            decoded = self._decode_with_backoff(rows, row_drafts, max_new_tokens, row_tails, row_prefixes)
-            self.count("tokens_forwarded", decoded.tail_tokens)
-            for k in range(len(idx)):
-                generated = decoded.tokens[k]
-                self.count("tokens_generated", len(generated) + (len(decoded.answers[k]) if decoded.answers else 0))
-                self.count("tokens_reused", min(decoded.accepted[k], len(generated)))
-                rejected = len(row_drafts[k][:max_new_tokens]) - decoded.accepted[k]
-                self.count("tokens_forwarded", len(rows[k]) + rejected)  # the prefill and the draft it threw away
-            self.count("calls")
+            return self._decode_with_backoff(
+                [inputs[i] for i in idx], [drafts[i] for i in idx], max_new_tokens, row_tails, row_prefixes
+            )
+
+        for idx, decoded in zip(batches, side_by_side(decode, batches, workers)):
+            self._count_decoded(decoded, [inputs[i] for i in idx], [drafts[i] for i in idx], max_new_tokens)
             parts.append(decoded)
             order += idx
             done += len(idx)
@@ -124,6 +125,17 @@ class Passes:
         self.count("seconds", time.perf_counter() - started)
         position = {i: k for k, i in enumerate(order)}
         return Decoded.concat(parts).take([position[i] for i in range(len(inputs))])
+
+    def _count_decoded(self, decoded: Decoded, rows, drafts, max_new_tokens: int) -> None:
+        """One batch's work, counted in the calling thread (the counters are not shared with the workers)."""
+        self.count("tokens_forwarded", decoded.tail_tokens)
+        for k in range(len(rows)):
+            generated = decoded.tokens[k]
+            self.count("tokens_generated", len(generated) + (len(decoded.answers[k]) if decoded.answers else 0))
+            self.count("tokens_reused", min(decoded.accepted[k], len(generated)))
+            rejected = len(drafts[k][:max_new_tokens]) - decoded.accepted[k]
+            self.count("tokens_forwarded", len(rows[k]) + rejected)  # the prefill and the draft it threw away
+        self.count("calls")
 
     def _decode_with_backoff(self, rows, drafts, max_new_tokens: int, tails, prefix_lengths) -> Decoded:
         """One generation batch; on out-of-memory it is split in halves (down to one row) and retried."""
