@@ -4,6 +4,7 @@
     python scripts/powered.py run --parallel 2 --hours 4      # every job without a record, 2 at a time
     python scripts/powered.py run --arms zs_cot greater --seeds 0 1   # a slice
     python scripts/powered.py status                # records done / pending per arm
+    python scripts/powered.py tables                # docs/results/powered/mini_tables.md from the records
 
 Tasks per model come from the committed screening (docs/results/screening.csv, scripts/screen_tasks.py). Each
 finished job leaves a compact record under docs/results/powered/records/ (commit it); rerunning `run` anywhere
@@ -18,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from greater.analysis.powered import ARM_ORDER, ARMS, RECORDS, SEEDS, jobs, pending, run_all
+from greater.analysis.powered import ARM_ORDER, ARMS, RECORDS, SEEDS, collect_records, jobs, pending, run_all
 from greater.analysis.powered_design import design_page, screened_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["plan", "run", "status"])
+    parser.add_argument("command", choices=["plan", "run", "status", "tables"])
     parser.add_argument("--arms", nargs="+", default=ARM_ORDER, choices=list(ARMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--models", nargs="+", default=None, help="default: every model in the screening")
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(design_page(tasks, ROOT / RECORDS))
         print(f"wrote {out}")
+        return 0
+    if args.command == "tables":
+        from greater.analysis.mini_tables import write_mini
+
+        print(write_mini(collect_records(ROOT / RECORDS), ROOT / RECORDS.parent))
         return 0
     todo = pending(every, ROOT / RECORDS)
     if args.command == "status":
