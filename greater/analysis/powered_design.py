@@ -97,12 +97,35 @@ def _points(n: int, rate: float) -> str:
     return "none" if d != d else f"{100 * d:.1f}"
 
 
+def cost_rows(tasks_by_model: dict[str, list[str]], records: Path, parallel: int = 2) -> list[dict]:
+    """Per arm: jobs with a record, their mean wall minutes (result.json seconds.total, one thread each, measured
+    on whatever machine ran them), and the hours the arm's missing jobs need at `parallel` jobs at once."""
+    rows = []
+    for arm in ARM_ORDER:
+        keys = [Job(m, t, arm, s).key for s in SEEDS for m, tasks in tasks_by_model.items() for t in tasks]
+        minutes = [
+            RunResult.read(records / k).seconds["total"] / 60 for k in keys if (records / k / "result.json").exists()
+        ]
+        mean = sum(minutes) / len(minutes) if minutes else None
+        left = len(keys) - len(minutes)
+        rows.append(
+            {
+                "arm": arm,
+                "records": f"{len(minutes)} / {len(keys)}",
+                "minutes per job": "not measured yet" if mean is None else f"{mean:.1f}",
+                "hours left": "-" if mean is None else f"{left * mean / 60 / parallel:.1f}",
+            }
+        )
+    return rows
+
+
 def design_page(tasks_by_model: dict[str, list[str]], records: Path) -> str:
     n = TEST_PER_SEED * len(SEEDS)
     lo, hi = (_points(n, r) for r in PRIOR_RANGE)
     arms = "\n".join(f"- `{a}`: {ARMS[a].what} (`{' '.join(ARMS[a].overrides)}`)" for a in ARM_ORDER)
     tasks = "\n".join(f"- {m}: {', '.join(t)}" for m, t in tasks_by_model.items())
     table = pd.DataFrame(comparison_rows(tasks_by_model, records)).to_markdown(index=False)
+    costs = pd.DataFrame(cost_rows(tasks_by_model, records)).to_markdown(index=False)
     return f"""# The powered experiment: design (issue 20)
 
 Written by `python scripts/powered.py plan` before the runs, and again as records arrive (the discordance
@@ -129,4 +152,11 @@ At the prior discordance of {100 * PRIOR_DISCORDANCE:.0f}% a task detects
 therefore meets the 5-point target per task. Pooling the tasks of a model triples the pairs.
 
 {table}
+
+## Cost, and what fits
+Measured from the records (one thread a job, two jobs at once on the 2-core machine; wall minutes include the
+other job's contention). Jobs run arm by arm in the order above, every seed of an arm before the next arm, so
+the main comparisons (ZS-CoT, GReaTer, random ranking) fill first; `python scripts/powered.py run` continues.
+
+{costs}
 """
