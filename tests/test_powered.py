@@ -59,3 +59,18 @@ def test_a_record_reads_back_like_its_run_and_is_not_rerun(tmp_path):
     assert from_records.p_value.tolist() == from_runs.p_value.tolist()
     every = jobs({"m": ["synthetic/t"]}, ["zs_cot", "greater", "pe2"], [0])
     assert [j.arm for j in pending(every, records)] == ["pe2"]
+
+
+def test_the_design_reads_discordance_and_cost_from_the_records(tmp_path):
+    from greater.analysis.powered_design import comparison_rows, cost_rows
+
+    records = tmp_path / "records"
+    for arm, right in (("greater", [True, False, True, True, False]), ("zs_cot", [True, True, False, True, True])):
+        job = Job("m", "synthetic/t", arm, 0)
+        write_result(records / job.key, "synthetic/t", "m", [("m", "final", 0)], optimizer=arm, correct={"m": right})
+    rows = {r["comparison"]: r for r in comparison_rows({"m": ["synthetic/t"]}, records) if r["task"] == "t"}
+    assert rows["GReaTer vs zs_cot"]["discordance"] == "60% (seen on 5 pairs)"  # q1, q2, q4 differ
+    assert rows["GReaTer vs pe2"]["discordance"] == "15% (prior)"
+    costs = {r["arm"]: r for r in cost_rows({"m": ["synthetic/t"]}, records)}
+    assert costs["greater"]["records"] == "1 / 5" and costs["greater"]["minutes per job"] == "0.1"  # 9 s
+    assert costs["pe2"]["minutes per job"] == "not measured yet"
