@@ -142,7 +142,16 @@ def out_of_memory_above(lm, monkeypatch, max_rows):
     return calls
 
 
-def test_batched_passes_halve_and_retry_on_out_of_memory(monkeypatch):
+@pytest.fixture
+def one_thread():
+    """One torch thread, so generation is one batch at a time (two threads split it: greater/engine/workers.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_batched_passes_halve_and_retry_on_out_of_memory(monkeypatch, one_thread):
     lm = tiny_language_model(seed=0, batch_size=8)
     inputs = [lm.encode(f"question number {i}") for i in range(6)]
     spans = [(3, 8)] * 6
