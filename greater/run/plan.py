@@ -32,13 +32,14 @@ class EvaluationPlan:
     test: list[Example]
     models: list[Any]  # model configs; the first is the optimizing model, which must load
     cfg: Any  # the run's config: evaluation settings, reasoning length, placement, cache_dir
+    unchanged: bool = False  # the final prompt is the initial one: its row stands for both
 
     @classmethod
     def of(cls, cfg: Any, initial: str, final: str, test: list[Example], transfer: list[Any]) -> EvaluationPlan:
         """The final prompt, and the initial one too when it differs and evaluation.evaluate_initial."""
         both = cfg.evaluation.evaluate_initial and initial != final
         prompts = {"initial": initial, "final": final} if both else {"final": final}
-        return cls(prompts, test, [cfg.model, *transfer], cfg)
+        return cls(prompts, test, [cfg.model, *transfer], cfg, unchanged=initial == final)
 
 
 def evaluate(
@@ -85,7 +86,7 @@ def _evaluate_model(
         row = _row(res, kind, store.write(res.model, kind, res.predictions), test_metric(cfg.evaluation.mode))
         callbacks.on_evaluation_end(row)
         rows.append(row)
-    if "initial" not in plan.prompts:  # the prompt did not change: the final row stands for both
+    if plan.unchanged:  # not when evaluation.evaluate_initial=false skipped a different initial prompt
         rows.append(TestRow(**{**rows[0].__dict__, "prompt_kind": "initial"}))
     return rows
 
