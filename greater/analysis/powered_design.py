@@ -15,7 +15,7 @@ import pandas as pd
 from greater.analysis.collect import outcomes
 from greater.analysis.power import detectable_difference
 from greater.analysis.powered import ARM_ORDER, ARMS, SEEDS, Job
-from greater.analysis.screening import keep_reason
+from greater.analysis.screening import CEILING, keep_reason
 from greater.run.results import RunResult
 
 TASKS_PER_MODEL = 3
@@ -32,7 +32,7 @@ def screened_tasks(screening_csv: Path) -> dict[str, list[str]]:
     table["reason"] = [keep_reason(row) for _, row in table.iterrows()]
     kept = table[table.reason != ""].copy()
     kept["room"] = [
-        min(a - c, 0.9 - a) if r.startswith("between") else u
+        min(a - c, CEILING - a) if r.startswith("between") else u
         for a, c, u, r in zip(kept.acc, kept.chance, kept.unparsed, kept.reason)
     ]
     chosen = {}
