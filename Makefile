@@ -27,8 +27,7 @@ test: install
 benchmark: install
 	$(BIN)/python scripts/benchmark.py
 
-# The paper's tables in miniature: every method on the embedded model (rerun to resume), then the tables.
+# The powered experiment's tables (docs/results/mini_tables.md) from its committed records, in seconds;
+# `$(BIN)/python scripts/powered.py run --parallel 2` continues the experiment where the records stop.
 tables: install
-	$(BIN)/python run.py -m experiment=mini_table1
-	$(BIN)/python run.py -m experiment=mini_table2
 	$(BIN)/python scripts/reproduce_tables.py --profile mini

@@ -4,7 +4,7 @@
     python scripts/powered.py run --parallel 2 --hours 4      # every job without a record, 2 at a time
     python scripts/powered.py run --arms zs_cot greater --seeds 0 1   # a slice
     python scripts/powered.py status                # records done / pending per arm
-    python scripts/powered.py tables                # docs/results/powered/mini_tables.md from the records
+    python scripts/powered.py tables                # docs/results/mini_tables.md from the records
 
 Tasks per model come from the committed screening (docs/results/screening.csv, scripts/screen_tasks.py). Each
 finished job leaves a compact record under docs/results/powered/records/ (commit it); rerunning `run` anywhere
@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from greater.analysis.powered import ARM_ORDER, ARMS, RECORDS, SEEDS, collect_records, jobs, pending, run_all
+from greater.analysis.powered import ARM_ORDER, ARMS, RECORDS, SEEDS, jobs, pending, run_all
 from greater.analysis.powered_design import design_page, screened_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out}")
         return 0
     if args.command == "tables":
-        from greater.analysis.mini_tables import write_mini
+        from greater.analysis.mini_tables import MINI_OUT
+        from greater.analysis.powered_tables import write_powered
 
-        print(write_mini(collect_records(ROOT / RECORDS), ROOT / RECORDS.parent))
+        print(write_powered(ROOT / RECORDS, ROOT / MINI_OUT, ROOT / "docs/results/gradient_diagnostic.csv"))
         return 0
     todo = pending(every, ROOT / RECORDS)
     if args.command == "status":

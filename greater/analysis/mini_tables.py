@@ -119,7 +119,7 @@ def write_mini(results: pd.DataFrame, out_dir: Path) -> str:
     sections += [_mini_table2(transfer, out_dir), _paper_section(), _runs_section(runs)]
     generated = "\n\n".join(s for s in sections if s)
     path = out_dir / "mini_tables.md"
-    path.write_text(_splice(path.read_text() if path.exists() else "", generated))
+    path.write_text(splice(path.read_text() if path.exists() else "", generated))
     return generated
 
 
@@ -185,7 +185,7 @@ def _runs_section(runs: pd.DataFrame) -> str:
     return f"### Every run (final prompt, first 80 characters)\n\n{shown.to_markdown(index=False)}"
 
 
-def _splice(text: str, generated: str) -> str:
+def splice(text: str, generated: str) -> str:
     """Replace what lies between the markers; a file without them gets the block appended."""
     block = f"{START}\n{generated}\n{END}"
     if START in text and END in text:

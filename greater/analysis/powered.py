@@ -48,6 +48,7 @@ GREATER = ["optimizer=greater_cpu", "optimizer.n_steps=14"]
 @dataclass(frozen=True)
 class Arm:
     name: str
+    label: str  # its row in the tables
     what: str
     overrides: tuple[str, ...]
 
@@ -55,19 +56,41 @@ class Arm:
 ARMS: dict[str, Arm] = {
     arm.name: arm
     for arm in [
-        Arm("zs_cot", "the initial prompt, not optimized", ("optimizer=zs_cot",)),
-        Arm("greater", "GReaTer, the reference configuration", tuple(GREATER)),
-        Arm("random_ranking", "control: the same proposals ranked at random", (*GREATER, "optimizer.ranking=random")),
+        Arm("zs_cot", "ZS-CoT", "the initial prompt, not optimized", ("optimizer=zs_cot",)),
+        Arm("greater", "GReaTer", "GReaTer, the reference configuration", tuple(GREATER)),
+        Arm(
+            "random_ranking",
+            "GReaTer, random ranking",
+            "control: the same proposals ranked at random",
+            (*GREATER, "optimizer.ranking=random"),
+        ),
         Arm(
             "no_reasoning",
+            "GReaTer, no reasoning",
             "control: the gradient with the answer right after the question",
             (*GREATER, "optimizer.gradient_over_reasoning=false"),
         ),
-        Arm("keep_current", "ours: the current token always competes", (*GREATER, "optimizer.selection=keep_current")),
-        Arm("pe2", "PE2, the strongest text baseline of the mini tables", ("optimizer=pe2_cpu", "optimizer.n_steps=6")),
-        Arm("gepa", "GEPA, the model reflecting on itself", ("optimizer=gepa_cpu", "optimizer.max_metric_calls=352")),
+        Arm(
+            "keep_current",
+            "GReaTer, keep current",
+            "ours: the current token always competes",
+            (*GREATER, "optimizer.selection=keep_current"),
+        ),
+        Arm(
+            "pe2",
+            "PE2",
+            "PE2, the strongest text baseline of the mini tables",
+            ("optimizer=pe2_cpu", "optimizer.n_steps=6"),
+        ),
+        Arm(
+            "gepa",
+            "GEPA",
+            "GEPA, the model reflecting on itself",
+            ("optimizer=gepa_cpu", "optimizer.max_metric_calls=352"),
+        ),
         Arm(
             "apo_writer",
+            "APO, other model writing",
             "APO with the other embedded model as its writer",
             ("optimizer=apo_cpu", "optimizer.writer={other}"),
         ),

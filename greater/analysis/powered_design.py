@@ -23,6 +23,7 @@ TEST_PER_SEED = 342  # 400 generated questions less 8 train and 50 dev
 PRIOR_DISCORDANCE = 0.15
 PRIOR_RANGE = (0.04, 0.29)
 REFERENCE_ARM = "greater"
+BUDGET_HOURS = 4.0  # the issue's plan: four hours of the 2-core machine, two jobs at a time
 
 
 def screened_tasks(screening_csv: Path) -> dict[str, list[str]]:
@@ -100,7 +101,7 @@ def _points(n: int, rate: float) -> str:
 def cost_rows(tasks_by_model: dict[str, list[str]], records: Path, parallel: int = 2) -> list[dict]:
     """Per arm: jobs with a record, their mean wall minutes (result.json seconds.total, one thread each, measured
     on whatever machine ran them), and the hours the arm's missing jobs need at `parallel` jobs at once."""
-    rows = []
+    rows, whole = [], 0.0
     for arm in ARM_ORDER:
         keys = [Job(m, t, arm, s).key for s in SEEDS for m, tasks in tasks_by_model.items() for t in tasks]
         minutes = [
@@ -108,15 +109,32 @@ def cost_rows(tasks_by_model: dict[str, list[str]], records: Path, parallel: int
         ]
         mean = sum(minutes) / len(minutes) if minutes else None
         left = len(keys) - len(minutes)
+        whole += len(keys) * mean / 60 / parallel if mean is not None else float("nan")
         rows.append(
             {
                 "arm": arm,
                 "records": f"{len(minutes)} / {len(keys)}",
                 "minutes per job": "not measured yet" if mean is None else f"{mean:.1f}",
                 "hours left": "-" if mean is None else f"{left * mean / 60 / parallel:.1f}",
+                "hours, this arm and those before": "-" if whole != whole else f"{whole:.1f}",
             }
         )
     return rows
+
+
+def within_budget(cost: list[dict], hours: float = BUDGET_HOURS) -> str:
+    """A sentence: which arms, in run order, the budget holds, from cost_rows' cumulative hours."""
+    fits = [
+        r["arm"]
+        for r in cost
+        if r["hours, this arm and those before"] not in ("-",) and float(r["hours, this arm and those before"]) <= hours
+    ]
+    measured = [r for r in cost if r["hours, this arm and those before"] != "-"]
+    if not measured:
+        return "no arm is measured yet."
+    if not fits:
+        return f"{hours:g} hours do not hold even the first arm on every model and task."
+    return f"{hours:g} hours hold {', '.join(fits)} on every model and task."
 
 
 def design_page(tasks_by_model: dict[str, list[str]], records: Path) -> str:
@@ -125,7 +143,8 @@ def design_page(tasks_by_model: dict[str, list[str]], records: Path) -> str:
     arms = "\n".join(f"- `{a}`: {ARMS[a].what} (`{' '.join(ARMS[a].overrides)}`)" for a in ARM_ORDER)
     tasks = "\n".join(f"- {m}: {', '.join(t)}" for m, t in tasks_by_model.items())
     table = pd.DataFrame(comparison_rows(tasks_by_model, records)).to_markdown(index=False)
-    costs = pd.DataFrame(cost_rows(tasks_by_model, records)).to_markdown(index=False)
+    cost = cost_rows(tasks_by_model, records)
+    costs = pd.DataFrame(cost).to_markdown(index=False)
     return f"""# The powered experiment: design (issue 20)
 
 Written by `python scripts/powered.py plan` before the runs, and again as records arrive (the discordance
@@ -157,6 +176,8 @@ therefore meets the 5-point target per task. Pooling the tasks of a model triple
 Measured from the records (one thread a job, two jobs at once on the 2-core machine; wall minutes include the
 other job's contention). Jobs run arm by arm in the order above, every seed of an arm before the next arm, so
 the main comparisons (ZS-CoT, GReaTer, random ranking) fill first; `python scripts/powered.py run` continues.
+The last column is the whole design's wall time up to and including each arm at two jobs at a time, from the
+measured means; {within_budget(cost)}
 
 {costs}
 """

@@ -74,7 +74,7 @@ def paired_tests(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame
         # each baseline by its display name ("ZS-CoT", "APO (writer: gemma3-270m)"), so writer rows are apart
         for shown in ordered(set(scope[scope.optimizer != reference].method)):
             theirs = scope[scope.method == shown]
-            per_task = [_pairs(ours[ours.task == t], theirs[theirs.task == t]) for t in sorted(set(ours.task))]
+            per_task = [paired_counts(ours[ours.task == t], theirs[theirs.task == t]) for t in sorted(set(ours.task))]
             for task, counts in zip(sorted(set(ours.task)), per_task):
                 out.append(_test_row(model, eval_model, shown, task, counts))
             if len(per_task) > 1:
@@ -83,7 +83,7 @@ def paired_tests(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame
     return pd.DataFrame(out)
 
 
-def _pairs(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[int, int, int]:
+def paired_counts(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[int, int, int]:
     """(pairs, only ours right, only theirs right) over the seeds both methods ran."""
     pairs = only_ours = only_theirs = 0
     for seed in sorted(set(ours.seed) & set(theirs.seed)):
