@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from greater.analysis.gradient_summary import read_rows, table
+from greater.analysis.gradient_summary import read_rows, table, why_table
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -68,6 +68,12 @@ def page(rows: list[dict], command: str, settings: str) -> str:
             f"Settings: {settings}.",
             "",
             table(groups),
+            "",
+            "Why: rho of sizes is the Spearman correlation of |predicted| against |actual| per pair (does the",
+            "gradient see how far a token moves the loss, sign aside?); the shares are over every measured",
+            "candidate: predicted to lower the loss, and actually raising it.",
+            "",
+            why_table(groups),
             "",
             f"Made at commit {commit or 'unknown'} by (rows resume across runs; `--render-only` rewrites this page):",
             "",

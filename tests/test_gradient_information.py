@@ -15,6 +15,7 @@ from greater.analysis.gradient_summary import (
     spearman,
     summarize,
     top_in_top,
+    why_table,
 )
 from greater.engine.frame import extractor_ids
 from greater.engine.rollouts import Scorer
@@ -166,6 +167,19 @@ def test_top_in_top_and_the_summary_of_rows():
     assert s["regenerated_rho"] == pytest.approx(-1.0)  # pair 1's constant actual has no correlation: left out
     assert s["held_top3"] == 1.0
     assert s["random_top3"] == pytest.approx((3 / 4 + 3 / 6) / 2)
+    assert s["held_raises"] == 1.0 and s["predicted_lowers"] == 0.0  # every value here is positive
+
+
+def test_sizes_rank_apart_from_signs():
+    """A gradient that gets every sign wrong but every size right: rho -1, rho of sizes +1."""
+    rows = [
+        {"model": "m", "task": "t", "pair": 0, "token": k, "predicted": -a, "held": a, "regenerated": a}
+        for k, a in enumerate([0.1, 0.4, 0.2, 0.8, 1.6])
+    ]
+    s = summarize(rows)
+    assert s["held_rho"] == pytest.approx(-1.0) and s["magnitude_held_rho"] == pytest.approx(1.0)
+    assert (s["predicted_lowers"], s["held_raises"]) == (1.0, 1.0)
+    assert "+1.00" in why_table({("m", "t"): rows})
 
 
 # ---- resume -------------------------------------------------------------------------------------

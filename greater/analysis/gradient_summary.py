@@ -87,18 +87,20 @@ class PairStats:
     spearman: dict[str, float]  # per actual
     control: dict[str, float]  # random predictions' Spearman, per actual
     top_hit: dict[str, bool]
+    magnitude: dict[str, float]  # Spearman of |predicted| against |actual|: size of the change, sign aside
 
 
 def pair_stats(rows: list[dict], key: str) -> PairStats:
     """One pair's statistics from its candidate rows (`key` seeds the random control)."""
     predicted = [float(r["predicted"]) for r in rows]
     control = random_prediction(len(rows), f"control-{key}")
-    corr, ctrl, hit = {}, {}, {}
+    corr, ctrl, hit, size = {}, {}, {}, {}
     for name in ACTUALS:
         actual = [float(r[name]) for r in rows]
         corr[name], ctrl[name] = spearman(predicted, actual), spearman(control, actual)
         hit[name] = top_in_top(predicted, actual)
-    return PairStats(len(rows), corr, ctrl, hit)
+        size[name] = spearman([abs(p) for p in predicted], [abs(a) for a in actual])
+    return PairStats(len(rows), corr, ctrl, hit, size)
 
 
 def summarize(rows: list[dict], seed: int = 0) -> dict[str, float]:
@@ -110,11 +112,17 @@ def summarize(rows: list[dict], seed: int = 0) -> dict[str, float]:
     stats = [pair_stats(rs, f"{rs[0]['model']}-{rs[0]['task']}-{p}") for p, rs in by_pair.items()]
     out: dict[str, float] = {"pairs": len(stats), "candidates": sum(s.n_candidates for s in stats) / max(len(stats), 1)}
     for name in ACTUALS:
-        for label, field in ((name, "spearman"), (f"control_{name}", "control")):
+        fields = ((name, "spearman"), (f"control_{name}", "control"), (f"magnitude_{name}", "magnitude"))
+        for label, field in fields:
             values = [v for s in stats if not math.isnan(v := getattr(s, field)[name])]
             out[f"{label}_rho"], out[f"{label}_low"], out[f"{label}_high"] = bootstrap_mean(values, seed)
         out[f"{name}_top{TOP}"] = sum(s.top_hit[name] for s in stats) / max(len(stats), 1)
     out[f"random_top{TOP}"] = sum(min(TOP, s.n_candidates) / s.n_candidates for s in stats) / max(len(stats), 1)
+    measured = [r for r in rows if r["token"] != ""]
+    share = len(measured) or 1
+    out["predicted_lowers"] = sum(float(r["predicted"]) < 0 for r in measured) / share
+    for name in ACTUALS:
+        out[f"{name}_raises"] = sum(float(r[name]) > 0 for r in measured) / share
     return out
 
 
@@ -136,5 +144,20 @@ def table(groups: dict[tuple[str, str], list[dict]]) -> str:
             f"| {model} | {task} | {s['pairs']} | {s['candidates']:.1f} | {interval(s, 'held')} "
             f"| {interval(s, 'regenerated')} | {interval(s, 'control_held')} | {interval(s, 'control_regenerated')} "
             f"| {s[f'held_top{TOP}']:.2f} | {s[f'regenerated_top{TOP}']:.2f} | {s[f'random_top{TOP}']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def why_table(groups: dict[tuple[str, str], list[dict]]) -> str:
+    """Why the correlation is what it is: whether |predicted| ranks |actual| (the gradient sees how much a
+    token moves the loss), and how often a candidate is predicted to lower the loss against how often it
+    actually raises it."""
+    head = "| model | task | rho of sizes (a) | rho of sizes (b) | predicted to lower | raises the loss (a) | (b) |"
+    lines = [head, "|" + "---|" * 7]
+    for (model, task), rows in sorted(groups.items()):
+        s = summarize(rows)
+        lines.append(
+            f"| {model} | {task} | {interval(s, 'magnitude_held')} | {interval(s, 'magnitude_regenerated')} "
+            f"| {s['predicted_lowers']:.2f} | {s['held_raises']:.2f} | {s['regenerated_raises']:.2f} |"
         )
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.gradient_summary import read_rows
+from greater.analysis.gradient_summary import read_rows, why_table
 from greater.analysis.gradient_summary import table as diagnostic_table
 from greater.analysis.mini_tables import cell, plot_accuracy, plot_compute, splice
 from greater.analysis.power import detectable_difference
@@ -201,6 +201,8 @@ def _diagnostic(csv: Path) -> str:
     return (
         "### The gradient's information (scripts/gradient_diagnostic.py; docs/results/gradient_diagnostic.md)\n\n"
         + diagnostic_table(groups)
+        + "\n\nSizes and signs: rho of |predicted| against |actual| per pair; shares of the measured candidates "
+        "predicted to lower the loss and actually raising it.\n\n" + why_table(groups)
     )
 
 
