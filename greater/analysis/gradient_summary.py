@@ -131,33 +131,41 @@ def interval(summary: dict[str, float], label: str) -> str:
     return "n/a" if math.isnan(rho) else f"{rho:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
+def _markdown(columns: list[str], groups: dict[tuple[str, str], list[dict]], cells) -> str:
+    """A table with one line per (model, task): `cells(summary)` gives the columns after model and task."""
+    lines = ["| " + " | ".join(["model", "task", *columns]) + " |", "|" + "---|" * (len(columns) + 2)]
+    for (model, task), rows in sorted(groups.items()):
+        lines.append("| " + " | ".join([model, task, *cells(summarize(rows))]) + " |")
+    return "\n".join(lines)
+
+
 def table(groups: dict[tuple[str, str], list[dict]]) -> str:
     """The markdown table: one line per (model, task)."""
-    head = (
-        "| model | task | pairs | measured/pair | rho held (a) | rho regenerated (b) | control rho (a) "
-        f"| control rho (b) | top-1 in top-{TOP} (a) | (b) | random |"
+    columns = ["pairs", "measured/pair", "rho held (a)", "rho regenerated (b)", "control rho (a)"]
+    columns += ["control rho (b)", f"top-1 in top-{TOP} (a)", "(b)", "random"]
+    return _markdown(
+        columns,
+        groups,
+        lambda s: [
+            str(s["pairs"]),
+            f"{s['candidates']:.1f}",
+            *(interval(s, k) for k in ("held", "regenerated", "control_held", "control_regenerated")),
+            *(f"{s[f'{k}_top{TOP}']:.2f}" for k in ("held", "regenerated", "random")),
+        ],
     )
-    lines = [head, "|" + "---|" * 11]
-    for (model, task), rows in sorted(groups.items()):
-        s = summarize(rows)
-        lines.append(
-            f"| {model} | {task} | {s['pairs']} | {s['candidates']:.1f} | {interval(s, 'held')} "
-            f"| {interval(s, 'regenerated')} | {interval(s, 'control_held')} | {interval(s, 'control_regenerated')} "
-            f"| {s[f'held_top{TOP}']:.2f} | {s[f'regenerated_top{TOP}']:.2f} | {s[f'random_top{TOP}']:.2f} |"
-        )
-    return "\n".join(lines)
 
 
 def why_table(groups: dict[tuple[str, str], list[dict]]) -> str:
     """Why the correlation is what it is: whether |predicted| ranks |actual| (the gradient sees how much a
     token moves the loss), and how often a candidate is predicted to lower the loss against how often it
     actually raises it."""
-    head = "| model | task | rho of sizes (a) | rho of sizes (b) | predicted to lower | raises the loss (a) | (b) |"
-    lines = [head, "|" + "---|" * 7]
-    for (model, task), rows in sorted(groups.items()):
-        s = summarize(rows)
-        lines.append(
-            f"| {model} | {task} | {interval(s, 'magnitude_held')} | {interval(s, 'magnitude_regenerated')} "
-            f"| {s['predicted_lowers']:.2f} | {s['held_raises']:.2f} | {s['regenerated_raises']:.2f} |"
-        )
-    return "\n".join(lines)
+    columns = ["rho of sizes (a)", "rho of sizes (b)", "predicted to lower", "raises the loss (a)", "(b)"]
+    return _markdown(
+        columns,
+        groups,
+        lambda s: [
+            interval(s, "magnitude_held"),
+            interval(s, "magnitude_regenerated"),
+            *(f"{s[k]:.2f}" for k in ("predicted_lowers", "held_raises", "regenerated_raises")),
+        ],
+    )
