@@ -15,7 +15,8 @@ checks all three find the same rollouts. Ratios, not absolute times, are what co
     python scripts/benchmark.py --sweep --json sweep.json --table sweep.md [--skip-reference]
 
 writes the scaling table instead: threads 1 and 2, reasoning tokens 64/128/512, 4/8/32 training examples,
-3 and 6 candidates re-scored (each axis can be narrowed, e.g. --sweep-threads 2 --sweep-tokens 64); per
+3 and 6 candidates re-scored, each axis varied on its own around 128 tokens, 8 examples and 3 re-scored
+(--sweep-full: every combination; each axis can be narrowed, e.g. --sweep-threads 2 --sweep-tokens 64); per
 point ours (first and later steps), the floor and the reference, wall and CPU seconds, tokens/s, peak memory.
 """
 
@@ -83,6 +84,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     for axis in ("threads", "tokens", "n_train", "n_rescore"):
         flag = "--sweep-" + axis.replace("_", "-")
         parser.add_argument(flag, type=int, nargs="+", default=list(getattr(grid, axis)), help=f"sweep: {axis}")
+    parser.add_argument("--sweep-full", action="store_true", help="sweep: every combination of the axes")
     parser.add_argument("--skip-reference", action="store_true", help="sweep: leave the slow reference out")
     parser.add_argument("--table", type=Path, default=None, help="sweep: write the Markdown table here")
     args = parser.parse_args(argv)
@@ -94,7 +96,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def run_sweep(args: argparse.Namespace) -> list[dict]:
     torch.manual_seed(0)
     lm = load_model(args)
-    grid = Grid(*(tuple(getattr(args, "sweep_" + axis)) for axis in ("threads", "tokens", "n_train", "n_rescore")))
+    axes = (tuple(getattr(args, "sweep_" + axis)) for axis in ("threads", "tokens", "n_train", "n_rescore"))
+    grid = Grid(*axes, full=args.sweep_full)
     rows = sweep(
         lm, lambda n: load_task(args, n), grid, not args.skip_reference, args.repeats, args.position, on_row=print
     )

@@ -196,6 +196,18 @@ def test_the_sweep_row_and_speedups_follow_the_stage_seconds():
     assert "- 64 tokens, 8 examples, 3 re-scored: 1.60x" in benchmark.sweep_table([slow, row])
 
 
+def test_the_sweep_varies_one_axis_at_a_time_around_the_centre_unless_full():
+    grid = benchmark.Grid(threads=(1, 2))
+    star = [(128, 8, 3), (64, 8, 3), (512, 8, 3), (128, 4, 3), (128, 32, 3), (128, 8, 6)]
+    assert grid.points() == [(t, *p) for t in (1, 2) for p in star]
+    assert len(benchmark.Grid(full=True).points()) == 2 * 3 * 3 * 2
+    # a narrowed axis without the centre's value is held at its first value
+    assert benchmark.Grid(threads=(2,), tokens=(64,), n_train=(8,), n_rescore=(3, 6)).points() == [
+        (2, 64, 8, 3),
+        (2, 64, 8, 6),
+    ]
+
+
 def test_the_sweep_flags_narrow_the_grid():
     args = load_script("benchmark").parse(
         ["--sweep", "--sweep-threads", "2", "--sweep-tokens", "64", "--skip-reference"]

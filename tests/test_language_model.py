@@ -144,7 +144,7 @@ def out_of_memory_above(lm, monkeypatch, max_rows):
 
 @pytest.fixture
 def one_thread():
-    """One torch thread, so generation is one batch at a time (two threads split it: greater/engine/workers.py)."""
+    """One torch thread (the out-of-memory fake counts rows per forward call)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -238,15 +238,27 @@ def report(summary: dict) -> None:
 # ---- the scaling table (--sweep) --------------------------------------------------------------------
 @dataclass(frozen=True)
 class Grid:
-    """The sweep's axes: every combination is one point (one step per pattern, `repeats` times)."""
+    """The sweep's axes. By default each axis is varied on its own around the centre (the benchmark's
+    defaults: 128 tokens, 8 examples, 3 re-scored), at every thread count, which shows how each figure grows
+    with one kind of work; `full` takes every combination instead (hours at 512 tokens and 32 examples)."""
 
     threads: tuple[int, ...] = (1, 2)
     tokens: tuple[int, ...] = (64, 128, 512)
     n_train: tuple[int, ...] = (4, 8, 32)
     n_rescore: tuple[int, ...] = (3, 6)
+    full: bool = False
+
+    CENTRE = (128, 8, 3)  # tokens, n_train, n_rescore: the single benchmark's defaults
 
     def points(self) -> list[tuple[int, int, int, int]]:
-        return list(itertools.product(self.threads, self.tokens, self.n_train, self.n_rescore))
+        axes = (self.tokens, self.n_train, self.n_rescore)
+        if self.full:
+            return list(itertools.product(self.threads, *axes))
+        centre = tuple(c if c in axis else axis[0] for c, axis in zip(self.CENTRE, axes))
+        work = [centre]
+        for k, axis in enumerate(axes):
+            work += [centre[:k] + (value,) + centre[k + 1 :] for value in axis if value != centre[k]]
+        return [(threads, *point) for threads in self.threads for point in work]
 
 
 def sweep_row(summary: dict, threads: int, tokens: int, n_train: int, n_rescore: int) -> dict:

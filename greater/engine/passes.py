@@ -20,7 +20,6 @@ from greater.engine import kv
 from greater.engine.decode import Answer, Decoded, Tail, continuation_losses, greedy_decode
 from greater.engine.losses import span_cross_entropy
 from greater.engine.memory import BatchPlanner, run_with_backoff
-from greater.engine.workers import decode_workers, side_by_side, spread
 
 
 @dataclass
@@ -45,7 +44,6 @@ class Batching:
     batch_tokens: int  # padded input tokens per generation batch (0: no cap)
     loss_batch_size: int  # sequences per loss pass
     check_every: int = 8  # greedy decoding reads tokens back from the device every this many steps
-    workers: int = 0  # generation batches decoded side by side on a CPU (0: one per torch thread; workers.py)
 
 
 def generation_batches(lengths: list[int], batch_size: int, batch_tokens: int) -> list[list[int]]:
@@ -104,17 +102,12 @@ class Passes:
         order: list[int] = []  # the input of each row of the concatenated parts
         started, done = time.perf_counter(), 0
         lengths = [len(x) + len(d[:max_new_tokens]) for x, d in zip(inputs, drafts)]
-        workers = decode_workers(self.batching.workers, self.engine.device)
-        batches = spread(self.batches(lengths), workers)
-
-        def decode(idx: list[int]) -> Decoded:
+        for idx in self.batches(lengths):
             row_tails = [tails[i] for i in idx] if tails is not None else None
             row_prefixes = [prefix_lengths[i] for i in idx] if prefix_lengths is not None else None
-            return self._decode_with_backoff(
+            decoded = self._decode_with_backoff(
                 [inputs[i] for i in idx], [drafts[i] for i in idx], max_new_tokens, row_tails, row_prefixes
             )
-
-        for idx, decoded in zip(batches, side_by_side(decode, batches, workers)):
             self._count_decoded(decoded, [inputs[i] for i in idx], [drafts[i] for i in idx], max_new_tokens)
             parts.append(decoded)
             order += idx
@@ -127,7 +120,7 @@ class Passes:
         return Decoded.concat(parts).take([position[i] for i in range(len(inputs))])
 
     def _count_decoded(self, decoded: Decoded, rows, drafts, max_new_tokens: int) -> None:
-        """One batch's work, counted in the calling thread (the counters are not shared with the workers)."""
+        """One batch's work, added to the model's counters."""
         self.count("tokens_forwarded", decoded.tail_tokens)
         for k in range(len(rows)):
             generated = decoded.tokens[k]

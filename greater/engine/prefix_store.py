@@ -12,7 +12,6 @@ The total size is capped (least recently used entries go first): a GPU needs its
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -37,34 +36,31 @@ class PrefixStore:
         self.entries: OrderedDict[tuple[int, ...], Layers] = OrderedDict()
         self.bytes = 0
         self.hits = 0  # tokens read from the store instead of computed
-        self._lock = threading.Lock()  # batches decoded side by side (greater.engine.workers) share the store
 
     def __contains__(self, tokens: tuple[int, ...]) -> bool:
         return tokens in self.entries
 
     def add(self, tokens: tuple[int, ...], layers: Layers) -> None:
         size = _nbytes(layers)
-        with self._lock:
-            if size > self.max_bytes or tokens in self.entries:
-                return
-            self.entries[tokens] = layers
-            self.bytes += size
-            while self.bytes > self.max_bytes:
-                _, dropped = self.entries.popitem(last=False)
-                self.bytes -= _nbytes(dropped)
+        if size > self.max_bytes or tokens in self.entries:
+            return
+        self.entries[tokens] = layers
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, dropped = self.entries.popitem(last=False)
+            self.bytes -= _nbytes(dropped)
 
     def match(self, row: list[int], limit: int) -> Match:
         """The longest stored entry that starts `row`, used for at most `limit` tokens (a caller that needs the
         logits of a row's last tokens keeps them out of the stored part)."""
         best = Match(None, 0)
-        with self._lock:  # the loop must not see another thread's move_to_end
-            for key in self.entries:
-                n = min(len(key), limit)
-                if n > best.length and tuple(row[:n]) == key[:n]:
-                    best = Match(key, n)
-            if best.key is not None:
-                self.entries.move_to_end(best.key)
-                self.hits += best.length
+        for key in self.entries:
+            n = min(len(key), limit)
+            if n > best.length and tuple(row[:n]) == key[:n]:
+                best = Match(key, n)
+        if best.key is not None:
+            self.entries.move_to_end(best.key)
+            self.hits += best.length
         return best
 
     def gather(self, matches: list[Match], device) -> tuple[Layers, torch.Tensor] | None:
