@@ -12,12 +12,14 @@ repeats, CPU seconds, tokens, peak memory per stage) and the ratios; with --json
 read from the generation's cache, shared prefixes), and as the engine does with reasoning reuse on; and
 checks all three find the same rollouts. Ratios, not absolute times, are what compare across machines.
 
-    python scripts/benchmark.py --sweep --json sweep.json --table sweep.md [--skip-reference]
+    python scripts/benchmark.py --sweep --json sweep.json --table sweep.md [--skip-reference] [--readme README.md]
 
 writes the scaling table instead: threads 1 and 2, reasoning tokens 64/128/512, 4/8/32 training examples,
 3 and 6 candidates re-scored, each axis varied on its own around 128 tokens, 8 examples and 3 re-scored
 (--sweep-full: every combination; each axis can be narrowed, e.g. --sweep-threads 2 --sweep-tokens 64); per
 point ours (first and later steps), the floor and the reference, wall and CPU seconds, tokens/s, peak memory.
+--readme splices the table into the README's speed section; --from-json sweep.json redraws the table (and the
+README) from a sweep's JSON without measuring again.
 """
 
 from __future__ import annotations
@@ -28,7 +30,16 @@ from pathlib import Path
 
 import torch
 
-from greater.analysis.benchmark import PATTERNS, Grid, report, run_patterns, summarize, sweep, sweep_table
+from greater.analysis.benchmark import (
+    PATTERNS,
+    Grid,
+    report,
+    run_patterns,
+    splice_into_readme,
+    summarize,
+    sweep,
+    sweep_table,
+)
 from greater.models.language_model import LanguageModel
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
@@ -87,26 +98,34 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sweep-full", action="store_true", help="sweep: every combination of the axes")
     parser.add_argument("--skip-reference", action="store_true", help="sweep: leave the slow reference out")
     parser.add_argument("--table", type=Path, default=None, help="sweep: write the Markdown table here")
+    parser.add_argument("--readme", type=Path, default=None, help="sweep: splice the table into this README")
+    parser.add_argument("--from-json", type=Path, default=None, help="sweep: the rows of this sweep JSON, not measured")
     args = parser.parse_args(argv)
     # ours always runs, and so does the floor: it is the yardstick every ratio_to_floor needs
     args.pattern = ["ours"] + [p for p in dict.fromkeys([*args.pattern, "floor"]) if p != "ours"]
     return args
 
 
-def run_sweep(args: argparse.Namespace) -> list[dict]:
+def measure_sweep(args: argparse.Namespace) -> list[dict]:
     torch.manual_seed(0)
     lm = load_model(args)
     axes = (tuple(getattr(args, "sweep_" + axis)) for axis in ("threads", "tokens", "n_train", "n_rescore"))
     grid = Grid(*axes, full=args.sweep_full)
-    rows = sweep(
+    return sweep(
         lm, lambda n: load_task(args, n), grid, not args.skip_reference, args.repeats, args.position, on_row=print
     )
+
+
+def run_sweep(args: argparse.Namespace) -> list[dict]:
+    rows = json.loads(args.from_json.read_text())["rows"] if args.from_json else measure_sweep(args)
     table = sweep_table(rows)
     print(table)
-    if args.json:
+    if args.json and not args.from_json:
         args.json.write_text(json.dumps({"model": args.model, "task": args.task, "rows": rows}, indent=2))
     if args.table:
         args.table.write_text(table)
+    if args.readme:
+        splice_into_readme(args.readme, rows)
     return rows
 
 

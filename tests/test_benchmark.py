@@ -1,6 +1,7 @@
 """The benchmark on a tiny model: the three patterns do the same step (the same tokens, the same gradient
 inputs, the engine's own settings), and the summary has the keys the README quotes."""
 
+import json
 from dataclasses import asdict
 
 import pytest
@@ -214,3 +215,40 @@ def test_the_sweep_flags_narrow_the_grid():
     )
     assert args.sweep and args.skip_reference and args.sweep_threads == [2] and args.sweep_tokens == [64]
     assert args.sweep_n_train == [4, 8, 32] and args.sweep_n_rescore == [3, 6]
+
+
+def test_a_sweeps_json_redraws_its_table_and_the_readme_section_keeping_the_text_around(tmp_path):
+    def row(threads, first):
+        return {"threads": threads, "tokens": 64, "n_train": 8, "n_rescore": 3, "candidates": 3}, first
+
+    rows = []
+    for threads, first in ((1, 16.0), (2, 10.0)):
+        base, _ = row(threads, first)
+        rows.append(
+            {
+                **base,
+                "ours_first_s": first,
+                "ours_first_cpu_s": first,
+                "ours_later_s": first / 2,
+                "ours_later_cpu_s": first / 2,
+                "ours_tokens_per_s": 50.0,
+                "floor_s": 12.0,
+                "floor_cpu_s": 24.0,
+                "reference_s": None,
+                "reference_cpu_s": None,
+                "peak_rss_mb": 900.0,
+            }
+        )
+    (tmp_path / "sweep.json").write_text(json.dumps({"rows": rows}))
+    start, end = benchmark.README_MARKERS
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Speed\n\nbefore\n{start}\nold table\n{end}\nafter\n")
+    script = load_script("benchmark")
+    args = ["--sweep", "--from-json", str(tmp_path / "sweep.json"), "--table", str(tmp_path / "t.md")]
+    script.main([*args, "--readme", str(readme)])
+    table = (tmp_path / "t.md").read_text()
+    assert table == benchmark.sweep_table(rows) and "- 64 tokens, 8 examples, 3 re-scored: 1.60x" in table
+    text = readme.read_text()
+    assert text == f"# Speed\n\nbefore\n{start}\n{table.rstrip()}\n{end}\nafter\n"
+    script.main([*args, "--readme", str(readme)])  # again: the same bytes
+    assert readme.read_text() == text

@@ -155,6 +155,15 @@ def test_console_reads_the_typed_evaluation_row_and_result():
     assert "t on tiny: 3 steps, 12s" in out.getvalue()
     assert "   final prompt: 'prompt 3'  test acc 0.750 (n=4)" in lines
     assert "         on other (final): test acc 0.250 (n=4)" in lines
+    assert "12s in all" in lines  # a record from before "load" was kept
+
+
+def test_console_says_where_the_runs_time_went():
+    out = io.StringIO()
+    result = fake_result([fake_row()])
+    result.seconds = {"load": 1.5, "optimization": 7.0, "until_evaluation": 10.0, "total": 12.0}
+    ConsoleCallback(stream=out, progress_bar=False).on_run_end(result)
+    assert "time: load 2s, optimization 7s, dev pick 2s, test 2s" in out.getvalue().splitlines()
 
 
 def test_wandb_offline_run_records_every_step(tmp_path, monkeypatch):

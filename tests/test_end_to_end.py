@@ -33,6 +33,11 @@ def test_default_job_writes_result_history_and_predictions(default_run):
     assert [h["details"]["position"] for h in history] == [0, 1]
     assert all(set(h["stage_seconds"]) == {"reasoning", "gradient", "proposal", "selection"} for h in history)
     assert history[-1]["best_prompt"] == result["final_prompt"]
+    # where the run's wall time went: loading, then optimization (inside until_evaluation), then the test
+    seconds = result["seconds"]
+    assert seconds["load"] > 0 and seconds["load"] + seconds["optimization"] <= seconds["until_evaluation"] + 0.05
+    assert seconds["until_evaluation"] <= seconds["total"]
+    assert sum(h["seconds"] for h in history) <= seconds["optimization"] + 0.05
 
     predictions = [
         json.loads(line) for line in (run_dir / "predictions_smollm2-135m_final.jsonl").read_text().splitlines()

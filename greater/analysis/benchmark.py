@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -333,6 +334,16 @@ SWEEP_COLUMNS = (
     ("reference_s", "reference s (CPU s)", "{:.1f}"),
     ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
 )
+
+
+README_MARKERS = ("<!-- speed sweep: start -->", "<!-- speed sweep: end -->")
+
+
+def splice_into_readme(readme: Path, rows: list[dict]) -> None:
+    """The scaling table into the README, between its speed markers (the text around them is kept)."""
+    from greater.analysis.mini_tables import splice
+
+    readme.write_text(splice(readme.read_text(), sweep_table(rows).rstrip("\n"), *README_MARKERS))
 
 
 def sweep_table(rows: list[dict]) -> str:

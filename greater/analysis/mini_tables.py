@@ -185,9 +185,9 @@ def _runs_section(runs: pd.DataFrame) -> str:
     return f"### Every run (final prompt, first 80 characters)\n\n{shown.to_markdown(index=False)}"
 
 
-def splice(text: str, generated: str) -> str:
+def splice(text: str, generated: str, start: str = START, end: str = END) -> str:
     """Replace what lies between the markers; a file without them gets the block appended."""
-    block = f"{START}\n{generated}\n{END}"
-    if START in text and END in text:
-        return text[: text.index(START)] + block + text[text.index(END) + len(END) :]
+    block = f"{start}\n{generated}\n{end}"
+    if start in text and end in text:
+        return text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     return (text.rstrip() + "\n\n" if text.strip() else "") + block + "\n"

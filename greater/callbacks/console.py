@@ -81,8 +81,24 @@ class ConsoleCallback(Callback):
         for (model, kind), row in rows.items():
             if model != own:
                 lines.append(f"{'':>8} on {model} ({kind}): test acc {row.acc:.3f} (n={row.n})")
+        lines.append(_where_the_time_went(result.seconds))
         lines.append("=" * 72)
         self._print("\n".join(lines))
+
+
+def _where_the_time_went(seconds: dict[str, float]) -> str:
+    """Load, optimization, the rest before the test (the dev pick) and the test, from result.json's seconds
+    (a record written before "load" was kept shows only the total)."""
+    if "load" not in seconds:
+        return f"{seconds['total']:.0f}s in all"
+    before_test = seconds["until_evaluation"]
+    parts = {
+        "load": seconds["load"],
+        "optimization": seconds["optimization"],
+        "dev pick": max(before_test - seconds["load"] - seconds["optimization"], 0.0),
+        "test": seconds["total"] - before_test,
+    }
+    return "time: " + ", ".join(f"{name} {value:.0f}s" for name, value in parts.items())
 
 
 def _score(value: float | None) -> str:

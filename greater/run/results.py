@@ -51,7 +51,7 @@ class RunResult:
     train: dict[str, Any]  # n, initial_acc, final_acc, metric (exact_match)
     test: list[TestRow]
     steps: int
-    seconds: dict[str, float]  # optimization, until_evaluation, total
+    seconds: dict[str, float]  # load, optimization, until_evaluation (load + optimization + dev pick), total
     compute: dict[str, float] = field(default_factory=dict)  # optimization counters by role (see LanguageModel)
     dev_acc: float | None = None  # the final prompt's dev score, by `dev_metric`
     # evaluation.dev_metric's name: parsed or loglik (as the test rows), exact_match (teacher-forced, and every

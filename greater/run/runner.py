@@ -101,6 +101,7 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
     cfg, run_dir, ckpt = p.cfg, p.run_dir, p.checkpoint
     run_dir.write_config(cfg)
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
+    load_seconds = time.perf_counter() - started  # configs, data and the model's weights
     if ckpt is not None:  # the work done before the stop counts toward the budget and the reported compute
         lm.counters.update(ckpt.usage)
     start_step = ckpt.steps_done + 1 if ckpt is not None else 0  # steps count from 1
@@ -119,7 +120,8 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
         raise_if_stopped()  # a stop asked for during the last step ends here, before the evaluation
         plan = EvaluationPlan.of(cfg, optimized.initial_prompt, optimized.final_prompt, p.test, p.transfer)
         rows = evaluate(plan, p.task, _store(cfg, run_dir, launch), callbacks, lm)
-        result = _result(cfg, p.task, optimized, rows, compute, opt_seconds, time.perf_counter() - started)
+        seconds = {"load": load_seconds, "until_evaluation": opt_seconds, "total": time.perf_counter() - started}
+        result = _result(cfg, p.task, optimized, rows, compute, seconds)
         result.writer = writer_usage(writer, compute) if writer is not None else None
         result.write(run_dir.path)
         callbacks.on_run_end(result)
@@ -201,7 +203,7 @@ def _run_info(cfg: DictConfig, run_dir: RunDir, start_step: int, launch: Launch)
 
 
 def _result(
-    cfg, task, optimized: OptimizationResult, rows: list[TestRow], compute, opt_seconds: float, total_seconds: float
+    cfg, task, optimized: OptimizationResult, rows: list[TestRow], compute, seconds: dict[str, float]
 ) -> RunResult:
     return RunResult(
         task=task.name,
@@ -218,11 +220,7 @@ def _result(
         },
         test=rows,
         steps=len(optimized.history),
-        seconds={
-            "optimization": round(optimized.seconds, 2),
-            "total": round(total_seconds, 2),
-            "until_evaluation": round(opt_seconds, 2),
-        },
+        seconds={k: round(v, 2) for k, v in {"optimization": optimized.seconds, **seconds}.items()},
         compute=compute,
         dev_acc=optimized.final_dev_acc,
         dev_metric=optimized.final_dev_metric,
