@@ -116,8 +116,19 @@ def measure_sweep(args: argparse.Namespace) -> list[dict]:
     )
 
 
+def read_sweep(path: Path) -> list[dict]:
+    """The rows of a sweep's JSON (what --sweep --json wrote); a missing or malformed file stops in one line."""
+    try:
+        return json.loads(path.read_text())["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(
+            f"--from-json {path}: not a sweep's JSON ({type(err).__name__}: {err}); "
+            "pass the file `--sweep --json` wrote, or leave --from-json out to measure"
+        ) from None
+
+
 def run_sweep(args: argparse.Namespace) -> list[dict]:
-    rows = json.loads(args.from_json.read_text())["rows"] if args.from_json else measure_sweep(args)
+    rows = read_sweep(args.from_json) if args.from_json else measure_sweep(args)
     table = sweep_table(rows)
     print(table)
     if args.json and not args.from_json:

@@ -218,27 +218,22 @@ def test_the_sweep_flags_narrow_the_grid():
 
 
 def test_a_sweeps_json_redraws_its_table_and_the_readme_section_keeping_the_text_around(tmp_path):
-    def row(threads, first):
-        return {"threads": threads, "tokens": 64, "n_train": 8, "n_rescore": 3, "candidates": 3}, first
-
-    rows = []
-    for threads, first in ((1, 16.0), (2, 10.0)):
-        base, _ = row(threads, first)
-        rows.append(
-            {
-                **base,
-                "ours_first_s": first,
-                "ours_first_cpu_s": first,
-                "ours_later_s": first / 2,
-                "ours_later_cpu_s": first / 2,
-                "ours_tokens_per_s": 50.0,
-                "floor_s": 12.0,
-                "floor_cpu_s": 24.0,
-                "reference_s": None,
-                "reference_cpu_s": None,
-                "peak_rss_mb": 900.0,
-            }
-        )
+    point = {"tokens": 64, "n_train": 8, "n_rescore": 3, "candidates": 3}
+    times = {"ours_tokens_per_s": 50.0, "floor_s": 12.0, "floor_cpu_s": 24.0, "peak_rss_mb": 900.0}
+    rows = [
+        {
+            "threads": threads,
+            **point,
+            "ours_first_s": first,
+            "ours_first_cpu_s": first,
+            "ours_later_s": first / 2,
+            "ours_later_cpu_s": first / 2,
+            **times,
+            "reference_s": None,
+            "reference_cpu_s": None,
+        }
+        for threads, first in ((1, 16.0), (2, 10.0))
+    ]
     (tmp_path / "sweep.json").write_text(json.dumps({"rows": rows}))
     start, end = benchmark.README_MARKERS
     readme = tmp_path / "README.md"
@@ -252,3 +247,17 @@ def test_a_sweeps_json_redraws_its_table_and_the_readme_section_keeping_the_text
     assert text == f"# Speed\n\nbefore\n{start}\n{table.rstrip()}\n{end}\nafter\n"
     script.main([*args, "--readme", str(readme)])  # again: the same bytes
     assert readme.read_text() == text
+
+
+@pytest.mark.parametrize("content", [None, "not json", '{"model": "m"}'])
+def test_a_missing_or_malformed_sweep_json_stops_with_one_line_naming_it(tmp_path, content):
+    path = tmp_path / "sweep.json"
+    if content is not None:
+        path.write_text(content)
+    readme = tmp_path / "README.md"
+    readme.write_text("kept\n")
+    with pytest.raises(SystemExit) as stop:
+        load_script("benchmark").main(["--sweep", "--from-json", str(path), "--readme", str(readme)])
+    message = str(stop.value)
+    assert str(path) in message and "--from-json" in message and "\n" not in message
+    assert readme.read_text() == "kept\n"  # nothing written
