@@ -105,10 +105,9 @@ class Passes:
         for idx in self.batches(lengths):
             row_tails = [tails[i] for i in idx] if tails is not None else None
             row_prefixes = [prefix_lengths[i] for i in idx] if prefix_lengths is not None else None
-            decoded = self._decode_with_backoff(
-                [inputs[i] for i in idx], [drafts[i] for i in idx], max_new_tokens, row_tails, row_prefixes
-            )
-            self._count_decoded(decoded, [inputs[i] for i in idx], [drafts[i] for i in idx], max_new_tokens)
+            rows, row_drafts = [inputs[i] for i in idx], [drafts[i] for i in idx]
+            decoded = self._decode_with_backoff(rows, row_drafts, max_new_tokens, row_tails, row_prefixes)
+            self._count_decoded(decoded, rows, row_drafts, max_new_tokens)
             parts.append(decoded)
             order += idx
             done += len(idx)
