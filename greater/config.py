@@ -173,6 +173,11 @@ class ModelConfig:
     # "sdpa" there). "flash_attention_2" (the flash-attn package) and "flex_attention" apply the softcap too and
     # skip eager's copied K/V and saved O(q*k) attention. Same numbers up to float rounding, like batch_size.
     attn_implementation: str | None = setting(None, resume=Resume.free)
+    # On a CPU: a float32 model's linear layers run through oneDNN on weights packed once (one more copy of the
+    # weights in memory), and one-token attention as two small products instead of sdpa's flash kernel
+    # (greater.engine.kernels): about 1.6x on a GReaTer step on 2 cores. Same numbers up to float rounding, like
+    # batch_size. False: torch's and transformers' own kernels. No effect on a GPU.
+    cpu_kernels: bool = setting(True, resume=Resume.free)
     # False: no system turn at all, not even the one a chat template adds by itself (SmolLM2's persona,
     # Llama-3.2's date block); the reference sends none (AM:299-422). experiment=paper_* sets False.
     system_turn: bool = setting(True, resume=Resume.fixed)

@@ -4,7 +4,8 @@
 
 Runs the engine's own `GreaterOptimizer.step` ("ours"), then the same step on the same inputs and token
 counts, at the optimizer's own settings, as the reference code computes it ("reference") and as bare batched
-model calls ("floor"); see greater/analysis/patterns.py. Prints one table per pattern (median seconds over
+model calls ("floor"; `--pattern floor_kernels` adds the floor on ours' CPU kernels, where the reference and the
+floor run transformers' own); see greater/analysis/patterns.py. Prints one table per pattern (median seconds over
 repeats, CPU seconds, tokens, peak memory per stage) and the ratios; with --json writes
 {"speedup_vs_reference", "ratio_to_floor", "selection_vs_scratch", "selection_reuse_vs_scratch",
 "equal_results", "stages", "settings"}. It also re-scores the step's candidates three ways: from scratch
@@ -57,6 +58,7 @@ def load_model(args: argparse.Namespace) -> LanguageModel:
         cfg.dtype = args.dtype or "auto"
     elif args.dtype:
         cfg.dtype = args.dtype
+    cfg.cpu_kernels = args.cpu_kernels
     return LanguageModel.from_config(cfg)
 
 
@@ -89,6 +91,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N when a GPU is present")
     parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 | auto (cuda default: auto)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--cpu-kernels",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ours with the packed linear layers and decode attention (model.cpu_kernels); --no-cpu-kernels: without",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the summary (or the sweep's rows) here")
     parser.add_argument("--sweep", action="store_true", help="the scaling table over the --sweep-* axes")
     grid = Grid()

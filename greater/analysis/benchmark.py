@@ -9,17 +9,19 @@ three find the same rollouts; `summarize` turns the runs into the ratios the REA
 from __future__ import annotations
 
 import itertools
+import platform
 import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from greater.analysis.patterns import EngineSettings, StepPlan, floor_step, measure, reference_step
+from greater.engine.kernels import transformers_kernels
 from greater.engine.prefix_store import PrefixStore
 from greater.models.language_model import LanguageModel
 from greater.optimizers.base import OptimizationContext
@@ -30,7 +32,7 @@ from greater.optimizers.greater.optimizer import GreaterOptimizer, GreaterRun
 from greater.optimizers.greater.state import SearchState
 from greater.tasks.base import Task
 
-PATTERNS = ("ours", "reference", "floor")
+PATTERNS = ("ours", "reference", "floor", "floor_kernels")
 
 
 def ours_step(
@@ -126,9 +128,11 @@ def run_patterns(
     for _ in range(repeats):
         stages, plan, _ = ours_step(lm, task, opt, tokens, position)
         runs["ours"].append(stages)
-        for pattern, step in (("reference", reference_step), ("floor", floor_step)):
+        for pattern, step in (("reference", reference_step), ("floor", floor_step), ("floor_kernels", floor_step)):
             if pattern in runs:
-                with without_store(lm):
+                # reference and floor: plain transformers calls; floor_kernels: the floor on ours' CPU kernels
+                kernels = nullcontext() if pattern == "floor_kernels" else transformers_kernels(lm.model)
+                with without_store(lm), kernels:
                     runs[pattern].append(step(lm, fresh_scorer(lm, task, opt, tokens), plan, tokens))
         if plan.candidates and rescoring_check:
             with without_store(lm):
@@ -175,6 +179,8 @@ def summarize(result: dict, lm: LanguageModel, settings: dict) -> dict:
     if "floor" in stages:
         summary["ratio_to_floor"] = ours / total(stages["floor"])
         summary["ratio_to_floor_cpu"] = ours_cpu / total(stages["floor"], "cpu_seconds")
+    if "floor_kernels" in stages:  # the engine's own work against the floor's, the kernels being equal
+        summary["ratio_to_floor_kernels"] = ours / total(stages["floor_kernels"])
     if result["scratch"]:
         median = {key: statistics.median(result[key]) for key in ("scratch", "engine", "reused")}
         summary["selection_vs_scratch"] = median["engine"] / median["scratch"]
@@ -187,10 +193,24 @@ def summarize(result: dict, lm: LanguageModel, settings: dict) -> dict:
         "threads": torch.get_num_threads(),
         "device": str(lm.device),
         "dtype": str(lm.model.dtype),
+        "processor": processor_name(),
+        "cpu_kernels": vars(lm.kernels),  # ours only: the reference and floor patterns run transformers' own
         "candidates": len(plan.candidates),
         "engine": {k: str(v) if isinstance(v, str) else v for k, v in vars(plan.settings).items()},
     }
     return summary
+
+
+def processor_name() -> str:
+    """The CPU's model name (Linux), else platform's guess: kernels' speed differs by vendor, so figures name it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def print_table(name: str, stages: dict[str, dict]) -> None:
@@ -228,6 +248,8 @@ def report(summary: dict) -> None:
             f"ours / floor (bare batched calls, same tokens): {summary['ratio_to_floor']:.2f} wall, "
             f"{summary['ratio_to_floor_cpu']:.2f} CPU seconds"
         )
+    if "ratio_to_floor_kernels" in summary:
+        print(f"ours / floor on the same CPU kernels as ours: {summary['ratio_to_floor_kernels']:.2f} wall")
     if "selection_vs_scratch" in summary:
         print(
             f"re-scoring the candidates, engine / from scratch (CPU s): {summary['selection_vs_scratch']:.2f}; "

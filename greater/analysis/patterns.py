@@ -9,6 +9,10 @@
 - floor: the same tokens as bare batched model calls: one cached generation of every reasoning, one forward
   over every answer, one forward and backward for the gradient.
 
+Both run on transformers' and torch's own kernels (greater.engine.kernels.transformers_kernels), as plain
+transformers calls do; ours runs on the engine's CPU kernels. The benchmark's `floor_kernels` is the floor on
+ours' kernels.
+
 The reference and floor patterns take the prompt, position and re-scored candidates from ours, and every
 engine setting from the optimizer's own config (a `StepPlan`), so all three do the same tokens on the same
 inputs with the same loss.

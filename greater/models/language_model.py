@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from greater.config import ModelConfig
 from greater.engine import kv
 from greater.engine.decode import Answer, Tail
+from greater.engine.kernels import CpuKernels, use_cpu_kernels
 from greater.engine.memory import BatchPlanner
 from greater.engine.passes import Batch, Batching, Passes, generation_batches, left_padded, until_stop
 from greater.engine.prefix_store import PrefixStore
@@ -64,10 +65,13 @@ class LanguageModel:
         loss_batch_size: int | None = None,
         reuse_reasoning: bool = False,
         prefix_cache_mb: int = 1024,
+        cpu_kernels: bool = True,
     ) -> None:
         check_batching(batch_size, batch_tokens)
         check_prefix_cache(prefix_cache_mb)
         self.model = model.eval().requires_grad_(False)
+        # On a CPU: packed float32 linear layers and one-token attention as small products (greater.engine.kernels).
+        self.kernels = use_cpu_kernels(self.model) if cpu_kernels else CpuKernels()
         self.tokenizer = tokenizer
         self.name = name
         use_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
@@ -137,6 +141,7 @@ class LanguageModel:
             loss_batch_size=getattr(cfg, "loss_batch_size", None),
             reuse_reasoning=getattr(cfg, "reuse_reasoning", False),
             prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 1024),
+            cpu_kernels=getattr(cfg, "cpu_kernels", True),
         )
 
     @contextmanager
