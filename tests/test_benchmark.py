@@ -10,6 +10,7 @@ import torch
 import greater.optimizers.greater.optimizer as engine
 from greater.analysis import benchmark, patterns
 from greater.analysis.patterns import EngineSettings
+from greater.engine.packed import PackedLinear
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
 from greater.tasks.base import Example, Task
@@ -31,12 +32,14 @@ def optimizer(**overrides) -> GreaterOptimizer:
 
 
 def spy_on_gradients(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """Every gradient the three patterns take: (pattern, sequences, control weight, temperature)."""
+    """Every gradient the patterns take: (pattern, sequences, control weight, temperature, whether the model's
+    packed linear layers were on)."""
     calls: list[tuple] = []
 
     def spy(name, fn):
         def wrapped(lm, seqs, spans, starts, prompt, j, control_weight, temperature):
-            calls.append((name, [list(s) for s in seqs], control_weight, temperature))
+            packed = any(m.enabled for m in lm.model.modules() if isinstance(m, PackedLinear))
+            calls.append((name, [list(s) for s in seqs], control_weight, temperature, packed))
             return fn(lm, seqs, spans, starts, prompt, j, control_weight, temperature)
 
         return wrapped
@@ -74,11 +77,18 @@ def test_the_plan_carries_the_optimizers_own_settings(run):
 def test_every_pattern_takes_the_engines_gradient(run):
     # the same sequences, at the engine's control weight and answer temperature, in all three patterns
     calls = run[4]
-    assert sorted(name for name, *_ in calls) == ["floor", "ours", "reference"]
+    assert sorted(name for name, *_ in calls) == ["floor", "floor", "ours", "reference"]  # floor, floor_kernels
     ours = next(c for c in calls if c[0] == "ours")
-    for name, seqs, weight, temperature in calls:
+    for name, seqs, weight, temperature, _ in calls:
         assert (weight, temperature) == (0.13, 0.37), name
         assert seqs == ours[1], name
+
+
+def test_the_reference_and_floor_run_transformers_kernels_and_ours_its_own(run):
+    # ours and floor_kernels on the packed layers; the reference and the floor on torch's own product
+    packed = sorted((name, on) for name, *_, on in run[4])
+    assert packed == [("floor", False), ("floor", True), ("ours", True), ("reference", False)]
+    assert "ratio_to_floor_kernels" in run[0] and run[0]["settings"]["cpu_kernels"]["packed_layers"] > 0
 
 
 def test_without_reasoning_the_floor_takes_the_gradient_the_engine_takes(monkeypatch):
@@ -101,7 +111,7 @@ def test_engine_settings_name_only_fields_of_the_config():
 
 def test_every_pattern_generates_the_same_reasoning_tokens(summary):
     generated = {p: sum(row["generated"] for row in stages.values()) for p, stages in summary["stages"].items()}
-    assert generated["ours"] == generated["reference"] == generated["floor"] > 0
+    assert generated["ours"] == generated["reference"] == generated["floor"] == generated["floor_kernels"] > 0
     assert summary["settings"]["candidates"] >= 1
 
 
