@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from greater.engine.decode_attention import NAME, decode_attention, use_decode_attention
+from greater.engine.kernels import transformers_kernels
 from greater.testing import tiny_language_model
 
 
@@ -61,3 +62,10 @@ def test_a_cpu_sdpa_model_is_switched_and_decodes_the_same_tokens():
     assert off.model.config._attn_implementation == "sdpa" and not use_decode_attention(off.model.to("meta"))
     prompts = [on.encode("2 + 2 ="), on.encode("a longer question, padded against the first one")]
     assert on.generate(prompts, 12) == tiny_language_model(seed=0, cpu_kernels=False).generate(prompts, 12)
+
+
+def test_transformers_kernels_runs_sdpa_for_the_block_then_switches_back():
+    lm = tiny_language_model(seed=0)
+    with transformers_kernels(lm.model):
+        assert lm.model.config._attn_implementation == "sdpa"
+    assert lm.model.config._attn_implementation == NAME

@@ -1,7 +1,7 @@
 """Attention for one new token as two small products, for models that run transformers' sdpa on a CPU.
 
 A decoding step has one query per row. torch's CPU flash kernel, which sdpa picks there, sets up blocks
-meant for long queries on every call: on the embedded model it took about a fifth of a 24-row decoding step.
+meant for long queries on every call: on the embedded model it took 15-25 ms of a 24-row decoding step.
 For one query the scores are a product with the cached keys, a masked softmax, and a product with the cached
 values: grouped-query heads share their key-value head without copying it. Every other call (a prefill,
 scoring, the gradient's pass) goes to transformers' sdpa unchanged, with the same masks.

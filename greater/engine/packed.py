@@ -4,8 +4,8 @@ Decoding multiplies a few rows (the batch) by every weight matrix at each token.
 (MKL's sgemm) re-lays the weight out on every call, and on some processors (the project's AMD machines) it
 runs a generic path: a decode step on the embedded model spends most of its time there at a quarter of the
 memory bandwidth. oneDNN's product over a weight laid out once for it reads each weight once per call, at
-every batch size, forward and backward (about 2x on the embedded model's products on 2 cores; measured by
-scripts/benchmark.py with `model.packed_weights` on and off).
+every batch size, forward and backward (about 2x on the embedded model's products on 2 cores; the whole
+step is measured by scripts/benchmark.py with and without `--no-cpu-kernels`).
 
 The numbers are float32 all the way, equal to torch's own product up to float rounding (like a change of
 batch size or attention kernel), and a row's result does not depend on the other rows of its batch.
