@@ -207,6 +207,9 @@ class TaskConfig:
     n_dev: int = setting(0, min=0, resume=Resume.fixed)
     n_test: int = setting(40, min=0, note="0 takes every example left", resume=Resume.fixed)
     split: Split = setting(Split.random, resume=Resume.fixed)
+    # drop test questions that also appear in train or dev (whitespace and case aside); every run reports
+    # how many there are (result.json split_overlap) and warns when there are any
+    dedupe: bool = setting(True, resume=Resume.fixed)
     # the closed answer set (label tasks; others default to theirs)
     options: list[str] | None = setting(None, resume=Resume.fixed)
     # reference: as the paper's scripts (experiment=paper_*)

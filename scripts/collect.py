@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from greater.analysis.collect import collect
+from greater.compare.collect import collect
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """The powered experiment of issue 20: what it can detect, then its runs, resumable from the committed records.
 
-    python scripts/powered.py plan     # the design, what it can detect -> docs/results/powered/design.md
+    python scripts/powered.py plan     # what each comparison detects, per cell -> docs/results/powered/design.md
     python scripts/powered.py run --parallel 2 --hours 4      # every job without a record, 2 at a time
     python scripts/powered.py run --arms zs_cot greater --seeds 0 1   # a slice
     python scripts/powered.py status                # records done / pending per arm
@@ -19,8 +19,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
+
 from greater.analysis.powered import ARM_ORDER, ARMS, RECORDS, SEEDS, jobs, pending, run_all
-from greater.analysis.powered_design import design_page, screened_tasks
+from greater.analysis.powered_design import comparison_rows, design_page, screened_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         out = ROOT / RECORDS.parent / "design.md"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(design_page(tasks, ROOT / RECORDS))
+        print(pd.DataFrame(comparison_rows(tasks, ROOT / RECORDS)).to_markdown(index=False))
         print(f"wrote {out}")
         return 0
     if args.command == "tables":

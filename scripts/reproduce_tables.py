@@ -20,11 +20,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from greater.analysis.collect import collect_all
 from greater.analysis.mini_tables import MINI_OUT, write_mini
 from greater.analysis.powered import RECORDS
 from greater.analysis.powered_tables import write_powered
 from greater.analysis.tables import write_paper
+from greater.compare.collect import collect_all
 
 ROOT = Path(__file__).resolve().parents[1]
 DIAGNOSTIC = Path("docs/results/gradient_diagnostic.csv")

@@ -1,10 +1,10 @@
-"""Collecting result files into one table (greater/analysis/collect.py, scripts/collect.py): malformed files
+"""Collecting result files into one table (greater/compare/collect.py, scripts/collect.py): malformed files
 skipped, per-example outcomes read back."""
 
 import json
 import logging
 
-from greater.analysis.collect import collect, collect_all, outcomes
+from greater.compare.collect import collect, collect_all, outcomes
 from greater.run.results import RunResult, TestRow
 from greater.writers import writer_usage
 from tests.recipes import load_script

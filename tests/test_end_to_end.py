@@ -74,6 +74,7 @@ def test_custom_csv_with_renamed_columns_runs_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((run_dir / "result.json").read_text())
     assert result["task"] == "custom" and result["steps"] == 2
+    assert (result["split_overlap"], result["dropped_overlap"]) == (0, 0)  # eight distinct questions
     predictions = [
         json.loads(line) for line in (run_dir / "predictions_smollm2-135m_final.jsonl").read_text().splitlines()
     ]

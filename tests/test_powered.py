@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from greater.analysis.collect import collect, outcomes
 from greater.analysis.powered import ARM_ORDER, Job, collect_records, compact, jobs, pending
 from greater.analysis.statistics import final_rows, paired_tests
+from greater.compare.collect import collect, outcomes
 from tests.test_collect import write_result
 
 
@@ -61,16 +61,25 @@ def test_a_record_reads_back_like_its_run_and_is_not_rerun(tmp_path):
     assert [j.arm for j in pending(every, records)] == ["pe2"]
 
 
-def test_the_design_reads_discordance_and_cost_from_the_records(tmp_path):
+def test_the_design_reads_the_between_cell_spread_and_cost_from_the_records(tmp_path):
     from greater.analysis.powered_design import comparison_rows, cost_rows
+    from greater.compare.power import PRIOR_SD, cells_needed, detectable_difference
 
     records = tmp_path / "records"
-    for arm, right in (("greater", [True, False, True, True, False]), ("zs_cot", [True, True, False, True, True])):
-        job = Job("m", "synthetic/t", arm, 0)
-        write_result(records / job.key, "synthetic/t", "m", [("m", "final", 0)], optimizer=arm, correct={"m": right})
-    rows = {r["comparison"]: r for r in comparison_rows({"m": ["synthetic/t"]}, records) if r["task"] == "t"}
-    assert rows["GReaTer vs zs_cot"]["discordance"] == "60% (seen on 5 pairs)"  # q1, q2, q4 differ
-    assert rows["GReaTer vs pe2"]["discordance"] == "15% (prior)"
+    # seeds 0-2 of one task: GReaTer right on 5, 3 and 4 of 5 questions, ZS-CoT on 2 each -> +60, +20, +40 points
+    for seed, right in enumerate([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]):
+        for arm, marks in (("greater", right), ("zs_cot", [1, 1, 0, 0, 0])):
+            job = Job("m", "synthetic/t", arm, seed)
+            rows = [("m", "final", 0)]
+            write_result(records / job.key, "synthetic/t", "m", rows, optimizer=arm, correct={"m": marks})
+    rows = {r["comparison"]: r for r in comparison_rows({"m": ["synthetic/t"]}, records)}
+    seen = rows["GReaTer vs zs_cot"]
+    assert seen["cells done"] == 3 and seen["cells planned"] == 5
+    assert seen["between-cell sd"] == "20.0 (measured on 3 cells)"  # sd of 60, 20, 40
+    assert seen["detects, done"] == f"{detectable_difference(20.0, [3]):.1f}"
+    assert seen["cells for 5 points"] == cells_needed(20.0, 1, 5.0)
+    assert rows["GReaTer vs pe2"]["between-cell sd"] == f"{PRIOR_SD:.1f} (prior)"
+    assert rows["GReaTer vs pe2"]["cells done"] == 0
     costs = {r["arm"]: r for r in cost_rows({"m": ["synthetic/t"]}, records)}
-    assert costs["greater"]["records"] == "1 / 5" and costs["greater"]["minutes per job"] == "0.1"  # 9 s
+    assert costs["greater"]["records"] == "3 / 5" and costs["greater"]["minutes per job"] == "0.1"  # 9 s
     assert costs["pe2"]["minutes per job"] == "not measured yet"

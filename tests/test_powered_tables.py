@@ -1,6 +1,6 @@
-"""The powered experiment's page (greater/analysis/powered_tables.py): pooled accuracies and paired counts against
-an independent count of the records' outcomes, the reading of a comparison, and the same bytes from a copy of the
-records in another place (what a fresh clone does)."""
+"""The powered experiment's page (greater/analysis/powered_tables.py): pooled accuracies, paired counts and the
+method-level (per-cell) differences against an independent count of the records' outcomes, the reading of a
+comparison, and the same bytes from a copy of the records in another place (what a fresh clone does)."""
 
 import random
 import shutil
@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 from greater.analysis.powered import Job
-from greater.analysis.powered_tables import paired_difference, reading, write_powered
+from greater.analysis.powered_tables import reading, write_powered
+from greater.compare.method_level import MethodDifference, sign_flip_p
 from tests.test_collect import write_result
 
 N = 40
@@ -51,17 +52,30 @@ def test_accuracy_and_paired_counts_match_an_independent_count(records, tmp_path
             c += sum(t and not o for o, t in zip(ours, theirs))
     pooled = tests.loc[("ZS-CoT", "all tasks")]
     assert (pooled["pairs"], pooled["GReaTer only"], pooled["other only"]) == (4 * N, b, c)
-    assert pooled["difference (points)"].startswith(f"{100 * (b - c) / (4 * N):+.1f} [")
+    # the method-level estimate: each task's mean cell difference, then the mean over tasks
+    per_cell = {
+        (t, s): 100 * (sum(marks("greater", t, s)) - sum(marks("zs_cot", t, s))) / N for t in "ab" for s in (0, 1)
+    }
+    task_means = [(per_cell[(t, 0)] + per_cell[(t, 1)]) / 2 for t in "ab"]
+    assert pooled["cells"] == 4
+    assert pooled["method_diff"] == pytest.approx(sum(task_means) / 2, abs=0.01)
+    assert tests.loc[("ZS-CoT", "a"), "method_diff"] == pytest.approx(task_means[0], abs=0.01)
+    assert pooled["method_ci_low"] < pooled["method_diff"] < pooled["method_ci_high"]
+    assert pooled["method_p"] == pytest.approx(sign_flip_p({t: [per_cell[(t, 0)], per_cell[(t, 1)]] for t in "ab"}))
     assert set(tests.index.get_level_values("vs")) == {"ZS-CoT", "GReaTer, random ranking"}
 
 
-def test_the_paired_difference_interval_and_the_reading():
-    diff, low, high = paired_difference(100, 30, 10)
-    se = ((40 / 100 - 0.2**2) / 100) ** 0.5  # Wald: var(d) = (b + c)/n - d^2, over n
-    assert (diff, low, high) == pytest.approx((20, 100 * (0.2 - 1.96 * se), 100 * (0.2 + 1.96 * se)))
-    assert reading(20.0, 0.001, 5.0) == "GReaTer wins"
-    assert reading(-20.0, 0.001, 5.0) == "GReaTer loses"
-    assert reading(2.0, 0.3, 5.0) == "cannot tell (detects 5.0+ points)"
+def difference(diff: float, low: float, high: float, p: float, cells: int = 15) -> MethodDifference:
+    return MethodDifference("all tasks", cells, diff, low, high, p, 0, 0, 0)
+
+
+def test_the_reading_needs_both_the_interval_and_the_sign_flip_test():
+    assert reading(difference(8.0, 2.0, 14.0, 0.01), 6.0) == "GReaTer wins"
+    assert reading(difference(-8.0, -14.0, -2.0, 0.01), 6.0) == "GReaTer loses"
+    assert reading(difference(2.0, -3.0, 7.0, 0.3), 6.0) == "cannot tell (detects 6.0 points)"
+    assert reading(difference(2.0, -3.0, 7.0, 0.3), float("nan")) == "cannot tell (too few cells)"
+    # five cells, all one way: the least p a sign-flip test over 5 cells can give is 2/32
+    assert reading(difference(25.0, 11.0, 37.0, 0.0625, cells=5), 12.0).startswith("GReaTer wins in every cell")
 
 
 def test_the_page_is_the_same_bytes_from_a_copy_elsewhere_and_keeps_its_hand_text(records, tmp_path):

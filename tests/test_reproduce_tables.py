@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from greater.analysis.collect import collect
 from greater.analysis.methods import display_name, ordered, paper_row, split_name
 from greater.analysis.mini_tables import MINI_ROOTS
 from greater.analysis.paper import PAPER_BBH_TASKS
 from greater.analysis.statistics import accuracy_table, final_rows, mcnemar_exact, paired_tests
 from greater.analysis.tables import table1, table2
+from greater.compare.collect import collect
 from greater.writers.local import ModelWriter, TaskModelWriter
 from tests.recipes import load_script
 from tests.test_collect import write_result

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from greater.analysis.collect import collect
+from greater.compare.collect import collect
 from greater.run import runner
 from greater.run.launch import Launch
 from greater.run.results import RunResult

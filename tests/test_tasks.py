@@ -3,6 +3,7 @@
 Splits are tested in test_splits.py."""
 
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -279,3 +280,29 @@ def test_datasets_cache_follows_the_hugging_face_variables(monkeypatch, tmp_path
     assert datasets_cache("~/unused") == tmp_path / "hf" / "datasets"
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "ds"))
     assert datasets_cache("~/unused") == tmp_path / "ds"
+
+
+def test_test_questions_seen_in_train_or_dev_are_reported_and_dedupe_drops_them(tmp_path, caplog):
+    path = tmp_path / "repeats.csv"
+    # file order (split=paper): 2 train, 1 dev, then test; two test questions repeat train/dev ones up to
+    # whitespace and case
+    rows = ["Great film", "Awful", "Boring", "great   FILM", "Loved it", "BORING", "Fine"]
+    path.write_text("q,a\n" + "".join(f"{q},positive\n" for q in rows))
+    cfg = custom_cfg(path, question_field="q", answer_field="a", split="paper", n_dev=1, n_test=0, dedupe=False)
+    with caplog.at_level(logging.WARNING):
+        kept = build_task(cfg, None, seed=0)
+    assert [e.question for e in kept.test] == ["great   FILM", "Loved it", "BORING", "Fine"]
+    assert (kept.split_overlap, kept.dropped_overlap) == (2, 0)
+    assert "2 test question(s) also appear in train or dev" in caplog.text and "task.dedupe=true" in caplog.text
+    deduped = build_task(replace(cfg, dedupe=True), None, seed=0)
+    assert [e.question for e in deduped.test] == ["Loved it", "Fine"]
+    assert (deduped.split_overlap, deduped.dropped_overlap) == (0, 2)
+
+
+def test_dedupe_is_on_by_default_and_off_under_the_paper_protocol():
+    from greater import compose
+
+    assert TaskConfig.__dataclass_fields__["dedupe"].default is True
+    assert compose([]).task.dedupe is True
+    for experiment in ("paper_bbh", "paper_gsm8k", "paper_folio", "paper_bbh_scripts"):
+        assert compose([f"experiment={experiment}"]).task.dedupe is False

@@ -4,8 +4,8 @@ these modules, which tests check directly.
 - paper: the paper's task lists and published numbers (the one place of both);
 - methods: the display name of each method in tables;
 - sweeps: conf/sweep/*.yaml written from the task lists;
-- collect: result files to one table, and the one reader of a run's per-example predictions;
-- statistics: pooled accuracy with Wilson intervals, exact McNemar tests on paired examples;
+- statistics: pooled accuracy with Wilson intervals, question-level McNemar tests (method-level comparisons
+  are greater.compare's);
 - tables: the paper-style Tables 1 and 2; mini_tables: the miniature profile (markdown, CSV, figures);
 - ablation: the GReaTer ablation's arms and its table;
 - scan: a zero-shot scan that reads one reasoning in both evaluation modes, as `evaluate_prompt` does;

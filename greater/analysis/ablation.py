@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from greater.analysis.collect import outcomes
+from greater.compare.collect import outcomes
 from greater.evaluation.metrics import wilson_interval
 from greater.run.results import RunResult
 

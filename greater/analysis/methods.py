@@ -35,7 +35,7 @@ def display_name(optimizer: str, writer: str | None = None) -> str:
 
 
 def method_column(rows: Any) -> list[str]:
-    """The display name of each row of a collected table (greater.analysis.collect; its `writer` column may
+    """The display name of each row of a collected table (greater.compare.collect; its `writer` column may
     be absent in older tables)."""
     writers = rows["writer"] if "writer" in rows else [None] * len(rows)
     return [display_name(o, w) for o, w in zip(rows["optimizer"], writers)]

@@ -198,7 +198,7 @@ def run_all(todo: list[Job], entry: Path, parallel: int, deadline: float | None 
 def collect_records(records: Path = RECORDS):
     """Every record as collect's table, with the arm in the `optimizer` column: several arms run the same
     optimizer, and the tables compare arms."""
-    from greater.analysis.collect import collect
+    from greater.compare.collect import collect
 
     table = collect(records)
     table["optimizer"] = [Path(d).parent.name for d in table.run_dir]  # records/<model>/<task>/<arm>/seed<S>

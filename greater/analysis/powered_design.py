@@ -1,9 +1,6 @@
 """The powered experiment's design stated before it runs (issue 20): the tasks the screening chose and, for every
-comparison, the smallest paired difference it can detect (exact McNemar, alpha 0.05, power 0.8).
-
-The discordance rate (the share of test questions exactly one of two prompts gets right) decides what a paired
-test can see. Before any record exists it is the rate the old mini tables saw (docs/results/mini_paired_tests.csv:
-15% median, 4% to 29%, over 24 comparisons); once both arms of a comparison have records, the rate they show.
+comparison, the smallest difference it can detect at the level of (task, seed) cells (greater/compare/power.py),
+from the spread between cells that the records show, or a prior before they show one.
 """
 
 from __future__ import annotations
@@ -12,16 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.collect import outcomes
-from greater.analysis.power import detectable_difference
-from greater.analysis.powered import ARM_ORDER, ARMS, SEEDS, Job
+from greater.analysis.powered import ARM_ORDER, ARMS, SEEDS, Job, collect_records
 from greater.analysis.screening import CEILING, keep_reason
+from greater.compare.cells import Cell, by_task, cells_of
+from greater.compare.power import PRIOR_SD, cells_needed, detectable_difference, pooled_sd
 from greater.run.results import RunResult
 
 TASKS_PER_MODEL = 3
 TEST_PER_SEED = 342  # 400 generated questions less 8 train and 50 dev
-PRIOR_DISCORDANCE = 0.15
-PRIOR_RANGE = (0.04, 0.29)
+TARGET = 5.0  # points: the difference the next experiments are sized to detect
 REFERENCE_ARM = "greater"
 BUDGET_HOURS = 4.0  # the issue's plan: four hours of the 2-core machine, two jobs at a time
 
@@ -42,60 +38,56 @@ def screened_tasks(screening_csv: Path) -> dict[str, list[str]]:
     return chosen
 
 
-def observed_discordance(records: Path, a: Job, b: Job) -> tuple[int, int] | None:
-    """(pairs, discordant pairs) of two jobs' final prompts on their shared test questions, if both have records."""
-    found = []
-    for job in (a, b):
-        path = records / job.key
-        if not (path / "result.json").exists():
-            return None
-        row = RunResult.read(path).row(prompt_kind="final")
-        found.append(outcomes(path / row.predictions_file))
-    shared = found[0].keys() & found[1].keys()
-    return len(shared), sum(found[0][i] != found[1][i] for i in shared)
+def final_rows(records: Path) -> pd.DataFrame:
+    """One row per record: its final prompt's test row, the arm in `arm` and the task's short name."""
+    table = collect_records(records)
+    rows = table[table.prompt_kind == "final"].copy()
+    rows["arm"] = rows.optimizer
+    rows["task"] = [t.split("/")[-1] for t in rows.task]
+    return rows.reset_index(drop=True)
 
 
-def comparison_rows(tasks_by_model: dict[str, list[str]], records: Path) -> list[dict]:
-    rows = []
+def arm_cells(rows: pd.DataFrame, model: str, arm: str) -> list[Cell]:
+    """GReaTer against `arm` on `model`: the (task, seed) cells both have a record for."""
+    scope = rows[rows.model == model]
+    return cells_of(scope[scope.arm == REFERENCE_ARM], scope[scope.arm == arm])
+
+
+def between_cell_sd(cells: list[Cell]) -> tuple[float, str]:
+    """The comparison's between-cell sd of paired differences (pooled within tasks) and where it comes from:
+    the cells where both arms ran, else PRIOR_SD."""
+    sd = pooled_sd(by_task(cells))
+    return (sd, f"measured on {len(cells)} cells") if sd == sd else (PRIOR_SD, "prior")
+
+
+def comparison_rows(tasks_by_model: dict[str, list[str]], records: Path, target: float = TARGET) -> list[dict]:
+    """Per model and arm, GReaTer against it over the model's tasks: cells planned and done, the between-cell
+    sd, what the planned and the done cells detect, and the cells that detect `target` points."""
+    rows_ = final_rows(records) if any(records.rglob("result.json")) else None
+    out = []
     for model, tasks in tasks_by_model.items():
         for arm in [a for a in ARM_ORDER if a != REFERENCE_ARM]:
-            for task in tasks:
-                pairs = disc = 0
-                for seed in SEEDS:
-                    seen = observed_discordance(
-                        records, Job(model, task, REFERENCE_ARM, seed), Job(model, task, arm, seed)
-                    )
-                    if seen:
-                        pairs, disc = pairs + seen[0], disc + seen[1]
-                rate, source = (disc / pairs, f"seen on {pairs} pairs") if pairs else (PRIOR_DISCORDANCE, "prior")
-                n = TEST_PER_SEED * len(SEEDS)
-                rows.append(
-                    {
-                        "model": model,
-                        "comparison": f"GReaTer vs {arm}",
-                        "task": task.split("/")[-1],
-                        "pairs": n,
-                        "discordance": f"{100 * rate:.0f}% ({source})",
-                        "detectable (points)": _points(n, rate),
-                    }
-                )
-            n_all = TEST_PER_SEED * len(SEEDS) * len(tasks)
-            rows.append(
+            cells = arm_cells(rows_, model, arm) if rows_ is not None else []
+            sd, source = between_cell_sd(cells)
+            done = [len(d) for d in by_task(cells).values()]
+            needed = cells_needed(sd, len(tasks), target)
+            out.append(
                 {
                     "model": model,
                     "comparison": f"GReaTer vs {arm}",
-                    "task": "all tasks pooled",
-                    "pairs": n_all,
-                    "discordance": f"{100 * PRIOR_DISCORDANCE:.0f}% (prior)",
-                    "detectable (points)": _points(n_all, PRIOR_DISCORDANCE),
+                    "cells planned": len(tasks) * len(SEEDS),
+                    "cells done": len(cells),
+                    "between-cell sd": f"{sd:.1f} ({source})",
+                    "detects, planned": _points(detectable_difference(sd, [len(SEEDS)] * len(tasks))),
+                    "detects, done": _points(detectable_difference(sd, done)) if done else "-",
+                    f"cells for {target:g} points": needed if needed > 0 else "more than 10000",
                 }
             )
-    return rows
+    return out
 
 
-def _points(n: int, rate: float) -> str:
-    d = detectable_difference(n, max(rate, 1e-3))
-    return "none" if d != d else f"{100 * d:.1f}"
+def _points(d: float) -> str:
+    return "none" if d != d else f"{d:.1f}"
 
 
 def cost_rows(tasks_by_model: dict[str, list[str]], records: Path, parallel: int = 2) -> list[dict]:
@@ -138,8 +130,6 @@ def within_budget(cost: list[dict], hours: float = BUDGET_HOURS) -> str:
 
 
 def design_page(tasks_by_model: dict[str, list[str]], records: Path) -> str:
-    n = TEST_PER_SEED * len(SEEDS)
-    lo, hi = (_points(n, r) for r in PRIOR_RANGE)
     arms = "\n".join(f"- `{a}`: {ARMS[a].what} (`{' '.join(ARMS[a].overrides)}`)" for a in ARM_ORDER)
     tasks = "\n".join(f"- {m}: {', '.join(t)}" for m, t in tasks_by_model.items())
     table = pd.DataFrame(comparison_rows(tasks_by_model, records)).to_markdown(index=False)
@@ -147,8 +137,8 @@ def design_page(tasks_by_model: dict[str, list[str]], records: Path) -> str:
     costs = pd.DataFrame(cost).to_markdown(index=False)
     return f"""# The powered experiment: design (issue 20)
 
-Written by `python scripts/powered.py plan` before the runs, and again as records arrive (the discordance
-column then shows what the runs saw instead of the prior).
+Written by `python scripts/powered.py plan` before the runs, and again as records arrive (the between-cell sd
+then comes from the cells both arms ran instead of the prior).
 
 ## Protocol
 Per (model, task, seed): 400 generated questions, seed-dependent splits of 8 train (the search), 50 dev (every
@@ -165,10 +155,14 @@ chance and ceiling, at most {TASKS_PER_MODEL} per model):
 {tasks}
 
 ## What it can detect
-Exact McNemar, two-sided, alpha 0.05, power 0.8, over the {n} paired test questions of a task's five seeds.
-At the prior discordance of {100 * PRIOR_DISCORDANCE:.0f}% a task detects
-{_points(n, PRIOR_DISCORDANCE)} points; over the prior's range (4% to 29%), {lo} to {hi} points. The design
-therefore meets the 5-point target per task. Pooling the tasks of a model triples the pairs.
+The unit of replication is the (task, seed) cell: one search, one final prompt, one test accuracy, paired with
+the other arm's on the same seed's test questions. The comparison's estimate is the mean of the cells' paired
+differences, tasks weighing the same; its power is that of a two-sided t test at alpha 0.05 (power 0.8) with
+the between-cell sd of the paired differences, pooled within tasks: measured on the cells both arms have
+run, else the prior of {PRIOR_SD:g} points (GReaTer vs ZS-CoT's spread in the first runs, rounded up). The
+question noise of {TEST_PER_SEED} test questions is part of that spread; most of it is between searches.
+Each row is one comparison over the model's tasks; the last column is the number of cells (the same in
+every task) that would detect {TARGET:g} points.
 
 {table}
 

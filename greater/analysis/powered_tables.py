@@ -7,14 +7,13 @@ page's markers; the text around them is written by hand. Everything here reads c
 nothing in the output depends on where the checkout lies or when it runs, so a fresh clone regenerates the same
 bytes.
 
-Pairing: the same (seed, test question) answered by both arms' final prompts; seeds draw different splits.
-Intervals: an arm's accuracy pools its seeds (correct / total), Wilson 95%; a paired difference has the Wald
-interval of a difference of paired proportions.
+Comparisons are read at the (task, seed) cell, the unit of replication (one search, one prompt): the mean
+of the cells' paired differences, a cluster-bootstrap interval and a sign-flip p (greater/compare/). An
+arm's accuracy row pools its seeds' questions (correct / total, Wilson 95%): it describes those prompts.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -22,24 +21,22 @@ import pandas as pd
 from greater.analysis.gradient_summary import read_rows, why_table
 from greater.analysis.gradient_summary import table as diagnostic_table
 from greater.analysis.mini_tables import cell, plot_accuracy, plot_compute, splice
-from greater.analysis.power import detectable_difference
-from greater.analysis.powered import ARM_ORDER, ARMS, collect_records
-from greater.analysis.powered_design import REFERENCE_ARM, comparison_rows
-from greater.analysis.statistics import mcnemar_exact, paired_counts
+from greater.analysis.powered import ARM_ORDER, ARMS
+from greater.analysis.powered_design import REFERENCE_ARM, arm_cells, between_cell_sd, comparison_rows
+from greater.analysis.powered_design import final_rows as design_final_rows
+from greater.compare.cells import by_task
+from greater.compare.method_level import ALL_TASKS, MethodDifference, compare
+from greater.compare.power import detectable_difference
 from greater.evaluation.metrics import wilson_interval
 from greater.run.results import RunResult
 
 ALPHA = 0.05
-POOLED = "all tasks"
 
 
 def final_rows(records: Path) -> pd.DataFrame:
     """One row per record: its final prompt's test row, with its dev accuracy and the arm's label."""
-    table = collect_records(records)
-    rows = table[table.prompt_kind == "final"].copy()
-    rows["arm"] = rows.optimizer
+    rows = design_final_rows(records)
     rows["label"] = [ARMS[a].label for a in rows.arm]
-    rows["task"] = [t.split("/")[-1] for t in rows.task]
     rows["dev_acc"] = [RunResult.read(Path(d)).dev_acc for d in rows.run_dir]
     rows["correct"] = (rows.acc * rows.n).round().astype(int)
     order = {a: i for i, a in enumerate(ARM_ORDER)}
@@ -73,51 +70,50 @@ def accuracy(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def paired_difference(pairs: int, b: int, c: int) -> tuple[float, float, float]:
-    """The paired difference in accuracy (b - c) / pairs with its Wald 95% interval, in points."""
-    d = (b - c) / pairs
-    se = math.sqrt(max((b + c) / pairs - d * d, 0.0) / pairs)
-    return 100 * d, 100 * (d - 1.96 * se), 100 * (d + 1.96 * se)
-
-
-def reading(diff: float, p: float, detectable: float) -> str:
-    """A comparison in words: a win or a loss where the test rejects, otherwise what the design could have seen."""
-    if p < ALPHA:
-        return f"GReaTer {'wins' if diff > 0 else 'loses'}"
-    return f"cannot tell (detects {detectable:.1f}+ points)" if detectable == detectable else "cannot tell"
+def reading(row: MethodDifference, detectable: float) -> str:
+    """A comparison in words: a win or a loss only where the cells' interval excludes zero and the sign-flip
+    test rejects; otherwise what this many cells could have seen."""
+    excludes_zero = not row.ci_low <= 0 <= row.ci_high
+    side = "wins" if row.diff > 0 else "loses"
+    if row.p < ALPHA and excludes_zero:
+        return f"GReaTer {side}"
+    if excludes_zero and row.p <= 2 / 2**row.cells + 1e-12:
+        return f"GReaTer {side} in every cell; {row.cells} cells cannot reach p < {ALPHA:g}"
+    if detectable != detectable:
+        return "cannot tell (too few cells)"
+    return f"cannot tell (detects {detectable:.1f} points)"
 
 
 def comparisons(rows: pd.DataFrame) -> pd.DataFrame:
-    """GReaTer against every other arm with records, per task and over a model's tasks pooled."""
+    """GReaTer against every other arm with records, per task and over a model's tasks, read at the level of
+    (task, seed) cells; the pooled-question McNemar test is the last, secondary column."""
     out = []
     for model, scope in rows.groupby("model", sort=True):
-        ours = scope[scope.arm == REFERENCE_ARM]
-        tasks = sorted(set(ours.task))
         for arm in [a for a in ARM_ORDER if a != REFERENCE_ARM and a in set(scope.arm)]:
-            theirs = scope[scope.arm == arm]
-            per_task = {t: paired_counts(ours[ours.task == t], theirs[theirs.task == t]) for t in tasks}
-            per_task = {t: c for t, c in per_task.items() if c[0]}
-            if len(per_task) > 1:
-                per_task[POOLED] = tuple(sum(c[i] for c in per_task.values()) for i in range(3))
-            for task, (pairs, b, c) in per_task.items():
-                diff, low, high = paired_difference(pairs, b, c)
-                p = mcnemar_exact(b, c)
-                detectable = 100 * detectable_difference(pairs, max((b + c) / pairs, 1e-3))
+            cells = arm_cells(scope, model, arm)
+            if not cells:
+                continue
+            sd, _ = between_cell_sd(cells)
+            sizes = {t: len(d) for t, d in by_task(cells).items()}
+            for row in compare(cells):
+                counts = list(sizes.values()) if row.scope == ALL_TASKS else [sizes[row.scope]]
+                detectable = detectable_difference(sd, counts)
                 out.append(
                     {
                         "model": model,
                         "vs": ARMS[arm].label,
-                        "task": task,
-                        "seeds": len(set(ours[ours.task == task].seed) & set(theirs[theirs.task == task].seed))
-                        if task != POOLED
-                        else "",
-                        "pairs": pairs,
-                        "GReaTer only": b,
-                        "other only": c,
-                        "difference (points)": f"{diff:+.1f} [{low:+.1f}, {high:+.1f}]",
-                        "p": f"{p:.3g}",
-                        "detectable (points)": f"{detectable:.1f}",
-                        "reading": reading(diff, p, detectable),
+                        "task": row.scope,
+                        "cells": row.cells,
+                        "method_diff": round(row.diff, 2),
+                        "method_ci_low": round(row.ci_low, 2),
+                        "method_ci_high": round(row.ci_high, 2),
+                        "method_p": float(f"{row.p:.4g}"),
+                        "detectable": round(detectable, 1),
+                        "reading": reading(row, detectable),
+                        "pairs": row.pairs,
+                        "GReaTer only": row.only_a,
+                        "other only": row.only_b,
+                        "question_p": float(f"{row.mcnemar_p:.3g}"),
                     }
                 )
     return pd.DataFrame(out)
@@ -151,10 +147,10 @@ def _design(rows: pd.DataFrame, records: Path) -> str:
     tasks = {m: sorted({f"synthetic/{t}" for t in g.task}) for m, g in rows.groupby("model", sort=True)}
     table = pd.DataFrame(comparison_rows(tasks, records)).to_markdown(index=False)
     return (
-        "### What the design can detect (exact McNemar, alpha 0.05, power 0.8)\n\n"
-        "For every planned comparison, over the paired test questions of a task's five seeds: the smallest "
-        "difference in accuracy the design detects, at the discordance the records show where both arms ran "
-        "(the prior of 15% otherwise; docs/results/powered/design.md).\n\n" + table
+        "### What the design can detect, at the level of (task, seed) cells (t test, alpha 0.05, power 0.8)\n\n"
+        "For every planned comparison over a model's tasks: the between-cell sd of GReaTer's paired differences "
+        "(measured where both arms ran, else the prior), the smallest difference the planned and the finished "
+        "cells detect, and the cells needed for 5 points (docs/results/powered/design.md).\n\n" + table
     )
 
 
@@ -175,12 +171,38 @@ def _accuracy(acc: pd.DataFrame, out_dir: Path) -> str:
 def _tests(tests: pd.DataFrame) -> str:
     if tests.empty:
         return ""
-    return (
-        "### GReaTer against each arm: paired on the same (seed, test question)\n\n"
-        "`GReaTer only`: questions GReaTer's prompt got right and the other's wrong; `other only`: the reverse. "
-        "Difference: GReaTer minus the other, in points, 95% Wald interval; p: exact McNemar; detectable: what "
-        "this many pairs detect at the discordance seen.\n\n" + tests.to_markdown(index=False)
+    shown = pd.DataFrame(
+        {
+            "model": tests.model,
+            "vs": tests.vs,
+            "task": tests.task,
+            "cells": tests.cells,
+            "GReaTer minus other (points)": [
+                _signed(d, lo, hi) for d, lo, hi in zip(tests.method_diff, tests.method_ci_low, tests.method_ci_high)
+            ],
+            "sign-flip p": [f"{p:.3g}" for p in tests.method_p],
+            "reading": tests.reading,
+            "questions (GReaTer only / other only)": [
+                f"{n} ({b} / {c})" for n, b, c in zip(tests.pairs, tests["GReaTer only"], tests["other only"])
+            ],
+            "these prompts on these questions: McNemar p": [f"{p:.3g}" for p in tests.question_p],
+        }
     )
+    return (
+        "### GReaTer against each arm, one paired difference per (task, seed) cell\n\n"
+        "The estimate is the mean of the cells' differences in test accuracy (each cell: both arms' final prompts "
+        "on the same seed's test questions); over tasks, each task weighs the same. Interval: 95% cluster "
+        "bootstrap over cells within tasks, rescaled for few cells (greater/compare/method_level.py). p: exact "
+        "sign-flip test over the cells. Reading: a win or a loss only where both exclude zero; otherwise what "
+        "this many cells detect at the spread measured. The last two columns pool the questions of all cells: "
+        "they say whether these particular prompts differ on these questions, not whether the method does.\n\n"
+        + shown.to_markdown(index=False)
+    )
+
+
+def _signed(diff: float, low: float, high: float) -> str:
+    interval = "no interval: one cell in a task" if low != low else f"{low:+.1f}, {high:+.1f}"
+    return f"{diff:+.1f} [{interval}]"
 
 
 def _compute(acc: pd.DataFrame, out_dir: Path) -> str:

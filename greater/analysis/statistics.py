@@ -7,27 +7,14 @@ answered by both prompts.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from greater.analysis.collect import outcomes
 from greater.analysis.methods import method_column, ordered
+from greater.compare.collect import outcomes
+from greater.compare.method_level import mcnemar_exact
 from greater.evaluation.metrics import wilson_interval
 
 REFERENCE = "greater"  # the method every baseline is tested against
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value: b and c are the discordant pairs (only one of the two right).
-
-    Under the null each discordant pair is a fair coin, so p = 2 * P(Binomial(b + c, 1/2) <= min(b, c)),
-    capped at 1."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 def final_rows(results: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Paper-style tables from collected results (greater.analysis.collect): Table 1 (each method on each
+"""Paper-style tables from collected results (greater.compare.collect): Table 1 (each method on each
 benchmark, optimized and evaluated with the same model) and Table 2 (prompts optimized with one model,
 evaluated on another).
 

@@ -61,6 +61,10 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
     # who wrote the text method's instructions and its usage (greater.writers.writer_usage); None: no writer
     writer: dict[str, Any] | None = None
+    # test questions that also appear in train or dev (whitespace and case aside), as the test split was
+    # evaluated (None: written before this was counted), and how many task.dedupe dropped
+    split_overlap: int | None = None
+    dropped_overlap: int = 0
     version: int = RESULT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

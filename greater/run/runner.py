@@ -226,4 +226,6 @@ def _result(
         dev_metric=optimized.final_dev_metric,
         stopped_because=optimized.stopped_because,
         extra=optimized.extra,
+        split_overlap=task.split_overlap,
+        dropped_overlap=task.dropped_overlap,
     )

@@ -9,7 +9,7 @@ from greater.config import DEFAULT_CACHE_DIR, TaskConfig, conf_dir
 from greater.tasks.answers import canonical_gold, normalizer_for, parse_choice, parser_for
 from greater.tasks.base import Example, Task
 from greater.tasks.loaders import Pools, load_bbh, load_custom, load_folio, load_gsm8k
-from greater.tasks.splits import TaskError, split
+from greater.tasks.splits import TaskError, overlapping, split
 
 __all__ = ["Example", "Task", "TaskError", "build_task", "task_config"]
 log = logging.getLogger(__name__)
@@ -59,11 +59,12 @@ def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str 
     if test_pool is not None:
         test_pool = _answerable(_canonical(test_pool, spelling, normalize), parse, normalize, cfg.name)
     parts = split(pool, test_pool, cfg.n_train, cfg.n_dev, cfg.n_test, cfg.split, seed)
+    test, overlap, dropped = _hygiene(parts.test, parts.train + parts.dev, cfg)
     task = Task(
         name=cfg.name,
         train=parts.train,
         dev=parts.dev,
-        test=parts.test,
+        test=test,
         answer_type=cfg.answer_type,
         initial_prompt=cfg.initial_prompt,
         extractor=cfg.extractor,
@@ -71,8 +72,30 @@ def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str 
         options=options,
         parse=parse,
         normalize=normalize,
+        split_overlap=overlap,
+        dropped_overlap=dropped,
     )
     return _in_answer_format(task, cfg)
+
+
+def _hygiene(test: list[Example], seen: list[Example], cfg: TaskConfig) -> tuple[list[Example], int, int]:
+    """(the test split, its questions also in train or dev, the number dropped): task.dedupe drops them, else
+    the run warns and reports them."""
+    found = overlapping(test, seen)
+    if not found:
+        return test, 0, 0
+    first = found[0].id or found[0].question[:60]
+    if cfg.dedupe:
+        ids = {id(ex) for ex in found}
+        log.info("%s: dropped %d test question(s) also in train or dev (first: %s)", cfg.name, len(found), first)
+        return [ex for ex in test if id(ex) not in ids], 0, len(found)
+    log.warning(
+        "%s: %d test question(s) also appear in train or dev (first: %s); task.dedupe=true drops them",
+        cfg.name,
+        len(found),
+        first,
+    )
+    return test, len(found), 0
 
 
 def _in_answer_format(task: Task, cfg: TaskConfig) -> Task:

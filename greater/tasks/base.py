@@ -39,6 +39,8 @@ class Task:
     options: list[str] | None = None  # closed answer set, for log-likelihood evaluation
     parse: Callable[[str], str | None] = lambda text: text.strip() or None
     normalize: Callable[[str], str] = lambda text: text.strip()
+    split_overlap: int = 0  # test questions also in train or dev, as the test split is evaluated
+    dropped_overlap: int = 0  # test questions task.dedupe dropped for that
 
     def format_question(self, example: Example) -> str:
         return self.question_template.format(question=example.question)

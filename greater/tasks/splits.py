@@ -69,6 +69,17 @@ def split(
     return Splits(train, dev, test)
 
 
+def question_key(text: str) -> str:
+    """A question as overlap is judged: whitespace collapsed, case folded."""
+    return " ".join(text.split()).casefold()
+
+
+def overlapping(test: list[Example], *seen: list[Example]) -> list[Example]:
+    """The test examples whose question (by `question_key`) also appears in any of the `seen` splits."""
+    keys = {question_key(ex.question) for part in seen for ex in part}
+    return [ex for ex in test if question_key(ex.question) in keys]
+
+
 def _check_sizes(how: str, n_train: int, n_dev: int) -> None:
     if how not in SPLITS:
         raise TaskError(f"unknown task.split '{how}'; use random or paper")
