@@ -3,7 +3,7 @@
 Runs every arm for every seed through the real entry point (one job at a time, one thread each), then
 writes docs/results/ablation.md from the runs' result.json and per-example predictions: test accuracy per
 arm pooled over seeds with a 95% Wilson interval, per-seed accuracies, and the paired change against the
-reference on the same test examples. The arms, the profile and the table are greater/analysis/ablation.py.
+reference on the same test examples. The arms, the profile and the table are scripts/recipes/ablation.py.
 
     python scripts/ablation.py --task synthetic/truth_tellers --seeds 0 1 --out /tmp/ablation
     python scripts/ablation.py --task synthetic/truth_tellers --seeds 0 1 --out /tmp/ablation --table-only
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from greater.analysis.ablation import ARMS, DEFAULT_ARMS, run_arm, table
+from recipes.ablation import ARMS, DEFAULT_ARMS, run_arm, table
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: its run.py is the entry point every arm runs
 

@@ -4,7 +4,7 @@
         --out docs/results/bbh_zero_shot_scan
 
 For each task: the task's initial prompt, greedy reasoning once, then the answer read both ways, as
-`python -m greater.evaluate evaluation.mode=generate|loglik` reads it (greater/analysis/scan.py: one
+`python -m greater.evaluate evaluation.mode=generate|loglik` reads it (scripts/recipes/scan.py: one
 reasoning serves both modes, which halves the cost on a CPU). Rows are appended to <out>.csv as tasks
 finish, so an interrupted scan continues where it stopped; <out>.md is rewritten from the CSV each time.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.paper import BBH_TASKS
-from greater.analysis.scan import page, scan_task
+from recipes.paper import BBH_TASKS
+from recipes.scan import page, scan_task
 
 
 def main(argv: list[str] | None = None) -> int:

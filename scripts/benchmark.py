@@ -5,7 +5,7 @@
 Runs the engine's own `GreaterOptimizer.step` ("ours"), then the same step on the same inputs and token
 counts, at the optimizer's own settings, as the reference code computes it ("reference") and as bare batched
 model calls ("floor"; `--pattern floor_kernels` adds the floor on ours' CPU kernels, where the reference and the
-floor run transformers' own); see greater/analysis/patterns.py. Prints one table per pattern (median seconds over
+floor run transformers' own); see scripts/recipes/patterns.py. Prints one table per pattern (median seconds over
 repeats, CPU seconds, tokens, peak memory per stage) and the ratios; with --json writes
 {"speedup_vs_reference", "ratio_to_floor", "selection_vs_scratch", "selection_reuse_vs_scratch",
 "equal_results", "stages", "settings"}. It also re-scores the step's candidates three ways: from scratch
@@ -31,7 +31,11 @@ from pathlib import Path
 
 import torch
 
-from greater.analysis.benchmark import (
+from greater.models.language_model import LanguageModel
+from greater.optimizers.greater.config import GreaterConfig
+from greater.optimizers.greater.optimizer import GreaterOptimizer
+from greater.tasks.base import Task
+from recipes.benchmark import (
     PATTERNS,
     Grid,
     report,
@@ -41,10 +45,6 @@ from greater.analysis.benchmark import (
     sweep,
     sweep_table,
 )
-from greater.models.language_model import LanguageModel
-from greater.optimizers.greater.config import GreaterConfig
-from greater.optimizers.greater.optimizer import GreaterOptimizer
-from greater.tasks.base import Task
 
 
 def load_model(args: argparse.Namespace) -> LanguageModel:

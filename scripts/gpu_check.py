@@ -102,8 +102,8 @@ def load(name: str, args):
 def check_model(name: str, args) -> dict:
     import torch
 
-    from greater.analysis.benchmark import fresh_scorer, total, without_store
     from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
+    from recipes.benchmark import fresh_scorer, total, without_store
 
     class CountingOptimizer(GreaterOptimizer):
         rescored = 0
@@ -120,8 +120,8 @@ def check_model(name: str, args) -> dict:
             self.record = super().step(run)
             return self.record
 
-    from greater.analysis.benchmark import ours_step as engine_step
-    from greater.analysis.patterns import reference_step
+    from recipes.benchmark import ours_step as engine_step
+    from recipes.patterns import reference_step
 
     lm, cfg, load_seconds = load(name, args)
     task = paper_task(args, cfg)
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
-    from greater.analysis.benchmark import print_table
+    from recipes.benchmark import print_table
 
     torch.manual_seed(0)
     report = {"settings": {k: str(v) for k, v in vars(args).items()}, "torch": torch.__version__, "models": []}

@@ -5,9 +5,9 @@
 
 For each (model, task), sampled (prompt, position) pairs over the task's initial prompt and seeded
 single-token edits of it; at each, GReaTer's own proposals, their gradient-predicted loss change, and the
-actual change with the reasoning held fixed and regenerated (greater/analysis/gradient_information.py).
+actual change with the reasoning held fixed and regenerated (scripts/recipes/gradient_information.py).
 One CSV row per candidate, appended as each pair finishes, so an interrupted run continues where it
-stopped; <out>.md is rewritten from the CSV each time (greater/analysis/gradient_summary.py). On a GPU:
+stopped; <out>.md is rewritten from the CSV each time (scripts/recipes/gradient_summary.py). On a GPU:
 
     python scripts/gradient_diagnostic.py --models gemma2-9b --device cuda --tasks bbh/navigate \
         --data-dir ../shared/data --out docs/results/gradient_diagnostic_gpu
@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from greater.analysis.gradient_summary import read_rows, table, why_table
+from recipes.gradient_summary import read_rows, table, why_table
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -101,7 +101,6 @@ def settings(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace, csv_path: Path, md_path: Path, command: str) -> None:
     import torch
 
-    from greater.analysis.gradient_information import run_pairs, sample_pairs
     from greater.api import load_task
     from greater.config import DEFAULT_CACHE_DIR
     from greater.engine.rollouts import Scorer
@@ -111,6 +110,7 @@ def run(args: argparse.Namespace, csv_path: Path, md_path: Path, command: str) -
     from greater.optimizers.greater.config import GreaterConfig
     from greater.optimizers.greater.objective import PromptScorer
     from greater.tasks import task_config
+    from recipes.gradient_information import run_pairs, sample_pairs
 
     torch.set_num_threads(args.threads)
     config = GreaterConfig(**({"topk": args.topk} if args.topk else {}))

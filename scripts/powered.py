@@ -8,7 +8,7 @@
 
 Tasks per model come from the committed screening (docs/results/screening.csv, scripts/screen_tasks.py). Each
 finished job leaves a compact record under docs/results/powered/records/ (commit it); rerunning `run` anywhere
-skips the jobs that have one (greater/analysis/powered.py).
+skips the jobs that have one (scripts/recipes/powered.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.powered import ARM_ORDER, ARMS, RECORDS, SEEDS, jobs, pending, run_all
-from greater.analysis.powered_design import comparison_rows, design_page, screened_tasks
+from recipes.powered import ARM_ORDER, ARMS, RECORDS, SEEDS, jobs, pending, run_all
+from recipes.powered_design import comparison_rows, design_page, screened_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out}")
         return 0
     if args.command == "tables":
-        from greater.analysis.mini_tables import MINI_OUT
-        from greater.analysis.powered_tables import write_powered
+        from recipes.mini_tables import MINI_OUT
+        from recipes.powered_tables import write_powered
 
         print(write_powered(ROOT / RECORDS, ROOT / MINI_OUT, ROOT / "docs/results/gradient_diagnostic.csv"))
         return 0

@@ -7,10 +7,10 @@ with the same model) and Table 2 (prompts optimized with one model, evaluated on
     python scripts/reproduce_tables.py --profile mini multirun/mini_table1 ...   # issue 12's sweeps instead
 
 Accuracies are percentages of the final prompt on the test split. BBH is the mean over the BBH tasks
-present of the paper's 21 (greater/analysis/paper.py). Where the model is one of the paper's, the published
+present of the paper's 21 (scripts/recipes/paper.py). Where the model is one of the paper's, the published
 number stands beside ours. A run whose prompts another model wrote (optimizer.writer) is a row of its own,
 "APO (writer: gemma3-270m)", beside the paper's "APO (GPT-4)"; GEPA runs are the "GEPA" row. The tables are
-greater/analysis/tables.py and mini_tables.py; the powered experiment's page is powered_tables.py, read from
+scripts/recipes/tables.py and mini_tables.py; the powered experiment's page is powered_tables.py, read from
 docs/results/powered/records/ (scripts/powered.py runs it) and the gradient diagnostic's CSV.
 """
 
@@ -20,11 +20,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from greater.analysis.mini_tables import MINI_OUT, write_mini
-from greater.analysis.powered import RECORDS
-from greater.analysis.powered_tables import write_powered
-from greater.analysis.tables import write_paper
 from greater.compare.collect import collect_all
+from recipes.mini_tables import MINI_OUT, write_mini
+from recipes.powered import RECORDS
+from recipes.powered_tables import write_powered
+from recipes.tables import write_paper
 
 ROOT = Path(__file__).resolve().parents[1]
 DIAGNOSTIC = Path("docs/results/gradient_diagnostic.csv")

@@ -7,7 +7,7 @@ For each (model, task): the task's initial prompt on the first --n test examples
 A task is kept for a model when its accuracy lies clearly between chance and ceiling (the 95% interval above
 chance + 5 points and below 90%), or when at least 20% of its answers fail the parser (a prompt can fix the
 format). Rows are appended to <out>.csv as they finish, so an interrupted screening continues; <out>.md is
-rewritten from the CSV each time (greater/analysis/screening.py).
+rewritten from the CSV each time (scripts/recipes/screening.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.screening import SCREENED_TASKS, page, screen_row
+from recipes.screening import SCREENED_TASKS, page, screen_row
 
 
 def main(argv: list[str] | None = None) -> int:

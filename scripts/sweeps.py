@@ -1,4 +1,4 @@
-"""Write conf/sweep/*.yaml from the paper's task lists (greater/analysis/paper.py), or check them.
+"""Write conf/sweep/*.yaml from the paper's task lists (scripts/recipes/paper.py), or check them.
 
 python scripts/sweeps.py           # rewrite the sweep files that differ
 python scripts/sweeps.py --check   # exit 1, naming them, when any differs
@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from greater.analysis import sweeps
 from greater.config import conf_dir
+from recipes import sweeps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = sweeps.stale(conf_dir())
         for path in stale:
-            print(f"{path} differs from greater/analysis/paper.py; run python scripts/sweeps.py", file=sys.stderr)
+            print(f"{path} differs from scripts/recipes/paper.py; run python scripts/sweeps.py", file=sys.stderr)
         return 1 if stale else 0
     for path in sweeps.write(conf_dir()):
         print(f"wrote {path}")

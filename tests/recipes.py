@@ -1,5 +1,5 @@
 """Load a script of scripts/ as a module, to call its `main(argv)` in-process: scripts/ is not a package,
-so nothing imports `scripts.*`; the reusable parts live in greater/analysis and are tested there."""
+so nothing imports `scripts.*`; the reusable parts live in scripts/recipes and are tested there."""
 
 from __future__ import annotations
 

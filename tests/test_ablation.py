@@ -1,7 +1,7 @@
-"""The ablation's table (greater/analysis/ablation.py) from run directories: pooled accuracy, the paired
+"""The ablation's table (scripts/recipes/ablation.py) from run directories: pooled accuracy, the paired
 change against the reference on the same examples, and arms not run said as such."""
 
-from greater.analysis.ablation import ARMS, run_arm, run_dir, table
+from recipes.ablation import ARMS, run_arm, run_dir, table
 from tests.recipes import load_script
 from tests.test_collect import write_result
 

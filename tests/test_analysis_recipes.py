@@ -1,4 +1,4 @@
-"""The scripts are recipes over greater/analysis: the facts they share live once (task lists, method names,
+"""The scripts are recipes over scripts/recipes: the facts they share live once (task lists, method names,
 the sweeps written from the lists), they reach into no path hack, and every command line the README and the
 docs show still parses."""
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from greater.analysis import sweeps
-from greater.analysis.methods import METHOD_NAMES, METHOD_ORDER, display_name
-from greater.analysis.paper import BBH_TASKS, PAPER_BBH_TASKS, PAPER_TASKS, benchmark
 from greater.optimizers.registry import BUILTIN
+from recipes import sweeps
+from recipes.methods import METHOD_NAMES, METHOD_ORDER, display_name
+from recipes.paper import BBH_TASKS, PAPER_BBH_TASKS, PAPER_TASKS, benchmark
 from tests.recipes import SCRIPTS, load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,10 +25,15 @@ def test_the_bbh_list_is_the_tasks_configured():
     assert benchmark("bbh/word_sorting") == "BBH (not in the paper's 21)" and benchmark("bbh/snarks") == "BBH"
 
 
-def test_the_reference_formats_read_the_one_list():
-    from greater.tasks import reference_formats
-
-    assert reference_formats.PAPER_BBH_TASKS is PAPER_BBH_TASKS
+def test_the_library_holds_no_experiment():
+    """greater/ imports none of scripts/recipes, names no committed result and reads no path relative to the
+    working directory's docs/; greater.analysis (where the experiments lived) is gone."""
+    for path in sorted((ROOT / "greater").rglob("*.py")):
+        text = path.read_text()
+        assert not re.search(r"^\s*(from|import) recipes\b", text, re.M), path
+        assert "docs/results" not in text and "powered" not in text, path
+    with pytest.raises(ModuleNotFoundError):
+        __import__("greater.analysis")
 
 
 def test_every_sweep_file_is_written_from_the_task_lists(tmp_path):

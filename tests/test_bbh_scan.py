@@ -6,10 +6,10 @@ from dataclasses import asdict, replace
 import pandas as pd
 import pytest
 
-from greater.analysis.scan import evaluate_modes, lower_bounds, page, scan_task
 from greater.config import EvaluationConfig
 from greater.evaluation.evaluator import answer_token_limit, evaluate_prompt
 from greater.tasks.base import Example, Task
+from recipes.scan import evaluate_modes, lower_bounds, page, scan_task
 from tests.recipes import load_script
 
 ROWS = [

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 import greater.optimizers.greater.optimizer as engine
-from greater.analysis import benchmark, patterns
-from greater.analysis.patterns import EngineSettings
 from greater.engine.packed import PackedLinear
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
 from greater.tasks.base import Example, Task
 from greater.testing import tiny_language_model
+from recipes import benchmark, patterns
+from recipes.patterns import EngineSettings
 from tests.recipes import load_script
 
 # Not the defaults (0.2 and 0.2), so a pattern that falls back to any default differs from the engine.

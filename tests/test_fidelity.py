@@ -13,7 +13,8 @@ from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.optimizers.greater.state import SearchState
 from greater.optimizers.loop import pick_on_dev
 from greater.tasks.base import Example, Task
-from greater.tasks.reference_formats import PAPER_BBH_TASKS, after_dollar, reference_format
+from greater.tasks.reference_formats import after_dollar, reference_format
+from recipes.paper import PAPER_BBH_TASKS
 
 SMOLLM2 = Path("~/.cache/greater/models/smollm2-135m-float32").expanduser()
 

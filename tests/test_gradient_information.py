@@ -7,8 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from greater.analysis import gradient_information as gi
-from greater.analysis.gradient_summary import (
+from greater.engine.frame import extractor_ids
+from greater.engine.rollouts import Scorer
+from greater.optimizers.greater.candidates import allowed_token_mask
+from greater.optimizers.greater.config import GreaterConfig
+from greater.optimizers.greater.objective import PromptScorer
+from recipes import gradient_information as gi
+from recipes.gradient_summary import (
     average_ranks,
     bootstrap_mean,
     read_rows,
@@ -17,11 +22,6 @@ from greater.analysis.gradient_summary import (
     top_in_top,
     why_table,
 )
-from greater.engine.frame import extractor_ids
-from greater.engine.rollouts import Scorer
-from greater.optimizers.greater.candidates import allowed_token_mask
-from greater.optimizers.greater.config import GreaterConfig
-from greater.optimizers.greater.objective import PromptScorer
 
 TEMPERATURE = 0.5  # not 1, so a forgotten temperature shows; not the default, so a hard-coded one shows too
 CONFIG = GreaterConfig(topk=8, min_candidates=4, group_size=2, n_groups=3, answer_temperature=TEMPERATURE)

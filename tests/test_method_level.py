@@ -154,3 +154,26 @@ def test_cells_pair_prediction_files_by_task_and_seed(tmp_path):
     )
     b = pd.DataFrame({"task": ["t"], "seed": [0], "predictions": [predictions("b0", [1, 0, 1, 0])]})
     assert cells_of(a, b) == [Cell("t", 0, 4, 1, 1)]
+
+
+def test_the_readme_comparison_example_runs_on_a_folder_of_runs(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+    from tests.test_collect import write_result
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("Comparing two methods on your own runs") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    right = {"greater": [1, 1, 1, 0, 1, 0], "zs_cot": [1, 0, 0, 0, 1, 0]}
+    for task in ("bbh/a", "bbh/b"):
+        for seed in (0, 1, 2):
+            for method, marks in right.items():
+                run = tmp_path / "multirun" / f"{task.replace('/', '-')}_{method}_{seed}"
+                write_result(run, task, "m", [("m", "final", 0)], method, seed, {"m": marks[seed:] + marks[:seed]})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    lines = out.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["bbh/a", "bbh/b", ALL_TASKS]
+    assert lines[-1].startswith(f"{ALL_TASKS}: 6 cells, +")

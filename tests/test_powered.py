@@ -1,4 +1,4 @@
-"""The powered experiment's jobs and records (greater/analysis/powered.py): every job's config composes, the order
+"""The powered experiment's jobs and records (scripts/recipes/powered.py): every job's config composes, the order
 puts seeds before arms, a compacted record reads back to the same per-example outcomes as its run, and a rerun
 skips what has a record."""
 
@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from greater.analysis.powered import ARM_ORDER, Job, collect_records, compact, jobs, pending
-from greater.analysis.statistics import final_rows, paired_tests
 from greater.compare.collect import collect, outcomes
+from recipes.powered import ARM_ORDER, Job, collect_records, compact, jobs, pending
+from recipes.statistics import final_rows, paired_tests
 from tests.test_collect import write_result
 
 
@@ -62,8 +62,8 @@ def test_a_record_reads_back_like_its_run_and_is_not_rerun(tmp_path):
 
 
 def test_the_design_reads_the_between_cell_spread_and_cost_from_the_records(tmp_path):
-    from greater.analysis.powered_design import comparison_rows, cost_rows
-    from greater.compare.power import PRIOR_SD, cells_needed, detectable_difference
+    from greater.compare.power import cells_needed, detectable_difference
+    from recipes.powered_design import PRIOR_SD, comparison_rows, cost_rows
 
     records = tmp_path / "records"
     # seeds 0-2 of one task: GReaTer right on 5, 3 and 4 of 5 questions, ZS-CoT on 2 each -> +60, +20, +40 points

@@ -1,4 +1,4 @@
-"""The powered experiment's page (greater/analysis/powered_tables.py): pooled accuracies, paired counts and the
+"""The powered experiment's page (scripts/recipes/powered_tables.py): pooled accuracies, paired counts and the
 method-level (per-cell) differences against an independent count of the records' outcomes, the reading of a
 comparison, and the same bytes from a copy of the records in another place (what a fresh clone does)."""
 
@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from greater.analysis.powered import Job
-from greater.analysis.powered_tables import reading, write_powered
 from greater.compare.method_level import MethodDifference, sign_flip_p
+from recipes.powered import Job
+from recipes.powered_tables import reading, write_powered
 from tests.test_collect import write_result
 
 N = 40

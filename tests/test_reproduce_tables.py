@@ -1,4 +1,4 @@
-"""The tables (greater/analysis: tables, statistics, mini_tables; scripts/reproduce_tables.py): averages over
+"""The tables (scripts/recipes: tables, statistics, mini_tables; scripts/reproduce_tables.py): averages over
 seeds and tasks, paper columns, transfer rows, and the miniature profile (pooled intervals, exact McNemar
 against hand computations, reproducible output)."""
 
@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from greater.analysis.methods import display_name, ordered, paper_row, split_name
-from greater.analysis.mini_tables import MINI_ROOTS
-from greater.analysis.paper import PAPER_BBH_TASKS
-from greater.analysis.statistics import accuracy_table, final_rows, mcnemar_exact, paired_tests
-from greater.analysis.tables import table1, table2
 from greater.compare.collect import collect
 from greater.writers.local import ModelWriter, TaskModelWriter
+from recipes.methods import display_name, ordered, paper_row, split_name
+from recipes.mini_tables import MINI_ROOTS
+from recipes.paper import PAPER_BBH_TASKS
+from recipes.statistics import accuracy_table, final_rows, mcnemar_exact, paired_tests
+from recipes.tables import table1, table2
 from tests.recipes import load_script
 from tests.test_collect import write_result
 

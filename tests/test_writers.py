@@ -186,9 +186,9 @@ def test_a_writer_failing_mid_run_keeps_the_completed_steps_and_a_rerun_ends_lik
 def test_runs_with_another_writer_are_rows_of_their_own_in_the_tables():
     import pandas as pd
 
-    from greater.analysis.tables import table2
     from greater.compare.collect import writer_of
     from greater.run.results import RunResult
+    from recipes.tables import table2
 
     def result(writer):
         return RunResult("navigate", "smollm2-135m", "apo", 0, "a", "b", {}, [], 1, {}, writer=writer)

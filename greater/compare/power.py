@@ -14,10 +14,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import optimize, stats
 
-# Before two arms share cells: the between-cell sd of GReaTer minus ZS-CoT on SmolLM2-135M, 15 cells
-# (docs/results/mini_runs.csv, issue 32), rounded up.
-PRIOR_SD = 11.0
-
 
 def pooled_sd(diffs: Mapping[str, Sequence[float]]) -> float:
     """The between-cell sd of paired differences, pooled within tasks (nan with no cell beyond one per task)."""

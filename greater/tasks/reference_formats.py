@@ -16,8 +16,8 @@ the way the reference runs it:
 There is no committed GSM8K or FOLIO script: the GSM8K extractor is a line the reference overwrites (AM:2021),
 FOLIO's and, for Gemma, boolean_expressions' (absent from G2 and the logs) are by analogy.
 
-`PAPER_BBH_TASKS` are the 21 BBH tasks of the paper's Table 1 (the keys of run_llama3_all.sh:17-39); the list
-lives in greater/analysis/paper.py with the paper's other task lists.
+The 21 BBH tasks of the paper's Table 1 (the keys of run_llama3_all.sh:17-39) are listed with the paper's other
+task lists in scripts/recipes/paper.py, this repository's experiments: the library needs none of them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 
-from greater.analysis.paper import PAPER_BBH_TASKS  # noqa: F401  (kept importable here; the list lives there)
 from greater.tasks.answers import parse_choice
 from greater.tasks.base import Example, Task
 

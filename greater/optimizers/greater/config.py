@@ -54,7 +54,7 @@ class GreaterConfig(OptimizerConfig):
     token_filter: TokenFilter = hyperparameter(TokenFilter.reference)
     # final prompt: the best this many by train score, picked by dev accuracy
     final_pool: int = hyperparameter(10, min=1)
-    # Controls for the ablation (docs/results/ablation.md), not for use: rank the proposals at random
+    # Controls for ablations, not for use: rank the proposals at random
     # instead of by gradient, or take the gradient with the answer right after the question (no reasoning).
     ranking: Ranking = hyperparameter(Ranking.gradient)
     gradient_over_reasoning: bool = hyperparameter(True)

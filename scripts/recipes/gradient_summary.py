@@ -1,4 +1,4 @@
-"""The gradient diagnostic's summary (greater/analysis/gradient_information.py makes the rows): per pair, the
+"""The gradient diagnostic's summary (scripts/recipes/gradient_information.py makes the rows): per pair, the
 Spearman correlation of predicted against actual loss change and whether the gradient's top candidate is
 among the actual top 3; per (model, task), their means with seeded bootstrap intervals over pairs, and a
 random-prediction control. Pure Python on the CSV's rows, so the table is recomputed from the file alone."""

@@ -1,4 +1,4 @@
-"""The same GReaTer step computed three ways, for scripts/benchmark.py (greater.analysis.benchmark).
+"""The same GReaTer step computed three ways, for scripts/benchmark.py (recipes.benchmark).
 
 - ours: the engine's own `GreaterOptimizer.step` (its stages timed by the engine's own timer).
 - reference: the work the reference implementation (psunlpgroup/GreaTer) does for that step, done its way:

@@ -2,7 +2,7 @@
 McNemar tests of GReaTer against each baseline over the same test examples, as docs/results/mini_tables.md
 (between its markers; the text around them is kept), CSVs and figures.
 
-Written by `python scripts/reproduce_tables.py --profile mini`; the statistics are greater.analysis.statistics.
+Written by `python scripts/reproduce_tables.py --profile mini`; the statistics are recipes.statistics.
 Intervals: a method's accuracy on a task is pooled over its seeds (correct / total over every seed's test
 split), with a Wilson 95% interval on the pooled counts.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.methods import ordered
-from greater.analysis.paper import PAPER, PAPER_TRANSFER
-from greater.analysis.statistics import accuracy_table, final_rows, paired_tests
+from recipes.methods import ordered
+from recipes.paper import PAPER, PAPER_TRANSFER
+from recipes.statistics import accuracy_table, final_rows, paired_tests
 
 # The sweep dirs of conf/experiment/mini_table1.yaml, mini_table2.yaml and their writer sweeps (*_writer.yaml).
 MINI_ROOTS = [

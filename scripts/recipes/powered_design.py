@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.powered import ARM_ORDER, ARMS, SEEDS, Job, collect_records
-from greater.analysis.screening import CEILING, keep_reason
 from greater.compare.cells import Cell, by_task, cells_of
-from greater.compare.power import PRIOR_SD, cells_needed, detectable_difference, pooled_sd
+from greater.compare.power import cells_needed, detectable_difference, pooled_sd
 from greater.run.results import RunResult
+from recipes.powered import ARM_ORDER, ARMS, SEEDS, Job, collect_records
+from recipes.screening import CEILING, keep_reason
 
 TASKS_PER_MODEL = 3
 TEST_PER_SEED = 342  # 400 generated questions less 8 train and 50 dev
+# Before two arms share cells: the between-cell sd of paired differences in the first runs (GReaTer minus
+# random ranking on SmolLM2-135M, 11 cells, docs/results/mini_runs.csv, issue 32), rounded.
+PRIOR_SD = 11.0
 TARGET = 5.0  # points: the difference the next experiments are sized to detect
 REFERENCE_ARM = "greater"
 BUDGET_HOURS = 4.0  # the issue's plan: four hours of the 2-core machine, two jobs at a time
@@ -159,7 +162,7 @@ The unit of replication is the (task, seed) cell: one search, one final prompt, 
 the other arm's on the same seed's test questions. The comparison's estimate is the mean of the cells' paired
 differences, tasks weighing the same; its power is that of a two-sided t test at alpha 0.05 (power 0.8) with
 the between-cell sd of the paired differences, pooled within tasks: measured on the cells both arms have
-run, else the prior of {PRIOR_SD:g} points (GReaTer vs ZS-CoT's spread in the first runs, rounded up). The
+run, else the prior of {PRIOR_SD:g} points (GReaTer vs random ranking's spread in the first 11 cells). The
 question noise of {TEST_PER_SEED} test questions is part of that spread; most of it is between searches.
 Each row is one comparison over the model's tasks; the last column is the number of cells (the same in
 every task) that would detect {TARGET:g} points.

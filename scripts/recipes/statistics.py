@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from greater.analysis.methods import method_column, ordered
 from greater.compare.collect import outcomes
 from greater.compare.method_level import mcnemar_exact
 from greater.evaluation.metrics import wilson_interval
+from recipes.methods import method_column, ordered
 
 REFERENCE = "greater"  # the method every baseline is tested against
 

@@ -15,12 +15,12 @@ from dataclasses import replace
 
 import pandas as pd
 
-from greater.analysis.paper import BBH_TASKS, PAPER_BBH_TASKS
 from greater.config import EvaluationConfig
 from greater.engine.frame import extractor_ids, generate_reasoning, prompt_slots
 from greater.evaluation.evaluator import EvaluationResult, answer_token_limit, most_likely_options, predictions_of
 from greater.models.language_model import LanguageModel
 from greater.tasks.base import Example, Task
+from recipes.paper import BBH_TASKS, PAPER_BBH_TASKS
 
 MODES = ("generate", "loglik")
 # Rows measured before the scan read answers through the evaluator (no answer_tokens in the CSV) had a fixed

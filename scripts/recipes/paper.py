@@ -66,7 +66,7 @@ PAPER: dict[str, dict[tuple[str, str], float]] = {
     method: dict(zip(_TABLE1_COLUMNS, values)) for method, values in _TABLE1_ROWS.items()
 }
 # Table 2: the average over its five BBH transfer tasks, (optimized with, evaluated on) -> method -> accuracy.
-# "APO (GPT-4)": APO with GPT-4 writing the prompts (greater.analysis.methods.paper_row: our APO writer rows).
+# "APO (GPT-4)": APO with GPT-4 writing the prompts (recipes.methods.paper_row: our APO writer rows).
 PAPER_TRANSFER: dict[tuple[str, str], dict[str, float]] = {
     ("llama3-8b", "gemma2-9b"): {"TextGrad": 66.8, "APO": 69.4, "PE2": 69.6, "GReaTer": 76.2, "APO (GPT-4)": 69.8},
     ("gemma2-9b", "llama3-8b"): {"TextGrad": 42.8, "APO": 59.0, "PE2": 55.4, "GReaTer": 64.6, "APO (GPT-4)": 59.8},

@@ -1,4 +1,4 @@
-"""The named multirun grids of conf/sweep/, written from the paper's task lists (greater.analysis.paper).
+"""The named multirun grids of conf/sweep/, written from the paper's task lists (recipes.paper).
 
 `python scripts/sweeps.py` rewrites the files; `--check` says which differ (a test runs the check), so a
 task list changed in one place cannot leave a sweep behind.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from greater.analysis.paper import BBH_TASKS, PAPER_BBH_TASKS, PAPER_TASKS
+from recipes.paper import BBH_TASKS, PAPER_BBH_TASKS, PAPER_TASKS
 
 _RESUME = (
     "Each job continues from a checkpoint in its own directory when it finds one (resume=auto, the multirun\n"
@@ -38,7 +38,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep(
         "paper_bbh21",
         "The 21 BIG-Bench Hard tasks of the paper's Table 1 (the tasks of psunlpgroup/GreaTer\n"
-        "experiments/run_llama3_all.sh; greater.analysis.paper.PAPER_BBH_TASKS), as one multirun:\n"
+        "experiments/run_llama3_all.sh; recipes.paper.PAPER_BBH_TASKS), as one multirun:\n"
         "  python run.py -m experiment=paper_bbh sweep=paper_bbh21 model=gemma2-9b data_dir=/path/to/data",
         tuple(f"bbh/{t}" for t in PAPER_BBH_TASKS),
     ),

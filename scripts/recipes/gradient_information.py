@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from greater.analysis.gradient_summary import append_rows, read_rows
 from greater.engine.gradient import position_gradient, rank_by_gradient
 from greater.engine.losses import span_cross_entropy
 from greater.optimizers.greater.candidates import ban_previous_token, propose_candidates, sample_groups
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.objective import PromptScorer
+from recipes.gradient_summary import append_rows, read_rows
 
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.methods import method_column, ordered, paper_row
-from greater.analysis.paper import PAPER, PAPER_TRANSFER, benchmark
+from recipes.methods import method_column, ordered, paper_row
+from recipes.paper import PAPER, PAPER_TRANSFER, benchmark
 
 
 def finals(results: pd.DataFrame) -> pd.DataFrame:

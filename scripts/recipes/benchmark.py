@@ -1,7 +1,7 @@
 """One GReaTer step timed three ways on the same inputs (scripts/benchmark.py is the recipe over this).
 
 `ours_step` runs the engine's own `GreaterOptimizer.step` and returns the `StepPlan` it took; the reference
-and floor patterns (greater.analysis.patterns) redo that plan. `run_patterns` also re-scores the step's
+and floor patterns (recipes.patterns) redo that plan. `run_patterns` also re-scores the step's
 candidates three ways (from scratch, as the engine does, and with reasoning reuse on) and checks that all
 three find the same rollouts; `summarize` turns the runs into the ratios the README quotes.
 """
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 
-from greater.analysis.patterns import EngineSettings, StepPlan, floor_step, measure, reference_step
 from greater.engine.kernels import transformers_kernels
 from greater.engine.prefix_store import PrefixStore
 from greater.models.language_model import LanguageModel
@@ -31,6 +30,7 @@ from greater.optimizers.greater.objective import PromptScorer
 from greater.optimizers.greater.optimizer import GreaterOptimizer, GreaterRun
 from greater.optimizers.greater.state import SearchState
 from greater.tasks.base import Task
+from recipes.patterns import EngineSettings, StepPlan, floor_step, measure, reference_step
 
 PATTERNS = ("ours", "reference", "floor", "floor_kernels")
 
@@ -363,7 +363,7 @@ README_MARKERS = ("<!-- speed sweep: start -->", "<!-- speed sweep: end -->")
 
 def splice_into_readme(readme: Path, rows: list[dict]) -> None:
     """The scaling table into the README, between its speed markers (the text around them is kept)."""
-    from greater.analysis.mini_tables import splice
+    from recipes.mini_tables import splice
 
     readme.write_text(splice(readme.read_text(), sweep_table(rows).rstrip("\n"), *README_MARKERS))
 

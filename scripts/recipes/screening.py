@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from greater.analysis.scan import evaluate_modes
 from greater.config import EvaluationConfig
 from greater.models.language_model import LanguageModel
 from greater.tasks.base import Task
+from recipes.scan import evaluate_modes
 
 # The generated tasks with room for 400 distinct questions (animal_or_fruit has 44) and the chance level of a
 # guess among the answers a question offers: two numbers or words, three names, four words, a count of 2-8, ...

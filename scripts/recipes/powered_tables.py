@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.analysis.gradient_summary import read_rows, why_table
-from greater.analysis.gradient_summary import table as diagnostic_table
-from greater.analysis.mini_tables import cell, plot_accuracy, plot_compute, splice
-from greater.analysis.powered import ARM_ORDER, ARMS
-from greater.analysis.powered_design import REFERENCE_ARM, arm_cells, between_cell_sd, comparison_rows
-from greater.analysis.powered_design import final_rows as design_final_rows
 from greater.compare.cells import by_task
 from greater.compare.method_level import ALL_TASKS, MethodDifference, compare
 from greater.compare.power import detectable_difference
 from greater.evaluation.metrics import wilson_interval
 from greater.run.results import RunResult
+from recipes.gradient_summary import read_rows, why_table
+from recipes.gradient_summary import table as diagnostic_table
+from recipes.mini_tables import cell, plot_accuracy, plot_compute, splice
+from recipes.powered import ARM_ORDER, ARMS
+from recipes.powered_design import REFERENCE_ARM, arm_cells, between_cell_sd, comparison_rows
+from recipes.powered_design import final_rows as design_final_rows
 
 ALPHA = 0.05
 
