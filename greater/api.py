@@ -18,7 +18,8 @@ from hydra import initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from greater.config import DEFAULT_CACHE_DIR, conf_dir, register_configs
+from greater.config import DEFAULT_CACHE_DIR, conf_dir
+from greater.config_store import register_configs
 
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel

@@ -65,7 +65,8 @@ def launch_from_hydra():
 def _launch(config_name: str) -> None:
     import hydra
 
-    from greater.config import conf_dir, register_configs
+    from greater.config import conf_dir
+    from greater.config_store import register_configs
 
     if _debug():
         os.environ["GREATER_DEBUG"] = "1"  # HYDRA_FULL_ERROR=1 is taken over below: remember the user's wish

@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING
 
 DEFAULT_CACHE_DIR = "~/.cache/greater"  # converted models and downloaded data sets
 DEFAULT_INITIAL_PROMPT = "Use proper logical reasoning and think step by step. Finally give the actual correct answer."
@@ -350,17 +350,3 @@ def conf_dir() -> Path:
     package = Path(__file__).resolve().parent
     installed = package / "conf"
     return installed if (installed / "config.yaml").exists() else package.parent / "conf"
-
-
-def register_configs() -> None:
-    """Put the schemas into Hydra's ConfigStore (idempotent)."""
-    from hydra.core.config_store import ConfigStore
-
-    # Task names hold a "/" (bbh/navigate); run and sweep directories use this to stay one level deep.
-    OmegaConf.register_new_resolver("path_safe", lambda text: str(text).replace("/", "-"), replace=True)
-    cs = ConfigStore.instance()
-    cs.store(name="run_schema", node=RunConfig)
-    from greater.optimizers.registry import config_classes
-
-    for name, config_class in config_classes().items():  # each method's own schema: conf/optimizer/<x>.yaml
-        cs.store(group="optimizer", name=f"{name}_schema", node=config_class)

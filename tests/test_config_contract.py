@@ -27,12 +27,12 @@ from greater.config import (
     leaves,
     resume_policy,
 )
-from greater.optimizers.registry import BUILTIN, config_classes
+from greater.optimizers.registry import builtin_names, config_classes
 from greater.run.validate import ConfigError, bound_error, validate
 from tests.helpers import ROOT
 
 CONF = ROOT / "conf"
-METHODS = sorted(BUILTIN)
+METHODS = sorted(builtin_names())
 
 
 # ---- resume policy -------------------------------------------------------------------------------------

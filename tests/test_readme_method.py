@@ -1,35 +1,39 @@
-"""The README's "Adding a method" example, run as written: one module's code registers a working method."""
+"""The README's "Adding a method" example, as written: its module runs as a method on the tiny model, and the
+module with its pyproject.toml, installed as a package of its own, is a method of `python run.py` through the
+`greater.optimizers` entry points (the door the built-ins use), listed by --help."""
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from greater.optimizers import registry
 from greater.optimizers.base import OptimizationContext
+from greater.optimizers.registry import builtin_names, config_classes
 from greater.testing import tiny_language_model
+from tests.helpers import TINY, run_cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def method_example() -> str:
-    text = README.read_text()
-    block = re.search(r"<!-- method-example -->\s*```python\n(.*?)```", text, re.S)
-    assert block, "README lost its method example"
+def readme_block(marker: str, language: str) -> str:
+    block = re.search(rf"<!-- {marker} -->\s*```{language}\n(.*?)```", README.read_text(), re.S)
+    assert block, f"README lost its {marker} block"
     return block.group(1)
 
 
 @pytest.fixture
 def drop_word():
     namespace: dict = {}
-    exec(compile(method_example(), "README:drop_word", "exec"), namespace)
-    yield namespace
-    registry._OPTIMIZERS.pop("drop_word", None)
+    exec(compile(readme_block("method-example", "python"), "README:drop_word", "exec"), namespace)
+    return namespace
 
 
-def test_readme_method_registers_and_runs(drop_word, parity_task):
+def test_readme_method_runs(drop_word, parity_task):
     tiny_lm = tiny_language_model(seed=0)  # fresh counters
-    optimizer = registry.build_optimizer(drop_word["DropWordConfig"](n_steps=2))
+    optimizer = drop_word["DropWordOptimizer"](drop_word["DropWordConfig"](n_steps=2))
     assert optimizer.name == "drop_word"
     records = []
 
@@ -49,3 +53,33 @@ def test_readme_method_registers_and_runs(drop_word, parity_task):
     assert scores == sorted(scores)
     # Every prompt it scored went through the shared scorer's cache: one rollout per (prompt, example).
     assert tiny_lm.counters["task.rollouts"] == len(context.scorer.cache)
+
+
+def test_the_built_ins_come_through_the_entry_points():
+    classes = config_classes()
+    assert set(builtin_names()) == {"greater", "zs_cot", "ape", "apo", "pe2", "opro", "textgrad", "gepa"}
+    for name in builtin_names():
+        assert classes[name]().name == name
+        assert classes[name].implementation.startswith("greater.optimizers.")
+
+
+@pytest.mark.slow
+def test_a_third_party_package_is_a_method_of_the_command_line(tmp_path):
+    source, target = tmp_path / "src", tmp_path / "site"
+    (source / "my_methods").mkdir(parents=True)
+    (source / "my_methods" / "__init__.py").write_text("")
+    (source / "my_methods" / "drop_word.py").write_text(readme_block("method-example", "python"))
+    (source / "pyproject.toml").write_text(readme_block("method-package", "toml"))
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target"]
+    subprocess.run([*pip, str(target), str(source)], check=True, capture_output=True, text=True)
+    env = {"PYTHONPATH": str(target)}
+    listed = run_cli(["--help"], **env)
+    assert re.search(r"^optimizer: .*\bdrop_word\b", listed.stdout, re.M), listed.stdout[-2000:]
+    run_dir = tmp_path / "run"
+    args = [a for a in TINY if a.startswith(("task.", "max_", "logger."))]
+    proc = run_cli(["optimizer=drop_word", "optimizer.n_steps=2", *args, f"hydra.run.dir={run_dir}"], **env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["optimizer"] == "drop_word" and result["test"][0]["n"] == 4
+    steps = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert 1 <= len(steps) <= 2 and len(result["final_prompt"].split()) >= len(result["initial_prompt"].split()) - 2

@@ -5,7 +5,7 @@ import json
 import pytest
 from hydra import compose, initialize_config_dir
 
-from greater.config import register_configs
+from greater.config_store import register_configs
 from greater.models.language_model import LanguageModel
 from greater.testing import tiny_language_model
 from tests.helpers import ROOT

@@ -10,7 +10,7 @@ from greater.optimizers.base import (
     Optimizer,
     OptimizerConfig,
 )
-from greater.optimizers.registry import build_optimizer, optimizers, register_optimizer
+from greater.optimizers.registry import build_optimizer, optimizers
 
 __all__ = [
     "BudgetConfig",
@@ -20,5 +20,4 @@ __all__ = [
     "OptimizerConfig",
     "build_optimizer",
     "optimizers",
-    "register_optimizer",
 ]

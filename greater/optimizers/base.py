@@ -3,8 +3,9 @@
     optimizer = build_optimizer(cfg.optimizer)          # the config dataclass is its only argument
     result = optimizer.optimize(lm, task, context)      # context: data, prompt, protocol, budget, callbacks
 
-A method is one module in greater/optimizers/ (a config dataclass and a class decorated with
-`@register_optimizer`) and one YAML in conf/optimizer/ whose defaults list names `<name>_schema`.
+A method is a config dataclass naming its implementation, the optimizer class, and an entry point in the
+`greater.optimizers` group (greater/optimizers/registry.py); a YAML in conf/optimizer/ that extends
+`<name>_schema` adds a profile.
 """
 
 from __future__ import annotations

@@ -7,18 +7,19 @@ The starting prompt is the task's initial prompt (or `prompt=...`); `optimizer=z
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
 from greater.optimizers.loop import pick_on_dev
-from greater.optimizers.registry import register_optimizer
 
 
 @dataclass
 class ZeroShotConfig(OptimizerConfig):
+    implementation: ClassVar[str] = "greater.optimizers.zero_shot:ZeroShotOptimizer"
+
     name: str = "zs_cot"
 
 
-@register_optimizer
 class ZeroShotOptimizer(Optimizer):
     name = "zs_cot"
     config_class = ZeroShotConfig

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from greater.config import Resume, hyperparameter, setting
 from greater.optimizers.base import OptimizerConfig
@@ -11,6 +11,8 @@ from greater.optimizers.base import OptimizerConfig
 
 @dataclass
 class GEPAConfig(OptimizerConfig):
+    implementation: ClassVar[str] = "greater.optimizers.gepa.optimizer:GEPAOptimizer"
+
     name: str = "gepa"
     # GEPA's budget: (candidate, example) evaluations, the seed's full pass on the selection split included
     max_metric_calls: int = hyperparameter(300, min=1)

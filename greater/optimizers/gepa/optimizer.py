@@ -31,7 +31,6 @@ from greater.optimizers.base import OptimizationContext, OptimizationResult, Opt
 from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter, WriterStopped
 from greater.optimizers.gepa.config import GEPAConfig
 from greater.optimizers.loop import pick_on_dev, usage_delta
-from greater.optimizers.registry import register_optimizer
 from greater.records import StepRecord
 from greater.writers.base import Writer
 from greater.writers.local import TaskModelWriter
@@ -103,7 +102,6 @@ class Steps:
         self.ctx.callbacks.on_step_end(record)
 
 
-@register_optimizer
 class GEPAOptimizer(Optimizer):
     name = "gepa"
     config_class = GEPAConfig

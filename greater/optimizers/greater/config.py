@@ -5,6 +5,7 @@ bounds). Torch-free, so composing a config never loads torch."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from greater.config import Choice, hyperparameter
 from greater.optimizers.base import OptimizerConfig
@@ -23,10 +24,13 @@ class TokenFilter(Choice):
 class Ranking(Choice):
     gradient = "gradient"
     random = "random"  # ablation control: proposals ranked at random
+    exact = "exact"  # by the loss the gradient approximates, computed exactly (reasoning held fixed)
 
 
 @dataclass
 class GreaterConfig(OptimizerConfig):
+    implementation: ClassVar[str] = "greater.optimizers.greater.optimizer:GreaterOptimizer"
+
     name: str = "greater"
     n_steps: int = hyperparameter(125, min=0)  # optimization steps (one position each)
     # next-token candidates per example before intersection (experiment=paper_*: model.paper_topk)
@@ -54,8 +58,9 @@ class GreaterConfig(OptimizerConfig):
     token_filter: TokenFilter = hyperparameter(TokenFilter.reference)
     # final prompt: the best this many by train score, picked by dev accuracy
     final_pool: int = hyperparameter(10, min=1)
-    # Controls for ablations, not for use: rank the proposals at random
-    # instead of by gradient, or take the gradient with the answer right after the question (no reasoning).
+    # Controls for ablations, not for use: rank the proposals at random or by their exact loss (a forward
+    # pass per proposal, the reasoning held fixed) instead of by gradient, or take the gradient with the
+    # answer right after the question (no reasoning).
     ranking: Ranking = hyperparameter(Ranking.gradient)
     gradient_over_reasoning: bool = hyperparameter(True)
     # Approximate, off by default (not in the reference): re-score the candidates on the first half of the

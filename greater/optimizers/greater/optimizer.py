@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from greater.engine.exact import candidate_losses
 from greater.engine.gradient import position_gradient, rank_by_gradient
 from greater.optimizers.base import OptimizationContext, OptimizationResult
 from greater.optimizers.greater.candidates import (
@@ -33,7 +34,6 @@ from greater.optimizers.greater.objective import PromptScore, PromptScorer
 from greater.optimizers.greater.selection import SelectionStrategy, selection_strategy
 from greater.optimizers.greater.state import SearchState
 from greater.optimizers.loop import Ending, SteppedOptimizer
-from greater.optimizers.registry import register_optimizer
 from greater.records import StepRecord
 from greater.run.checkpoint import rng_from_json, rng_to_json
 from greater.tasks.base import Task
@@ -57,7 +57,6 @@ class GreaterRun:
     initial: PromptScore | None = None  # the starting prompt's score (for the pool and the result)
 
 
-@register_optimizer
 class GreaterOptimizer(SteppedOptimizer[GreaterRun, tuple[int, ...]]):
     name = "greater"
     config_class = GreaterConfig
@@ -134,13 +133,29 @@ class GreaterOptimizer(SteppedOptimizer[GreaterRun, tuple[int, ...]]):
             if prompt[j] not in candidates:
                 candidates.append(prompt[j])  # the current token is always ranked too (GO:337-340)
             ranked = self._rank(lm, grad.grads, candidates, state.step)
+        exact: dict[int, float] = {}
+        if self.config.ranking == "exact":  # control: every proposal by the loss the gradient approximates
+            with stages("exact"):
+                losses = candidate_losses(
+                    lm,
+                    sequences,
+                    spans,
+                    scorer.prompt_starts(),
+                    prompt,
+                    j,
+                    candidates,
+                    self.config.control_weight,
+                    self.config.answer_temperature,
+                )
+                exact = dict(zip(candidates, losses))
+            ranked = sorted(ranked, key=lambda pair: exact[pair[0]])
         with stages("selection"):
             chosen, rescored = self.select(lm, scorer, state, ranked)
         state.prompt_ids = _replace(prompt, j, chosen.prompt_ids[j])
         improved = self.selection.offer(state, chosen, rescored, self._keep)
         state.steps_since_best = 0 if improved else state.steps_since_best + 1
         state.step += 1
-        record = self._record(lm, state, j, chosen, ranked, rescored)
+        record = self._record(lm, state, j, chosen, ranked, rescored, exact)
         state.prompt_ids, state.position = self.advance(lm, state.prompt_ids, j)
         return record
 
@@ -221,7 +236,7 @@ class GreaterOptimizer(SteppedOptimizer[GreaterRun, tuple[int, ...]]):
             return prompt, 0
         return prompt + lm.encode(self.config.placeholder)[-1:], j + 1
 
-    def _record(self, lm, state, j, chosen, ranked, rescored) -> StepRecord:
+    def _record(self, lm, state, j, chosen, ranked, rescored, exact) -> StepRecord:
         candidates = [
             {
                 "token_id": t,
@@ -229,6 +244,7 @@ class GreaterOptimizer(SteppedOptimizer[GreaterRun, tuple[int, ...]]):
                 "gradient_score": g,
                 "train_acc": rescored[t].accuracy if t in rescored else None,
                 "train_loss": rescored[t].loss if t in rescored else None,
+                **({"exact_loss": exact[t]} if exact else {}),  # ranking=exact: what it ranked by
             }
             for t, g in ranked
         ]

@@ -10,14 +10,16 @@ answers alone tends to ask for the answer without reasoning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from greater.config import hyperparameter
-from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.search import Outcome, TextOptimizer, TextRun, TextSearchConfig
 
 
 @dataclass
 class APEConfig(TextSearchConfig):
+    implementation: ClassVar[str] = "greater.optimizers.text.ape:APEOptimizer"
+
     name: str = "ape"
     n_steps: int = 4  # step 1 induces when n_induce > 0; every step resamples the beam
     # instructions induced from demonstrations at step 1 (0: start from the start prompt only)
@@ -46,7 +48,6 @@ def variation_prompt(prompt: str, max_words: int) -> str:
     )
 
 
-@register_optimizer
 class APEOptimizer(TextOptimizer):
     name = "ape"
     config_class = APEConfig

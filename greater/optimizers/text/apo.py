@@ -9,9 +9,9 @@ split (dev, or train without one); the final prompt is the best there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from greater.config import hyperparameter
-from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.beam import BeamRewrite, Call, MetaPrompts
 from greater.optimizers.text.search import TextRun, TextSearchConfig
 
@@ -20,6 +20,8 @@ ROLE = "I am writing an instruction that a language model reads together with ea
 
 @dataclass
 class APOConfig(TextSearchConfig):
+    implementation: ClassVar[str] = "greater.optimizers.text.apo:APOOptimizer"
+
     name: str = "apo"
     n_steps: int = 3  # expansion rounds (PE2's train_steps 4 = 3 expansions)
     n_beam: int = hyperparameter(4, min=1)  # prompts expanded each round
@@ -53,7 +55,6 @@ def edit_prompt(prompt: str, block: str, critique: str, max_words: int) -> str:
     )
 
 
-@register_optimizer
 class APOOptimizer(BeamRewrite):
     name = "apo"
     config_class = APOConfig

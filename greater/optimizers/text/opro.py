@@ -9,9 +9,9 @@ whole train split. The final prompt is the best of the top few by train score, p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from greater.config import Placement, hyperparameter
-from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.placement import for_placement
 from greater.optimizers.text.pool import Node, Split
 from greater.optimizers.text.search import Outcome, TextOptimizer, TextRun, TextSearchConfig
@@ -28,6 +28,8 @@ WHERE: dict[Placement, str] = {
 
 @dataclass
 class OPROConfig(TextSearchConfig):
+    implementation: ClassVar[str] = "greater.optimizers.text.opro:OPROOptimizer"
+
     name: str = "opro"
     n_steps: int = 20  # meta-prompt rounds (the authors run 200 with a large optimizer model)
     n_per_step: int = hyperparameter(8, min=1)  # prompts sampled per round
@@ -57,7 +59,6 @@ def where(placement: str) -> str:
     return for_placement(WHERE, placement, "opro", "is not described")
 
 
-@register_optimizer
 class OPROOptimizer(TextOptimizer):
     name = "opro"
     config_class = OPROConfig

@@ -12,9 +12,9 @@ analysis, so any model with or without a chat template can play the optimizer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from greater.config import Placement, hyperparameter
-from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.beam import BeamRewrite, Call, MetaPrompts
 from greater.optimizers.text.placement import for_placement
 from greater.optimizers.text.search import TextRun, TextSearchConfig
@@ -43,6 +43,8 @@ TEMPLATES: dict[Placement, str] = {
 
 @dataclass
 class PE2Config(TextSearchConfig):
+    implementation: ClassVar[str] = "greater.optimizers.text.pe2:PE2Optimizer"
+
     name: str = "pe2"
     n_steps: int = 3  # expansion rounds (train_steps 4 in the authors' scripts = 3 expansions)
     n_beam: int = hyperparameter(4, min=1)
@@ -77,7 +79,6 @@ def template_for(placement: str) -> str:
     return for_placement(TEMPLATES, placement, "pe2", "has no template")
 
 
-@register_optimizer
 class PE2Optimizer(BeamRewrite):
     name = "pe2"
     config_class = PE2Config

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import ClassVar
 
 from greater.config import Choice, hyperparameter
-from greater.optimizers.registry import register_optimizer
 from greater.optimizers.text.pool import Node
 from greater.optimizers.text.proposer import seed_of
 from greater.optimizers.text.search import Outcome, TextOptimizer, TextRun, TextSearchConfig
@@ -32,6 +32,8 @@ class TextGradLoss(Choice):
 
 @dataclass
 class TextGradConfig(TextSearchConfig):
+    implementation: ClassVar[str] = "greater.optimizers.text.textgrad:TextGradOptimizer"
+
     name: str = "textgrad"
     n_steps: int = 12  # 3 epochs x 4 steps in the authors' harness
     # the harness stops each pass over train after this many batches
@@ -72,7 +74,6 @@ def update_prompt(prompt: str, feedback: list[str], max_words: int) -> str:
     )
 
 
-@register_optimizer
 class TextGradOptimizer(TextOptimizer):
     name = "textgrad"
     config_class = TextGradConfig
