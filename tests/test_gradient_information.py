@@ -1,6 +1,7 @@
 """The gradient diagnostic (issue 20) on a tiny random model: its changes against independent full-forward
 computations, its statistics against hand-computed values, and its resume."""
 
+import json
 import math
 
 import pytest
@@ -14,13 +15,14 @@ from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.objective import PromptScorer
 from recipes import gradient_information as gi
 from recipes.gradient_summary import (
+    LINKS,
     average_ranks,
-    bootstrap_mean,
+    best_in_top,
+    nested_bootstrap,
     read_rows,
     spearman,
     summarize,
-    top_in_top,
-    why_table,
+    table,
 )
 
 TEMPERATURE = 0.5  # not 1, so a forgotten temperature shows; not the default, so a hard-coded one shows too
@@ -119,13 +121,24 @@ def test_proposals_exclude_the_current_token_and_follow_greaters_filter(setup):
 def test_pairs_are_seeded_and_edits_change_one_token(tiny_lm):
     allowed = allowed_token_mask(tiny_lm.tokenizer, "ascii")
     initial = tiny_lm.encode("Think step by step.")
-    pairs = gi.sample_pairs(initial, allowed, 9, 2, seed=3)
-    assert pairs == gi.sample_pairs(initial, allowed, 9, 2, seed=3)
+    prompts = [(tuple(initial), "initial"), *gi.edited_prompts(initial, allowed, 2, seed=3)]
+    assert prompts[1:] == gi.edited_prompts(initial, allowed, 2, seed=3)
+    pairs = gi.sample_pairs(prompts, 9, seed=3)
+    assert pairs == gi.sample_pairs(prompts, 9, seed=3)
     assert [p.edit == "initial" for p in pairs] == [i % 3 == 0 for i in range(9)]
     for p in pairs:
         assert sum(a != b for a, b in zip(p.prompt_ids, initial)) == (0 if p.edit == "initial" else 1)
     first = [p.position for p in pairs if p.edit == "initial"]
     assert len(set(first)) == len(first)  # positions do not repeat while unused ones remain
+
+
+def test_visited_prompts_come_from_the_history_in_step_order(tmp_path):
+    history = tmp_path / "history.jsonl"
+    steps = [[5, 6, 7], [5, 9, 7], [5, 9, 7], [5, 9, 7, 99]]  # 99: the placeholder of a grown prompt
+    history.write_text(
+        "".join(json.dumps({"step": k + 1, "details": {"prompt_ids": ids}}) + "\n" for k, ids in enumerate(steps))
+    )
+    assert gi.visited_prompts(history, placeholder=99) == [((5, 6, 7), "step1"), ((5, 9, 7), "step2")]
 
 
 # ---- statistics ---------------------------------------------------------------------------------
@@ -140,46 +153,52 @@ def test_spearman_against_hand_computed_values():
     assert math.isnan(spearman([1, 2, 3], [4, 4, 4]))
 
 
-def test_bootstrap_mean_interval():
-    assert bootstrap_mean([0.3, 0.3, 0.3]) == pytest.approx((0.3, 0.3, 0.3))
-    # two values: a resample's mean is 0, 1/2 or 1 with chances 1/4, 1/2, 1/4, so the 2.5% and 97.5%
-    # percentiles of 2000 resamples are 0 and 1
-    assert bootstrap_mean([0.0, 1.0], seed=1) == (0.5, 0.0, 1.0)
-    mean, low, high = bootstrap_mean([0.1, 0.4, 0.2, 0.9, 0.5, 0.3], seed=2)
-    assert mean == pytest.approx(0.4) and 0.1 < low < mean < high < 0.9
-    assert bootstrap_mean([0.1, 0.4, 0.2], seed=5) == bootstrap_mean([0.1, 0.4, 0.2], seed=5)
+def test_nested_bootstrap_resamples_prompts_then_pairs():
+    assert nested_bootstrap({"a": [0.3, 0.3], "b": [0.3]}) == pytest.approx((0.3, 0.3, 0.3))
+    # one prompt whose pairs agree, one whose pairs agree on another value: the spread is the prompts'
+    mean, low, high = nested_bootstrap({"a": [0.0, 0.0, 0.0], "b": [1.0, 1.0, 1.0]}, seed=1)
+    assert mean == 0.5 and (low, high) == (0.0, 1.0)  # a draw of two prompts can be both a or both b
+    pooled = nested_bootstrap({str(i): [float(i % 2)] for i in range(6)}, seed=2)  # one pair per prompt
+    assert pooled[0] == 0.5 and 0.0 < pooled[1] < 0.5 < pooled[2] < 1.0
+    assert nested_bootstrap({"a": [0.1, 0.4], "b": [0.2]}, seed=5) == nested_bootstrap(
+        {"a": [0.1, 0.4], "b": [0.2]}, seed=5
+    )
 
 
-def test_top_in_top_and_the_summary_of_rows():
-    assert not top_in_top([-3, 0, 1, 2, 4], [0.5, -1, -2, -3, 0.1])  # the predicted best is the worst
-    assert top_in_top([0, -3, 1, 2, 4], [0.5, -1, -2, -3, 0.1])  # the predicted best is 3rd lowest
+def test_best_in_top_and_the_summary_of_rows():
+    assert not best_in_top([-3, 0, 1, 2, 4], [0.5, -1, -2, -3, 0.1])  # the first side's best is the worst
+    assert best_in_top([0, -3, 1, 2, 4], [0.5, -1, -2, -3, 0.1])  # the first side's best is 3rd lowest
+    assert not best_in_top([0, 1, 2, 3], [1, 0, 0, 0])  # three strictly better on the second side
+    assert best_in_top([0, 1, 2, 3], [0, 0, 0, 0])  # ties count in its favour
 
-    def rows(pair, predicted, held, regenerated):
+    def rows(pair, prompt, predicted, held, regenerated, acc):
         return [
-            {"model": "m", "task": "t", "pair": pair, "token": k, "predicted": p, "held": h, "regenerated": r}
-            for k, (p, h, r) in enumerate(zip(predicted, held, regenerated))
+            {
+                "model": "m",
+                "task": "t",
+                "pair": pair,
+                "prompt_ids": prompt,
+                "token": k,
+                "predicted": p,
+                "held": h,
+                "regenerated": r,
+                "regenerated_acc": a,
+                "base_acc": 0.5,
+            }
+            for k, (p, h, r, a) in enumerate(zip(predicted, held, regenerated, acc))
         ]
 
-    data = rows(0, [1, 2, 3, 4], [1, 2, 3, 4], [4, 3, 2, 1]) + rows(1, [1, 2, 3, 4, 5, 6], [2, 1, 3, 4, 5, 6], [1] * 6)
+    data = rows(0, "1 2", [1, 2, 3, 4], [1, 2, 3, 4], [4, 3, 2, 1], [0.25, 0.5, 0.5, 0.75])
+    data += rows(1, "1 3", [1, 2, 3, 4, 5, 6], [2, 1, 3, 4, 5, 6], [1] * 6, [0.5] * 6)
     s = summarize(data)
-    assert s["pairs"] == 2 and s["candidates"] == 5
-    assert s["held_rho"] == pytest.approx((1.0 + spearman([1, 2, 3, 4, 5, 6], [2, 1, 3, 4, 5, 6])) / 2)
-    assert s["regenerated_rho"] == pytest.approx(-1.0)  # pair 1's constant actual has no correlation: left out
-    assert s["held_top3"] == 1.0
-    assert s["random_top3"] == pytest.approx((3 / 4 + 3 / 6) / 2)
-    assert s["held_raises"] == 1.0 and s["predicted_lowers"] == 0.0  # every value here is positive
-
-
-def test_sizes_rank_apart_from_signs():
-    """A gradient that gets every sign wrong but every size right: rho -1, rho of sizes +1."""
-    rows = [
-        {"model": "m", "task": "t", "pair": 0, "token": k, "predicted": -a, "held": a, "regenerated": a}
-        for k, a in enumerate([0.1, 0.4, 0.2, 0.8, 1.6])
-    ]
-    s = summarize(rows)
-    assert s["held_rho"] == pytest.approx(-1.0) and s["magnitude_held_rho"] == pytest.approx(1.0)
-    assert (s["predicted_lowers"], s["held_raises"]) == (1.0, 1.0)
-    assert "+1.00" in why_table({("m", "t"): rows})
+    assert (s["pairs"], s["prompts"], s["candidates"]) == (2, 2, 5)
+    gradient, held, accuracy = (name for name, _, _ in LINKS)
+    assert s[f"{gradient}_rho"] == pytest.approx((1.0 + spearman([1, 2, 3, 4, 5, 6], [2, 1, 3, 4, 5, 6])) / 2)
+    assert s[f"{held}_rho"] == pytest.approx(-1.0)  # pair 1's constant regenerated loss: no correlation, left out
+    # pair 0: accuracy drop 0.25, 0, 0, -0.25 against regenerated 4, 3, 2, 1: the loss orders the drop
+    assert s[f"{accuracy}_rho"] == pytest.approx(spearman([4, 3, 2, 1], [0.25, 0, 0, -0.25]))
+    assert s[f"{gradient}_top3"] == 1.0
+    assert "gradient -> held" in table({("m", "t"): data})
 
 
 # ---- resume -------------------------------------------------------------------------------------
@@ -187,7 +206,8 @@ def test_sizes_rank_apart_from_signs():
 
 def test_a_rerun_measures_only_the_pairs_not_yet_written(setup, tmp_path, monkeypatch):
     lm, _, scorer, allowed, pair = setup
-    pairs = gi.sample_pairs(list(pair.prompt_ids), allowed, 3, 1, seed=0)
+    prompts = [(pair.prompt_ids, "initial"), *gi.edited_prompts(list(pair.prompt_ids), allowed, 1, seed=0)]
+    pairs = gi.sample_pairs(prompts, 3, seed=0)
     out = tmp_path / "diag.csv"
     context = {"model": "tiny", "task": "parity"}
     assert gi.run_pairs(lm, scorer, pairs[:2], CONFIG, allowed, 2, out, context) == 2

@@ -11,6 +11,7 @@ PromptScorer's sequences, position_gradient, propose_candidates and rank_by_grad
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import asdict, dataclass, fields
@@ -37,7 +38,7 @@ class Pair:
     index: int
     prompt_ids: tuple[int, ...]
     position: int
-    edit: str  # "initial" or "pos<k>-><token id>"
+    edit: str  # "initial", "step<k>" (a prompt the search visited) or "pos<k>-><token id>" (a random edit)
 
 
 @dataclass(frozen=True)
@@ -67,19 +68,40 @@ def replaced(prompt: list[int] | tuple[int, ...], position: int, token: int) -> 
     return [token if i == position else t for i, t in enumerate(prompt)]
 
 
-def sample_pairs(initial_ids: list[int], allowed: torch.Tensor, n_pairs: int, n_edits: int, seed: int) -> list[Pair]:
-    """`n_pairs` pairs over the initial prompt and `n_edits` random single-token edits of it (an allowed
-    token at a random position), in turn; positions drawn without repeats per prompt while they last."""
+def edited_prompts(initial_ids: list[int], allowed: torch.Tensor, n_edits: int, seed: int) -> list[tuple]:
+    """`n_edits` seeded single-token edits of the initial prompt (an allowed token at a random position), as
+    (ids, label) for `sample_pairs`: the prompts to use where no search has run."""
     rng = random.Random(seed)
     allowed_ids = torch.nonzero(allowed).flatten().tolist()
-    prompts: list[tuple[tuple[int, ...], str]] = [(tuple(initial_ids), "initial")]
+    edits = []
     for _ in range(n_edits):
         k, token = rng.randrange(len(initial_ids)), rng.choice(allowed_ids)
-        prompts.append((tuple(replaced(initial_ids, k, token)), f"pos{k}->{token}"))
-    unused = {p: [] for p, _ in prompts}
+        edits.append((tuple(replaced(initial_ids, k, token)), f"pos{k}->{token}"))
+    return edits
+
+
+def visited_prompts(history: Path, placeholder: int | None = None) -> list[tuple]:
+    """The prompts a GReaTer run moved to, step by step, from its history.jsonl, as (ids, "step<k>"): the
+    prompts the search actually visits (duplicates and placeholder-only positions left out)."""
+    seen, out = set(), []
+    for line in history.read_text().splitlines():
+        record = json.loads(line)
+        ids = tuple(t for t in record["details"]["prompt_ids"] if t != placeholder)
+        if ids and ids not in seen:
+            seen.add(ids)
+            out.append((ids, f"step{record['step']}"))
+    return out
+
+
+def sample_pairs(prompts: list[tuple], n_pairs: int, seed: int) -> list[Pair]:
+    """`n_pairs` pairs over `prompts` ((ids, label), the initial prompt first), in turn; positions drawn
+    without repeats per prompt while they last."""
+    rng = random.Random(seed)
+    unused: dict[tuple[int, ...], list[int]] = {tuple(p): [] for p, _ in prompts}
     pairs = []
     for index in range(n_pairs):
         prompt, edit = prompts[index % len(prompts)]
+        prompt = tuple(prompt)
         if not unused[prompt]:
             unused[prompt] = rng.sample(range(len(prompt)), len(prompt))
         pairs.append(Pair(index, prompt, unused[prompt].pop(), edit))
@@ -134,14 +156,14 @@ def measure_pair(
     pair: Pair,
     config: GreaterConfig,
     allowed: torch.Tensor,
-    max_candidates: int,
+    max_candidates: int | None,
 ) -> list[CandidateRow]:
-    """Predicted and actual loss change of each candidate at the pair's position (at most `max_candidates`,
-    a seeded random subset of the proposals so the gradient does not choose which are measured)."""
+    """Predicted and actual loss change of each candidate at the pair's position: every proposal, or at most
+    `max_candidates` of them, a seeded random subset so the gradient does not choose which are measured."""
     prompt, j = list(pair.prompt_ids), pair.position
     predicted, reasonings = proposals(lm, scorer, pair, config, allowed)
     tokens = sorted(predicted)
-    if len(tokens) > max_candidates:
+    if max_candidates is not None and len(tokens) > max_candidates:
         tokens = sorted(random.Random(f"subset-{pair.index}").sample(tokens, max_candidates))
     prompts = [prompt] + [replaced(prompt, j, v) for v in tokens]
     temperature = config.answer_temperature
@@ -192,7 +214,7 @@ def run_pairs(
     pairs: list[Pair],
     config: GreaterConfig,
     allowed: torch.Tensor,
-    max_candidates: int,
+    max_candidates: int | None,
     csv_path: Path,
     context: dict[str, str],
 ) -> int:

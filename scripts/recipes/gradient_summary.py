@@ -1,7 +1,13 @@
-"""The gradient diagnostic's summary (scripts/recipes/gradient_information.py makes the rows): per pair, the
-Spearman correlation of predicted against actual loss change and whether the gradient's top candidate is
-among the actual top 3; per (model, task), their means with seeded bootstrap intervals over pairs, and a
-random-prediction control. Pure Python on the CSV's rows, so the table is recomputed from the file alone."""
+"""The gradient diagnostic's summary (scripts/recipes/gradient_information.py makes the rows), link by link.
+
+GReaTer's step rests on three links, each read per (prompt, position) pair over its measured candidates:
+(1) the gradient's prediction orders the candidates as their exact loss change with the reasoning held
+fixed; (2) that held change orders them as the change once the reasoning is regenerated under the new
+prompt; (3) the regenerated loss change orders them as the (negated) change in training accuracy. Per pair:
+the Spearman correlation of each link, whether the first side's best is among the second side's best 3, and
+the same for a seeded random order (the control). Per (model, task): the means over pairs with a 95%
+bootstrap interval that resamples prompts, then pairs within them (pairs on one prompt are not independent).
+Pure Python on the CSV's rows, so the page is recomputed from the file alone."""
 
 from __future__ import annotations
 
@@ -11,8 +17,13 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-ACTUALS = ("held", "regenerated")  # (a) reasoning held fixed, (b) reasoning regenerated
 TOP = 3
+# (name, first side, second side): lower is better on both sides; "accuracy_drop" is base_acc - regenerated_acc
+LINKS = (
+    ("gradient -> held", "predicted", "held"),
+    ("held -> regenerated", "held", "regenerated"),
+    ("regenerated loss -> accuracy", "regenerated", "accuracy_drop"),
+)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -59,70 +70,84 @@ def spearman(x: list[float], y: list[float]) -> float:
     return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else math.nan
 
 
-def bootstrap_mean(values: list[float], seed: int = 0, n_resamples: int = 2000) -> tuple[float, float, float]:
-    """(mean, low, high): the mean and its 95% percentile bootstrap interval, resampling the values."""
-    if not values:
+def nested_bootstrap(
+    values: dict[str, list[float]], seed: int = 0, n_resamples: int = 2000
+) -> tuple[float, float, float]:
+    """(mean, low, high) of the values pooled over groups (prompts), with a 95% percentile interval from
+    resampling the groups, then the values within each drawn group."""
+    groups = [v for v in values.values() if v]
+    pooled = [x for v in groups for x in v]
+    if not pooled:
         return math.nan, math.nan, math.nan
     rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(n_resamples))
-    return sum(values) / n, means[int(0.025 * n_resamples)], means[int(0.975 * n_resamples) - 1]
+    means = []
+    for _ in range(n_resamples):
+        drawn = [x for g in rng.choices(groups, k=len(groups)) for x in rng.choices(g, k=len(g))]
+        means.append(sum(drawn) / len(drawn))
+    means.sort()
+    return sum(pooled) / len(pooled), means[int(0.025 * n_resamples)], means[int(0.975 * n_resamples) - 1]
 
 
-def top_in_top(predicted: list[float], actual: list[float], top: int = TOP) -> bool:
-    """Whether the candidate predicted to lower the loss most is among the `top` that actually lower it most."""
-    best = min(range(len(predicted)), key=predicted.__getitem__)
-    return sorted(actual).index(actual[best]) < top  # ties count in its favour
+def best_in_top(first: list[float], second: list[float], top: int = TOP) -> bool:
+    """Whether the candidate best (lowest) on the first side has fewer than `top` strictly better on the second."""
+    best = min(range(len(first)), key=first.__getitem__)
+    return sum(x < second[best] for x in second) < top
 
 
-def random_prediction(n: int, seed: str) -> list[float]:
+def random_order(n: int, seed: str) -> list[float]:
     """The control: a seeded random order of the same candidates."""
     rng = random.Random(seed)
     return [rng.random() for _ in range(n)]
 
 
+def side(row: dict, name: str) -> float:
+    if name == "accuracy_drop":
+        return float(row["base_acc"]) - float(row["regenerated_acc"])
+    return float(row[name])
+
+
 @dataclass(frozen=True)
-class PairStats:
+class PairLinks:
+    prompt: str
     n_candidates: int
-    spearman: dict[str, float]  # per actual
-    control: dict[str, float]  # random predictions' Spearman, per actual
-    top_hit: dict[str, bool]
-    magnitude: dict[str, float]  # Spearman of |predicted| against |actual|: size of the change, sign aside
+    rho: dict[str, float]
+    control: dict[str, float]
+    hit: dict[str, bool]
+    control_hit: dict[str, bool]
 
 
-def pair_stats(rows: list[dict], key: str) -> PairStats:
-    """One pair's statistics from its candidate rows (`key` seeds the random control)."""
-    predicted = [float(r["predicted"]) for r in rows]
-    control = random_prediction(len(rows), f"control-{key}")
-    corr, ctrl, hit, size = {}, {}, {}, {}
-    for name in ACTUALS:
-        actual = [float(r[name]) for r in rows]
-        corr[name], ctrl[name] = spearman(predicted, actual), spearman(control, actual)
-        hit[name] = top_in_top(predicted, actual)
-        size[name] = spearman([abs(p) for p in predicted], [abs(a) for a in actual])
-    return PairStats(len(rows), corr, ctrl, hit, size)
+def pair_links(rows: list[dict], key: str) -> PairLinks:
+    """One pair's statistics for every link (`key` seeds the random control)."""
+    control = random_order(len(rows), f"control-{key}")
+    rho, ctrl, hit, ctrl_hit = {}, {}, {}, {}
+    for name, a, b in LINKS:
+        first, second = [side(r, a) for r in rows], [side(r, b) for r in rows]
+        rho[name], ctrl[name] = spearman(first, second), spearman(control, second)
+        hit[name], ctrl_hit[name] = best_in_top(first, second), best_in_top(control, second)
+    return PairLinks(rows[0]["prompt_ids"], len(rows), rho, ctrl, hit, ctrl_hit)
 
 
 def summarize(rows: list[dict], seed: int = 0) -> dict[str, float]:
-    """Per-(model, task) summary of the rows of its pairs: n, mean Spearman with 95% interval per actual and
-    for the control, top-1-in-top-3 rate and its random expectation (mean over pairs of min(3, C) / C)."""
+    """Per (model, task): pairs, prompts, candidates per pair, and per link the mean rho with its nested
+    interval, the control's, and the top-1-in-top-3 rates (the link's and the control's)."""
     by_pair: dict[str, list[dict]] = {}
     for r in (r for r in rows if r["token"] != ""):  # a pair with no candidate besides the current token
         by_pair.setdefault(str(r["pair"]), []).append(r)
-    stats = [pair_stats(rs, f"{rs[0]['model']}-{rs[0]['task']}-{p}") for p, rs in by_pair.items()]
-    out: dict[str, float] = {"pairs": len(stats), "candidates": sum(s.n_candidates for s in stats) / max(len(stats), 1)}
-    for name in ACTUALS:
-        fields = ((name, "spearman"), (f"control_{name}", "control"), (f"magnitude_{name}", "magnitude"))
-        for label, field in fields:
-            values = [v for s in stats if not math.isnan(v := getattr(s, field)[name])]
-            out[f"{label}_rho"], out[f"{label}_low"], out[f"{label}_high"] = bootstrap_mean(values, seed)
-        out[f"{name}_top{TOP}"] = sum(s.top_hit[name] for s in stats) / max(len(stats), 1)
-    out[f"random_top{TOP}"] = sum(min(TOP, s.n_candidates) / s.n_candidates for s in stats) / max(len(stats), 1)
-    measured = [r for r in rows if r["token"] != ""]
-    share = len(measured) or 1
-    out["predicted_lowers"] = sum(float(r["predicted"]) < 0 for r in measured) / share
-    for name in ACTUALS:
-        out[f"{name}_raises"] = sum(float(r[name]) > 0 for r in measured) / share
+    stats = [pair_links(rs, f"{rs[0]['model']}-{rs[0]['task']}-{p}") for p, rs in by_pair.items()]
+    out: dict[str, float] = {
+        "pairs": len(stats),
+        "prompts": len({s.prompt for s in stats}),
+        "candidates": sum(s.n_candidates for s in stats) / max(len(stats), 1),
+    }
+    for name, _, _ in LINKS:
+        for label, field in ((name, "rho"), (f"control {name}", "control")):
+            by_prompt: dict[str, list[float]] = {}
+            for s in stats:
+                if not math.isnan(value := getattr(s, field)[name]):
+                    by_prompt.setdefault(s.prompt, []).append(value)
+            out[f"{label}_rho"], out[f"{label}_low"], out[f"{label}_high"] = nested_bootstrap(by_prompt, seed)
+        out[f"{name}_top{TOP}"] = sum(s.hit[name] for s in stats) / max(len(stats), 1)
+        out[f"control {name}_top{TOP}"] = sum(s.control_hit[name] for s in stats) / max(len(stats), 1)
     return out
 
 
@@ -131,41 +156,16 @@ def interval(summary: dict[str, float], label: str) -> str:
     return "n/a" if math.isnan(rho) else f"{rho:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
-def _markdown(columns: list[str], groups: dict[tuple[str, str], list[dict]], cells) -> str:
-    """A table with one line per (model, task): `cells(summary)` gives the columns after model and task."""
-    lines = ["| " + " | ".join(["model", "task", *columns]) + " |", "|" + "---|" * (len(columns) + 2)]
-    for (model, task), rows in sorted(groups.items()):
-        lines.append("| " + " | ".join([model, task, *cells(summarize(rows))]) + " |")
-    return "\n".join(lines)
-
-
 def table(groups: dict[tuple[str, str], list[dict]]) -> str:
-    """The markdown table: one line per (model, task)."""
-    columns = ["pairs", "measured/pair", "rho held (a)", "rho regenerated (b)", "control rho (a)"]
-    columns += ["control rho (b)", f"top-1 in top-{TOP} (a)", "(b)", "random"]
-    return _markdown(
-        columns,
-        groups,
-        lambda s: [
-            str(s["pairs"]),
-            f"{s['candidates']:.1f}",
-            *(interval(s, k) for k in ("held", "regenerated", "control_held", "control_regenerated")),
-            *(f"{s[f'{k}_top{TOP}']:.2f}" for k in ("held", "regenerated", "random")),
-        ],
-    )
-
-
-def why_table(groups: dict[tuple[str, str], list[dict]]) -> str:
-    """Why the correlation is what it is: whether |predicted| ranks |actual| (the gradient sees how much a
-    token moves the loss), and how often a candidate is predicted to lower the loss against how often it
-    actually raises it."""
-    columns = ["rho of sizes (a)", "rho of sizes (b)", "predicted to lower", "raises the loss (a)", "(b)"]
-    return _markdown(
-        columns,
-        groups,
-        lambda s: [
-            interval(s, "magnitude_held"),
-            interval(s, "magnitude_regenerated"),
-            *(f"{s[k]:.2f}" for k in ("predicted_lowers", "held_raises", "regenerated_raises")),
-        ],
-    )
+    """The markdown table: one line per (model, task) and link."""
+    columns = ["model", "task", "pairs (prompts)", "candidates/pair", "link", "rho", "random control"]
+    columns += [f"top-1 in top-{TOP}", "random"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for (model, task), rows in sorted(groups.items()):
+        s = summarize(rows)
+        for name, _, _ in LINKS:
+            cells = [model, task, f"{s['pairs']} ({s['prompts']})", f"{s['candidates']:.1f}", name]
+            cells += [interval(s, name), interval(s, f"control {name}")]
+            cells += [f"{s[f'{name}_top{TOP}']:.2f}", f"{s[f'control {name}_top{TOP}']:.2f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -23,7 +23,7 @@ from greater.compare.method_level import ALL_TASKS, MethodDifference, compare
 from greater.compare.power import detectable_difference
 from greater.evaluation.metrics import wilson_interval
 from greater.run.results import RunResult
-from recipes.gradient_summary import read_rows, why_table
+from recipes.gradient_summary import read_rows
 from recipes.gradient_summary import table as diagnostic_table
 from recipes.mini_tables import cell, plot_accuracy, plot_compute, splice
 from recipes.powered import ARM_ORDER, ARMS
@@ -221,10 +221,8 @@ def _diagnostic(csv: Path) -> str:
     for r in read_rows(csv):
         groups.setdefault((r["model"], r["task"]), []).append(r)
     return (
-        "### The gradient's information (scripts/gradient_diagnostic.py; docs/results/gradient_diagnostic.md)\n\n"
-        + diagnostic_table(groups)
-        + "\n\nSizes and signs: rho of |predicted| against |actual| per pair; shares of the measured candidates "
-        "predicted to lower the loss and actually raising it.\n\n" + why_table(groups)
+        "### Where the gradient's information is lost (scripts/gradient_diagnostic.py; "
+        "docs/results/gradient_diagnostic.md)\n\n" + diagnostic_table(groups)
     )
 
 
