@@ -15,7 +15,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from greater.config import ModelConfig
+from greater.config import DEFAULT_CACHE_DIR, ModelConfig
 from greater.engine import kv
 from greater.engine.decode import Answer, Tail
 from greater.engine.kernels import CpuKernels, use_cpu_kernels
@@ -101,7 +101,7 @@ class LanguageModel:
         self.on_generation: Callable[[int, int], None] | None = None
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = "~/.cache/greater") -> LanguageModel:
+    def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> LanguageModel:
         check_batching(cfg.batch_size, cfg.batch_tokens)  # before minutes of loading weights
         attention = getattr(cfg, "attn_implementation", None)
         check_attention(attention)

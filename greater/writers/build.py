@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from greater.config import DEFAULT_CACHE_DIR
 from greater.writers.base import Writer
 from greater.writers.local import ModelWriter, TaskModelWriter
 from greater.writers.spec import EndpointSpec, ModelSpec, parse_writer
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel
 
 
-def build_writer(value: Any, lm: LanguageModel, cache_dir: str = "~/.cache/greater") -> Writer:
+def build_writer(value: Any, lm: LanguageModel, cache_dir: str = DEFAULT_CACHE_DIR) -> Writer:
     """`value`: optimizer.writer as configured. Another model loads on the task model's device."""
     spec = parse_writer(value)
     if spec is None:
@@ -31,7 +32,7 @@ def build_writer(value: Any, lm: LanguageModel, cache_dir: str = "~/.cache/great
     return EndpointWriter(spec, lm.counters)
 
 
-def attach_writer(optimizer: Any, lm: LanguageModel, cache_dir: str = "~/.cache/greater") -> Writer | None:
+def attach_writer(optimizer: Any, lm: LanguageModel, cache_dir: str = DEFAULT_CACHE_DIR) -> Writer | None:
     """Give a method that has a `writer` setting its writer; None for a method without one (GReaTer)."""
     if not hasattr(optimizer.config, "writer"):
         return None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from greater.config import Resume, hyperparameter, setting
-from greater.optimizers.base import OptimizerConfig
+from greater.config import hyperparameter
+from greater.optimizers.writing import WritingConfig
 
 
 @dataclass
-class GEPAConfig(OptimizerConfig):
+class GEPAConfig(WritingConfig):
     implementation: ClassVar[str] = "greater.optimizers.gepa.optimizer:GEPAOptimizer"
 
     name: str = "gepa"
@@ -24,7 +24,4 @@ class GEPAConfig(OptimizerConfig):
     skip_perfect_score: bool = hyperparameter(True)  # no reflection on a minibatch already all right
     reflection_tokens: int = hyperparameter(256, min=1)  # the writer's reply (the new instruction in ``` blocks)
     reflection_temperature: float = hyperparameter(0.7, min=0)
-    max_words: int = hyperparameter(80, min=1)  # a longer proposal fails the shared validator (scores 0)
-    reasoning_chars: int = hyperparameter(400, min=0)  # the model's reasoning shown to the writer, cut to this
-    # who reflects: null = the task model (self-reflection); a model config name; or an endpoint (see text/search.py)
-    writer: Any = setting(None, resume=Resume.steps)
+    max_words: int = 80  # a longer proposal fails the shared validator (scores 0)

@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from greater.config import Resume, hyperparameter, setting
-from greater.optimizers.base import OptimizationContext, OptimizationResult, OptimizerConfig
+from greater.config import hyperparameter
+from greater.optimizers.base import OptimizationContext, OptimizationResult
 from greater.optimizers.loop import Ending, SteppedOptimizer
 from greater.optimizers.text.pool import Node, Pool, Split
 from greater.optimizers.text.proposer import Proposer, Seeds
 from greater.optimizers.text.validator import ProposalRules
+from greater.optimizers.writing import WritingConfig
 from greater.records import StepRecord
 from greater.tasks.base import Task
 from greater.writers.base import Writer
@@ -30,23 +31,16 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class TextSearchConfig(OptimizerConfig):
+class TextSearchConfig(WritingConfig):
     """Settings every text method has (each method's config extends this)."""
 
     # optimization steps (expansion rounds, updates or meta-prompt rounds)
     n_steps: int = hyperparameter(3, min=0)
-    # proposals longer than this are rejected; the meta-prompts state the limit
-    max_words: int = hyperparameter(50, min=1)
     max_retries: int = hyperparameter(2, min=0)  # extra rounds of asking when too few proposals pass
     # a retry samples at least this hot (a greedy retry would repeat itself)
     retry_temperature: float = hyperparameter(0.7, min=0)
-    # the model's reasoning shown to the optimizer, cut to this many characters
-    reasoning_chars: int = hyperparameter(400, min=0)
     # final prompt: the best this many by the method's own score (+ the start), picked on dev
     n_final: int = hyperparameter(3, min=1)
-    # who writes the instructions, critiques and feedback: null = the task model; a model config name
-    # (e.g. gemma3-270m); or an endpoint {base_url, model, api_key_env, timeout, max_retries, max_tokens}
-    writer: Any = setting(None, resume=Resume.steps)
 
 
 @dataclass
