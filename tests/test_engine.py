@@ -77,7 +77,7 @@ def test_next_token_logits_are_the_models_distribution_at_the_position(tiny_lm, 
     prompt = tiny_lm.encode(parity_task.initial_prompt)
     seqs, spans = scorer.sequences(prompt, scorer.score(prompt).reasonings)
     starts = scorer.prompt_starts()
-    pg = position_gradient(tiny_lm, seqs, spans, starts, prompt, 2, 0.2)
+    pg = position_gradient(tiny_lm, seqs, spans, starts, prompt, 2, 0.2, 1.0)
     for i, seq in enumerate(seqs):
         with torch.no_grad():
             logits = tiny_lm.model(input_ids=torch.tensor([seq[: starts[i] + 2]])).logits[0, -1]

@@ -217,7 +217,8 @@ def test_gradient_and_shared_prefix_passes_halve_and_retry_on_out_of_memory(monk
     rows = [(p, prompt) for p in range(5)] + [(p, lm.encode(" other")) for p in range(5)]
 
     def both():
-        return position_gradient(lm, sequences, spans, starts, prompt, 1, 0.2), lm.continuation_losses(prefixes, rows)
+        gradient = position_gradient(lm, sequences, spans, starts, prompt, 1, 0.2, 1.0)
+        return gradient, lm.continuation_losses(prefixes, rows)
 
     expected_grad, expected_losses = both()
     calls = out_of_memory_above(lm, monkeypatch, max_rows=2)

@@ -129,7 +129,7 @@ def test_position_gradient_past_the_window_equals_the_full_sequence_gradient(win
     spans = [(len(s) - len(answer), len(s)) for s in seqs]
     starts = [len(h) for h in heads]
     j = 1
-    got = position_gradient(lm, seqs, spans, starts, prompt, j, control_weight=0.0).grads
+    got = position_gradient(lm, seqs, spans, starts, prompt, j, control_weight=0.0, answer_temperature=1.0).grads
     embed = model.get_input_embeddings()
     for k, (seq, (s, e), start) in enumerate(zip(seqs, spans, starts)):
         embeds = embed(torch.tensor([seq])).detach().requires_grad_(True)  # Gemma scales inside the module
@@ -185,11 +185,11 @@ def test_gradient_pass_remembers_the_batch_that_fit_across_steps(monkeypatch):
     seqs = [lm.encode(f"q{i}") + prompt + lm.encode(" so the answer is yes") for i in range(8)]
     starts = [len(lm.encode(f"q{i}")) for i in range(8)]
     spans = [(len(s) - 2, len(s)) for s in seqs]
-    expected = position_gradient(lm, seqs, spans, starts, prompt, 0, 0.0).grads
+    expected = position_gradient(lm, seqs, spans, starts, prompt, 0, 0.0, 1.0).grads
     width = max(len(s) for s in seqs)
     failures = out_of_memory_above(lm, monkeypatch, max_tokens=3 * width)  # the rest pass is a bit narrower
     for _ in range(3):
-        got = position_gradient(lm, seqs, spans, starts, prompt, 0, 0.0).grads
+        got = position_gradient(lm, seqs, spans, starts, prompt, 0, 0.0, 1.0).grads
         assert torch.allclose(got, expected, atol=1e-6)
     assert len(failures) == lm.memory.of("gradient").out_of_memory and 1 <= len(failures) <= 2
     assert failures[0] == 8  # only the first step paid for it

@@ -111,7 +111,7 @@ def test_the_gradient_pass_reads_the_question_from_the_store(parity_task, contro
         prompt = lm.encode(parity_task.initial_prompt)
         seqs, spans = scorer.sequences(prompt, scorer.score(prompt).reasonings)
         hits = lm.prefixes.hits if lm.prefixes else 0
-        pg = position_gradient(lm, seqs, spans, scorer.prompt_starts(), prompt, 2, control_weight)
+        pg = position_gradient(lm, seqs, spans, scorer.prompt_starts(), prompt, 2, control_weight, 1.0)
         grads.append(pg.grads)
         if lm is stored:
             assert len(stored.prefixes.entries) == len(parity_task.train)
