@@ -2,11 +2,25 @@ import pytest
 
 from greater.tasks.base import Example, Task
 from greater.testing import tiny_language_model
+from tests.reference import assert_same_weights, plain_model
 
 
 @pytest.fixture(scope="session")
 def tiny_lm():
     return tiny_language_model(seed=0)
+
+
+@pytest.fixture(scope="session")
+def _tiny_plain(tiny_lm):
+    return plain_model(tiny_lm)
+
+
+@pytest.fixture
+def tiny_reference(tiny_lm, _tiny_plain):
+    """tiny_lm's independent reference (tests.reference): a plain transformers model with its weights, built
+    once a session and checked against them again for every test that reads it."""
+    assert_same_weights(_tiny_plain, tiny_lm)
+    return _tiny_plain
 
 
 @pytest.fixture

@@ -6,12 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from greater.engine import packed
 from greater.engine.gradient import position_gradient, rank_by_gradient
+from greater.engine.packed import onednn_works
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import intersect_and_unite, propose_candidates, sample_groups
 from greater.optimizers.greater.objective import PromptScore, PromptScorer
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.optimizers.greater.state import SearchState
+from greater.testing import tiny_language_model
+from tests.reference import assert_plain, full_logits, plain_model
 
 
 def scorer_for(lm, task, tokens=4, control_weight=0.0):
@@ -27,14 +31,16 @@ def greater(**overrides):
 # ---- gradient --------------------------------------------------------------------------------
 
 
-def one_hot_gradient(lm, sequences, spans, starts, prompt_ids, j, control_weight, temperature=1.0):
-    """Independent computation: d(mean loss)/d(one-hot at j) with full logits and no padding; the answer
-    logits are divided by `temperature`, the fluency term's are not (as in the reference)."""
-    W = lm.embedding_matrix
+def one_hot_gradient(model, sequences, spans, starts, prompt_ids, j, control_weight, temperature):
+    """Independent computation on `model`, a plain transformers model (tests.reference: none of the engine's
+    kernels): d(mean loss)/d(one-hot at j) with full logits and no padding; the answer logits are divided by
+    `temperature`, the fluency term's are not (as in the reference)."""
+    assert_plain(model)
+    W = model.get_input_embeddings().weight
     grads = []
     for seq, (s, e), start in zip(sequences, spans, starts):
         one_hot = F.one_hot(torch.tensor(seq), W.shape[0]).float().requires_grad_(True)
-        logits = lm.model(inputs_embeds=(one_hot @ W)[None]).logits[0]
+        logits = model(inputs_embeds=(one_hot @ W)[None], use_cache=False).logits[0]
         loss = F.cross_entropy(logits[s - 1 : e - 1] / temperature, torch.tensor(seq[s:e]))
         if control_weight:
             fl = F.cross_entropy(logits[start - 1 : start - 1 + len(prompt_ids)], torch.tensor(prompt_ids))
@@ -44,25 +50,73 @@ def one_hot_gradient(lm, sequences, spans, starts, prompt_ids, j, control_weight
     return torch.stack(grads).mean(0)  # [V]
 
 
+CANDIDATES = list(range(10, 60))
+
+
+def gradient_against_one_hot(lm, reference, task, j, control_weight, temperature, rollouts=None):
+    """(the engine's gradient scores of CANDIDATES, the one-hot reference's, the gradient pass, the scorer's
+    score) at position j of the task's initial prompt; `rollouts`: the reasonings to use (else the scorer's)."""
+    scorer = scorer_for(lm, task)
+    prompt = lm.encode(task.initial_prompt)
+    current = scorer.score(prompt)
+    seqs, spans = scorer.sequences(prompt, rollouts or current.reasonings)
+    starts = scorer.prompt_starts()
+    pg = position_gradient(lm, seqs, spans, starts, prompt, j, control_weight, temperature)
+    ranked = dict(rank_by_gradient(lm, pg.grads, CANDIDATES))
+    expected = one_hot_gradient(reference, seqs, spans, starts, prompt, j, control_weight, temperature)
+    return ranked, expected, pg, current
+
+
 @pytest.mark.parametrize("control_weight", [0.0, 0.2])
 @pytest.mark.parametrize("j", [0, 3])
 @pytest.mark.parametrize("temperature", [1.0, 0.2])
-def test_gradient_score_equals_one_hot_gradient(tiny_lm, parity_task, control_weight, j, temperature):
-    scorer = scorer_for(tiny_lm, parity_task)
-    prompt = tiny_lm.encode(parity_task.initial_prompt)
-    current = scorer.score(prompt)
-    seqs, spans = scorer.sequences(prompt, current.reasonings)
-    starts = scorer.prompt_starts()
-    pg = position_gradient(tiny_lm, seqs, spans, starts, prompt, j, control_weight, temperature)
-    candidates = list(range(10, 60))
-    ranked = dict(rank_by_gradient(tiny_lm, pg.grads, candidates))
-    expected = one_hot_gradient(tiny_lm, seqs, spans, starts, prompt, j, control_weight, temperature)
-    for c in candidates:
+def test_gradient_score_equals_one_hot_gradient(tiny_lm, tiny_reference, parity_task, control_weight, j, temperature):
+    ranked, expected, pg, current = gradient_against_one_hot(
+        tiny_lm, tiny_reference, parity_task, j, control_weight, temperature
+    )
+    for c in CANDIDATES:
         assert ranked[c] == pytest.approx(expected[c].item(), abs=1e-5)
     if temperature == 1.0:  # the answer loss from the gradient pass equals the scorer's (untempered) loss
         assert pg.answer_loss.tolist() == pytest.approx(current.losses, abs=1e-5)
     else:  # tempering changes the loss, so the test above would not notice a forgotten temperature
         assert pg.answer_loss.tolist() != pytest.approx(current.losses, abs=1e-3)
+
+
+@pytest.mark.skipif(not onednn_works(), reason="this torch has no oneDNN packed product: nothing is packed")
+@pytest.mark.parametrize("part", ["backward", "forward"])
+def test_a_wrong_packed_kernel_fails_the_one_hot_gradient_comparison(parity_task, monkeypatch, part):
+    """The reference is independent of the engine's kernels: with PackedLinear's input gradient (or its
+    product) 1% off, the engine's gradient no longer matches it within the tolerance above, while the
+    reference itself does not move. (A reference run through lm.model would share the wrong backward.)
+    A model of its own: a wrong product must not reach the session's tiny_lm or its prefix store."""
+    lm = tiny_language_model(seed=0)
+    reference = plain_model(lm)
+    assert lm.kernels.packed_layers > 0
+    args = (lm, reference, parity_task, 3, 0.2, 0.2)
+    ranked, expected, _, current = gradient_against_one_hot(*args)
+    assert all(ranked[c] == pytest.approx(expected[c].item(), abs=1e-5) for c in CANDIDATES)
+    calls = []
+    if part == "backward":
+        right = packed._PackedProduct.backward
+
+        def wrong_backward(ctx, grad):
+            calls.append(1)
+            grad_input, *rest = right(ctx, grad)
+            return (grad_input * 1.01, *rest)
+
+        monkeypatch.setattr(packed._PackedProduct, "backward", staticmethod(wrong_backward))
+    else:
+        right = packed._onednn_linear
+
+        def wrong_product(x, weight, bias):
+            calls.append(1)
+            return right(x, weight, bias) * 1.01
+
+        monkeypatch.setattr(packed, "_onednn_linear", wrong_product)
+    ranked_wrong, expected_again, _, _ = gradient_against_one_hot(*args, rollouts=current.reasonings)
+    assert calls  # the engine's passes ran the wrong kernel
+    assert torch.equal(expected_again, expected)  # the reference did not: it has no PackedLinear
+    assert not all(ranked_wrong[c] == pytest.approx(expected[c].item(), abs=1e-5) for c in CANDIDATES)
 
 
 def test_ranking_is_ascending_in_gradient(tiny_lm):
@@ -72,15 +126,14 @@ def test_ranking_is_ascending_in_gradient(tiny_lm):
     assert scores == sorted(scores)
 
 
-def test_next_token_logits_are_the_models_distribution_at_the_position(tiny_lm, parity_task):
+def test_next_token_logits_are_the_models_distribution_at_the_position(tiny_lm, tiny_reference, parity_task):
     scorer = scorer_for(tiny_lm, parity_task)
     prompt = tiny_lm.encode(parity_task.initial_prompt)
     seqs, spans = scorer.sequences(prompt, scorer.score(prompt).reasonings)
     starts = scorer.prompt_starts()
-    pg = position_gradient(tiny_lm, seqs, spans, starts, prompt, 2, 0.2)
+    pg = position_gradient(tiny_lm, seqs, spans, starts, prompt, 2, 0.2, 1.0)
     for i, seq in enumerate(seqs):
-        with torch.no_grad():
-            logits = tiny_lm.model(input_ids=torch.tensor([seq[: starts[i] + 2]])).logits[0, -1]
+        logits = full_logits(tiny_reference, seq[: starts[i] + 2])[-1]
         assert torch.allclose(pg.next_token_logits[i], logits, atol=1e-4)
 
 
@@ -280,14 +333,12 @@ def test_same_seed_same_result_and_the_seed_draws_the_groups(parity_task):
     assert proposals[0] != proposals[3]
 
 
-def test_fluency_is_the_prompts_cross_entropy_after_the_question(tiny_lm, parity_task):
+def test_fluency_is_the_prompts_cross_entropy_after_the_question(tiny_lm, tiny_reference, parity_task):
     scorer = scorer_for(tiny_lm, parity_task, 4, control_weight=0.5)
     prompt = tiny_lm.encode("Be careful.")
     score = scorer.score(prompt)
     for slot, value in zip(scorer.slots, score.fluency):
-        seq = torch.tensor([slot.before + prompt])
-        with torch.no_grad():
-            logits = tiny_lm.model(input_ids=seq).logits[0]
+        logits = full_logits(tiny_reference, slot.before + prompt)
         start = len(slot.before)
         expected = F.cross_entropy(logits[start - 1 : -1], torch.tensor(prompt)).item()
         assert value == pytest.approx(expected, abs=1e-5)

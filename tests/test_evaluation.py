@@ -14,6 +14,7 @@ from greater.evaluation.evaluator import most_likely_options
 from greater.tasks.answers import normalizer_for, parser_for
 from greater.tasks.base import Example, Task
 from greater.testing import tiny_language_model
+from tests.reference import full_logits, plain_model
 
 
 def yes_no_task():
@@ -65,7 +66,7 @@ def test_generate_mode_parses_canned_answers(tiny_lm, monkeypatch, tmp_path):
     assert rows[1]["reasoning"] == "thinking" and rows[1]["gold"] == "Yes"
 
 
-def test_loglik_picks_the_most_likely_option(tiny_lm):
+def test_loglik_picks_the_most_likely_option(tiny_lm, tiny_reference):
     task = yes_no_task()
     slots = prompt_slots(tiny_lm, task, task.test, "after")
     heads = [s.with_prompt(tiny_lm.encode("P")) + extractor_ids(tiny_lm, task) for s in slots]
@@ -74,9 +75,7 @@ def test_loglik_picks_the_most_likely_option(tiny_lm):
         totals = {}
         for option in task.options:
             target = tiny_lm.encode(" " + option)
-            seq = torch.tensor([head + target])
-            with torch.no_grad():
-                logits = tiny_lm.model(input_ids=seq).logits[0]
+            logits = full_logits(tiny_reference, head + target)
             logp = F.log_softmax(logits[len(head) - 1 : -1], -1)
             totals[option] = sum(logp[i, t].item() for i, t in enumerate(target))
         assert pick == max(totals, key=totals.get)
@@ -88,15 +87,15 @@ def test_loglik_without_options_names_the_fix(tiny_lm):
         evaluate_prompt(tiny_lm, task, task.test, "P", EvaluationConfig(mode="loglik"), 2)
 
 
-def greedy_by_full_forwards(lm, tokens: list[int], max_new_tokens: int) -> list[int]:
-    """Independent reference: greedy decoding with one full, uncached, unpadded forward per token."""
+def greedy_by_full_forwards(lm, reference, tokens: list[int], max_new_tokens: int) -> list[int]:
+    """Independent reference: greedy decoding with one full, uncached, unpadded forward per token of
+    `reference`, lm's weights in a plain transformers model (tests.reference); lm's stop tokens."""
     out: list[int] = []
-    with torch.no_grad():
-        for _ in range(max_new_tokens):
-            token = int(lm.model(input_ids=torch.tensor([tokens + out])).logits[0, -1].argmax())
-            if token in lm.stop_ids:
-                break
-            out.append(token)
+    for _ in range(max_new_tokens):
+        token = int(full_logits(reference, tokens + out)[-1].argmax())
+        if token in lm.stop_ids:
+            break
+        out.append(token)
     return out
 
 
@@ -111,16 +110,17 @@ def test_answers_read_from_the_reasoning_cache_equal_the_two_pass_way(stops, che
     lm = tiny_language_model(seed=1, batch_size=2)  # several batches, sorted by length: the order is restored
     lm.check_every = check_every
     assert lm.model.dtype == torch.float32
+    reference = plain_model(lm)
     first_char = lambda text: text.strip()[:1] or None  # noqa: E731  a parse that some answers pass by chance
     blank = Task("t", train=[], test=[Example(q, "?", id=str(i)) for i, q in enumerate(QUESTIONS)], parse=first_char)
     prompt, reasoning_tokens, cfg = "Think.", 12, EvaluationConfig(max_answer_tokens=10)
     inputs = [s.with_prompt(lm.encode(prompt)) for s in prompt_slots(lm, blank, blank.test, "after")]
     if stops == "early":  # a token the model emits often: reasoning and answers end at a stop, at varied steps
-        free = greedy_by_full_forwards(lm, inputs[0], reasoning_tokens)
+        free = greedy_by_full_forwards(lm, reference, inputs[0], reasoning_tokens)
         lm.stop_ids = set(lm.stop_ids) | {free[3]}
     extractor = extractor_ids(lm, blank)
-    reasonings = [greedy_by_full_forwards(lm, x, reasoning_tokens) for x in inputs]
-    answers = [greedy_by_full_forwards(lm, x + r + extractor, 10) for x, r in zip(inputs, reasonings)]
+    reasonings = [greedy_by_full_forwards(lm, reference, x, reasoning_tokens) for x in inputs]
+    answers = [greedy_by_full_forwards(lm, reference, x + r + extractor, 10) for x, r in zip(inputs, reasonings)]
     raws = [lm.decode(a) for a in answers]
     # Golds: the first character of the answer for even questions (correct), "#" for odd ones (wrong).
     golds = [(first_char(raw) or "#") if i % 2 == 0 else "#" for i, raw in enumerate(raws)]

@@ -45,38 +45,44 @@ def full_sequence(lm, task, scorer, example, prompt, reasoning):
     return head + target, len(head), len(head) + len(target)
 
 
-def full_forward_loss(lm, task, scorer, prompt, reasonings, temperature, embeds=None, at=None):
-    """Mean answer CE over the examples from one plain forward per sequence (optionally with the input
-    embedding at prompt position `at` replaced by `embeds`)."""
+@pytest.fixture
+def reference(tiny_reference):
+    return tiny_reference
+
+
+def full_forward_loss(lm, reference, task, scorer, prompt, reasonings, temperature, embeds=None, at=None):
+    """Mean answer CE over the examples from one plain forward per sequence of `reference`, lm's weights in a
+    plain transformers model (tests.reference: none of the engine's kernels), optionally with the input
+    embedding at prompt position `at` replaced by `embeds`."""
     losses = []
     for example, reasoning in zip(scorer.examples, reasonings):
         ids, s, e = full_sequence(lm, task, scorer, example, prompt, reasoning)
-        x = lm.embedding_matrix[torch.tensor(ids)].detach().clone()
+        x = reference.get_input_embeddings().weight[torch.tensor(ids)].detach().clone()
         if embeds is not None:
             x[len(scorer.shared.slots([example])[0].before) + at] = embeds
-        logits = lm.model(inputs_embeds=x[None]).logits[0]
+        logits = reference(inputs_embeds=x[None], use_cache=False).logits[0]
         losses.append(F.cross_entropy(logits[s - 1 : e - 1] / temperature, torch.tensor(ids[s:e])))
     return torch.stack(losses).mean()
 
 
-def test_held_change_equals_a_full_forward_with_the_token_substituted(setup):
+def test_held_change_equals_a_full_forward_with_the_token_substituted(setup, reference):
     lm, task, scorer, allowed, pair = setup
     rows = gi.measure_pair(lm, scorer, pair, CONFIG, allowed, max_candidates=3)
     assert len(rows) == 3
     reasonings = scorer.score(list(pair.prompt_ids)).reasonings
     with torch.no_grad():
-        base = full_forward_loss(lm, task, scorer, pair.prompt_ids, reasonings, TEMPERATURE).item()
+        base = full_forward_loss(lm, reference, task, scorer, pair.prompt_ids, reasonings, TEMPERATURE).item()
         for row in rows:
             new = gi.replaced(pair.prompt_ids, pair.position, row.token)
-            expected = full_forward_loss(lm, task, scorer, new, reasonings, TEMPERATURE).item()
+            expected = full_forward_loss(lm, reference, task, scorer, new, reasonings, TEMPERATURE).item()
             assert row.base_loss == pytest.approx(base, abs=1e-5)
             assert row.held == pytest.approx(expected - base, abs=1e-5)
-            plain = full_forward_loss(lm, task, scorer, new, reasonings, 1.0).item()
-            plain_base = full_forward_loss(lm, task, scorer, pair.prompt_ids, reasonings, 1.0).item()
+            plain = full_forward_loss(lm, reference, task, scorer, new, reasonings, 1.0).item()
+            plain_base = full_forward_loss(lm, reference, task, scorer, pair.prompt_ids, reasonings, 1.0).item()
             assert row.held_ce == pytest.approx(plain - plain_base, abs=1e-5)
 
 
-def test_regenerated_change_is_the_scorers_loss_under_the_new_prompt(setup):
+def test_regenerated_change_is_the_scorers_loss_under_the_new_prompt(setup, reference):
     lm, task, scorer, allowed, pair = setup
     rows = gi.measure_pair(lm, scorer, pair, CONFIG, allowed, max_candidates=3)
     fresh = Scorer(lm, task, "after", 4)  # an independent scorer: its own rollouts, its plain CE
@@ -89,24 +95,28 @@ def test_regenerated_change_is_the_scorers_loss_under_the_new_prompt(setup):
         reasonings = [r.reasoning for r in rollouts]
         with torch.no_grad():
             new = gi.replaced(pair.prompt_ids, pair.position, row.token)
-            loss = full_forward_loss(lm, task, scorer, new, reasonings, TEMPERATURE).item()
+            loss = full_forward_loss(lm, reference, task, scorer, new, reasonings, TEMPERATURE).item()
         assert row.regenerated == pytest.approx(loss - row.base_loss, abs=1e-5)
 
 
-def test_prediction_is_the_one_hot_gradient_and_the_embedding_directional_derivative(setup):
+def test_prediction_is_the_one_hot_gradient_and_the_embedding_directional_derivative(setup, reference):
     lm, task, scorer, allowed, pair = setup
     predicted, reasonings = gi.proposals(lm, scorer, pair, CONFIG, allowed)
     current = pair.prompt_ids[pair.position]
     W = lm.embedding_matrix.detach()
     e_cur = W[current].clone().requires_grad_(True)
-    loss = full_forward_loss(lm, task, scorer, pair.prompt_ids, reasonings, TEMPERATURE, e_cur, pair.position)
+    loss = full_forward_loss(
+        lm, reference, task, scorer, pair.prompt_ids, reasonings, TEMPERATURE, e_cur, pair.position
+    )
     (g,) = torch.autograd.grad(loss, e_cur)  # dL/de_j; the one-hot gradient at v is W[v] . g
     eps = 1e-2
     with torch.no_grad():
         for v, change in predicted.items():
             assert change == pytest.approx(((W[v] - W[current]) @ g).item(), abs=1e-5)
             step = W[current] + eps * (W[v] - W[current])
-            shifted = full_forward_loss(lm, task, scorer, pair.prompt_ids, reasonings, TEMPERATURE, step, pair.position)
+            shifted = full_forward_loss(
+                lm, reference, task, scorer, pair.prompt_ids, reasonings, TEMPERATURE, step, pair.position
+            )
             assert (shifted.item() - loss.item()) / eps == pytest.approx(change, rel=0.05, abs=1e-4)
 
 

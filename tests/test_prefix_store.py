@@ -9,6 +9,7 @@ from greater.engine.decode import Tail, greedy_decode
 from greater.engine.gradient import position_gradient
 from greater.engine.prefix_store import PrefixStore
 from greater.testing import tiny_language_model
+from tests.reference import full_logits, plain_model
 from tests.test_engine import one_hot_gradient, scorer_for
 
 QUESTIONS = ["Is 4 even?", "a much longer question about the number 7", "why"]
@@ -72,11 +73,11 @@ def test_decoding_and_tail_losses_are_the_same_with_the_store():
     assert stored.prefixes.hits == sum(len(p) for p in prefixes)  # every row read its question from the store
     assert results[0].tokens == results[1].tokens
     assert results[0].tail_losses == pytest.approx(results[1].tail_losses, abs=1e-5)
-    # and against one unpadded forward pass per row
+    # and against one unpadded forward pass per row, on a plain transformers model (none of the engine's kernels)
+    reference = plain_model(plain)
     for x, reasoning, tail, loss in zip(inputs, results[0].tokens, tails, results[0].tail_losses):
         sequence = x + reasoning + tail.tokens
-        with torch.no_grad():
-            logits = plain.model(input_ids=torch.tensor([sequence])).logits[0]
+        logits = full_logits(reference, sequence)
         start = len(x) + len(reasoning) + tail.score_from
         assert loss == pytest.approx(
             float(F.cross_entropy(logits[start - 1 : -1], torch.tensor(sequence[start:]))), abs=1e-4
@@ -105,20 +106,21 @@ def test_shared_prefixes_on_top_of_the_store_and_continuation_losses_agree():
 @pytest.mark.parametrize("control_weight", [0.0, 0.2])
 def test_the_gradient_pass_reads_the_question_from_the_store(parity_task, control_weight):
     stored, plain = with_and_without_store()
+    reference = plain_model(stored)
     grads = []
     for lm in (stored, plain):
         scorer = scorer_for(lm, parity_task)  # the scorer pins its examples' chat before the prompt
         prompt = lm.encode(parity_task.initial_prompt)
         seqs, spans = scorer.sequences(prompt, scorer.score(prompt).reasonings)
         hits = lm.prefixes.hits if lm.prefixes else 0
-        pg = position_gradient(lm, seqs, spans, scorer.prompt_starts(), prompt, 2, control_weight)
+        pg = position_gradient(lm, seqs, spans, scorer.prompt_starts(), prompt, 2, control_weight, 1.0)
         grads.append(pg.grads)
         if lm is stored:
             assert len(stored.prefixes.entries) == len(parity_task.train)
             # each question came from the store, but for its last token when its logits score the prompt's first
             read = [start - (1 if control_weight else 0) for start in scorer.prompt_starts()]
             assert lm.prefixes.hits - hits == sum(read)
-            expected = one_hot_gradient(lm, seqs, spans, scorer.prompt_starts(), prompt, 2, control_weight, 1.0)
+            expected = one_hot_gradient(reference, seqs, spans, scorer.prompt_starts(), prompt, 2, control_weight, 1.0)
             direction = pg.grads.mean(0)
             for c in (10, 20, 30):
                 assert float(lm.embedding_matrix[c] @ direction) == pytest.approx(expected[c].item(), abs=1e-5)

@@ -7,16 +7,18 @@ from greater.engine.decode import greedy_decode
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.testing import tiny_language_model
+from tests.reference import plain_model
 
 TEXTS = ["a", "a much longer input here", "mid size", "Is 4 even? think"]
 
 
 def plain_greedy(lm, inputs, max_new_tokens, stop_ids):
-    """Independent reference: transformers' own generate, one input at a time (no padding at all)."""
-    outs = []
+    """Independent reference: transformers' own generate, one input at a time (no padding at all), on lm's
+    weights in a plain transformers model (tests.reference: none of the engine's kernels)."""
+    reference, outs = plain_model(lm), []
     for x in inputs:
         ids = torch.tensor([x])
-        out = lm.model.generate(
+        out = reference.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
             do_sample=False,

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from greater.engine.decode import Tail, greedy_decode
 from greater.testing import tiny_language_model
+from tests.reference import full_logits, plain_model
 
 TEXTS = ["a", "a much longer input here", "mid size", "Is 4 even? think"]
 
@@ -15,10 +16,15 @@ def lm():
     return tiny_language_model(seed=0)
 
 
-def full_forward_scores(lm, sequence: list[int], start: int) -> tuple[float, bool]:
-    """Independent reference: one unpadded forward, cross-entropy of sequence[start:]."""
-    with torch.no_grad():
-        logits = lm.model(input_ids=torch.tensor([sequence])).logits[0].float()
+@pytest.fixture(scope="module")
+def reference(lm):
+    """lm's weights in a plain transformers model (tests.reference): none of the engine's kernels."""
+    return plain_model(lm)
+
+
+def full_forward_scores(reference, sequence: list[int], start: int) -> tuple[float, bool]:
+    """Independent reference: one unpadded forward of the plain model, cross-entropy of sequence[start:]."""
+    logits = full_logits(reference, sequence)
     rows, target = logits[start - 1 : len(sequence) - 1], torch.tensor(sequence[start:])
     return float(F.cross_entropy(rows, target)), bool((rows.argmax(-1) == target).all())
 
@@ -32,7 +38,7 @@ def tails_for(lm, n: int) -> list[Tail]:
 @pytest.mark.parametrize("check_every", [1, 3, 8])
 @pytest.mark.parametrize("stop_at", ["none", "early"])
 @pytest.mark.parametrize("with_drafts", [False, True])
-def test_tail_losses_equal_a_full_forward_pass(lm, check_every, stop_at, with_drafts):
+def test_tail_losses_equal_a_full_forward_pass(lm, reference, check_every, stop_at, with_drafts):
     inputs = [lm.encode(t) for t in TEXTS]
     free = greedy_decode(lm.model, inputs, 14, lm.stop_ids, lm.tokenizer.pad_token_id).tokens
     stop = set(lm.stop_ids) | ({free[1][4], free[3][1]} if stop_at == "early" else set())
@@ -45,7 +51,9 @@ def test_tail_losses_equal_a_full_forward_pass(lm, check_every, stop_at, with_dr
         assert any(len(t) < 14 for t in decoded.tokens)  # some rows end at a stop token, with tokens fed after it
     for x, reasoning, tail, loss, exact in zip(inputs, decoded.tokens, tails, decoded.tail_losses, decoded.tail_exact):
         sequence = x + reasoning + tail.tokens
-        expected_loss, expected_exact = full_forward_scores(lm, sequence, len(x) + len(reasoning) + tail.score_from)
+        expected_loss, expected_exact = full_forward_scores(
+            reference, sequence, len(x) + len(reasoning) + tail.score_from
+        )
         assert loss == pytest.approx(expected_loss, abs=1e-4)
         assert exact == expected_exact
 
@@ -74,13 +82,13 @@ def test_scorer_rollouts_match_span_losses_over_the_full_sequence(lm):
         assert [r.correct for r in row] == exact.tolist()
 
 
-def test_continuation_losses_share_each_prefix_and_equal_full_passes(lm):
+def test_continuation_losses_share_each_prefix_and_equal_full_passes(lm, reference):
     prefixes = [lm.encode(t) for t in TEXTS]  # different lengths: the prefix batch is left-padded
     suffixes = [lm.encode(" think step by step"), lm.encode(" go"), lm.encode(" x y z w v")]
     rows = [(p, s) for s in suffixes for p in range(len(prefixes))]
     got = lm.continuation_losses(prefixes, rows)
     for (p, s), loss in zip(rows, got):
-        expected, _ = full_forward_scores(lm, prefixes[p] + s, len(prefixes[p]))
+        expected, _ = full_forward_scores(reference, prefixes[p] + s, len(prefixes[p]))
         assert loss == pytest.approx(expected, abs=1e-4)
     with pytest.raises(ValueError, match="at least one token"):
         lm.continuation_losses(prefixes, [(0, [])])

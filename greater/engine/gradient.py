@@ -49,9 +49,10 @@ def position_gradient(
     prompt_ids: list[int],
     position: int,
     control_weight: float,
-    answer_temperature: float = 1.0,
+    answer_temperature: float,
 ) -> PositionGradient:
-    """Gradient of each example's loss w.r.t. the embedding of prompt token `position`.
+    """Gradient of each example's loss w.r.t. the embedding of prompt token `position`, the answer logits divided
+    by `answer_temperature` (no default: the setting's is GreaterConfig.answer_temperature, 0.2).
 
     sequences[i][prompt_starts[i] + t] == prompt_ids[t]; spans[i] is the answer span in sequences[i].
     """
