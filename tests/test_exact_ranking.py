@@ -8,18 +8,20 @@ import torch.nn.functional as F
 from greater.engine.exact import candidate_losses
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
+from tests.reference import full_logits
 from tests.test_engine import scorer_for
 
 
-def full_forward_loss(lm, sequences, spans, starts, prompt_ids, j, token, control_weight, temperature):
-    """Independent computation: token j replaced, each sequence through the model alone (no padding, no
-    cache, no store), all logits; answer CE at the temperature plus control_weight x the prompt's mean NLL."""
+def full_forward_loss(model, sequences, spans, starts, prompt_ids, j, token, control_weight, temperature):
+    """Independent computation: token j replaced, each sequence alone through the plain reference model (no
+    engine kernel, no padding, no cache, no store), all logits; answer CE at the temperature plus
+    control_weight x the prompt's mean NLL."""
     total = 0.0
     prompt = prompt_ids[:j] + [token] + prompt_ids[j + 1 :]
     with torch.no_grad():
         for seq, (s, e), start in zip(sequences, spans, starts):
             changed = seq[: start + j] + [token] + seq[start + j + 1 :]
-            logits = lm.model(input_ids=torch.tensor([changed])).logits[0].float()
+            logits = full_logits(model, changed)
             loss = F.cross_entropy(logits[s - 1 : e - 1] / temperature, torch.tensor(changed[s:e]))
             if control_weight:
                 loss = loss + control_weight * F.cross_entropy(
@@ -31,7 +33,7 @@ def full_forward_loss(lm, sequences, spans, starts, prompt_ids, j, token, contro
 
 @pytest.mark.parametrize("control_weight", [0.0, 0.2])
 @pytest.mark.parametrize("j", [0, 3])
-def test_exact_losses_equal_full_forward_passes(tiny_lm, parity_task, control_weight, j):
+def test_exact_losses_equal_full_forward_passes(tiny_lm, tiny_reference, parity_task, control_weight, j):
     scorer = scorer_for(tiny_lm, parity_task)
     prompt = tiny_lm.encode(parity_task.initial_prompt)
     current = scorer.score(prompt)
@@ -39,11 +41,13 @@ def test_exact_losses_equal_full_forward_passes(tiny_lm, parity_task, control_we
     starts = scorer.prompt_starts()
     candidates = [prompt[j], *range(10, 19)]  # the current token and more than one pass of candidates
     got = candidate_losses(tiny_lm, seqs, spans, starts, prompt, j, candidates, control_weight, 0.2)
-    expected = [full_forward_loss(tiny_lm, seqs, spans, starts, prompt, j, c, control_weight, 0.2) for c in candidates]
+    expected = [
+        full_forward_loss(tiny_reference, seqs, spans, starts, prompt, j, c, control_weight, 0.2) for c in candidates
+    ]
     assert got == pytest.approx(expected, rel=1e-4, abs=1e-4)
 
 
-def test_a_step_ranks_every_proposal_by_its_exact_loss_and_records_it(tiny_lm, parity_task):
+def test_a_step_ranks_every_proposal_by_its_exact_loss_and_records_it(tiny_lm, tiny_reference, parity_task):
     config = GreaterConfig(n_steps=1, topk=5, n_groups=2, group_size=3, token_filter="ascii", ranking="exact")
     context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=4, seed=0)
     prompt = tiny_lm.encode(context.initial_prompt)
@@ -57,7 +61,15 @@ def test_a_step_ranks_every_proposal_by_its_exact_loss_and_records_it(tiny_lm, p
     starts = scorer.prompt_starts()
     independent = {
         c["token_id"]: full_forward_loss(
-            tiny_lm, seqs, spans, starts, prompt, 0, c["token_id"], config.control_weight, config.answer_temperature
+            tiny_reference,
+            seqs,
+            spans,
+            starts,
+            prompt,
+            0,
+            c["token_id"],
+            config.control_weight,
+            config.answer_temperature,
         )
         for c in candidates
     }
