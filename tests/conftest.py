@@ -1,8 +1,8 @@
 import pytest
 
 from greater.tasks.base import Example, Task
-from greater.testing import tiny_language_model
 from tests.reference import assert_same_weights, plain_model
+from tests.tiny import tiny_language_model
 
 
 @pytest.fixture(scope="session")

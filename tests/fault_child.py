@@ -22,7 +22,7 @@ from greater.run.checkpoint import load_checkpoint
 from greater.run.lock import RunLock
 from greater.run.stop import RunStopped, stop_on_signals
 from greater.tasks.base import Example, Task
-from greater.testing import tiny_language_model
+from tests.tiny import tiny_language_model
 
 
 def parity_task() -> Task:

@@ -12,7 +12,7 @@ from greater.optimizers.registry import build_optimizer, config_classes
 from greater.optimizers.text.validator import ProposalRules, Validator, between, check, clean, normalize, propose_each
 from greater.run.checkpoint import load_checkpoint
 from greater.tasks.base import Example, Task
-from greater.testing import tiny_language_model
+from tests.tiny import tiny_language_model
 
 METHODS = ["ape", "apo", "pe2", "textgrad", "opro"]
 GOOD = [

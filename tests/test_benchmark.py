@@ -12,10 +12,10 @@ from greater.engine.packed import PackedLinear
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
 from greater.tasks.base import Example, Task
-from greater.testing import tiny_language_model
 from recipes import benchmark, patterns
 from recipes.patterns import EngineSettings
 from tests.recipes import load_script
+from tests.tiny import tiny_language_model
 
 # Not the defaults (0.2 and 0.2), so a pattern that falls back to any default differs from the engine.
 SETTINGS = {"answer_temperature": 0.37, "control_weight": 0.13}

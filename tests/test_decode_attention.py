@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from greater.engine.decode_attention import NAME, decode_attention, use_decode_attention
 from greater.engine.kernels import transformers_kernels
-from greater.testing import tiny_language_model
+from tests.tiny import tiny_language_model
 
 
 class _Module:

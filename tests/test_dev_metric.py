@@ -19,8 +19,8 @@ from greater.optimizers.loop import pick_on_dev
 from greater.optimizers.registry import build_optimizer
 from greater.tasks.answers import parse_choice
 from greater.tasks.base import Example, Task
-from greater.testing import tiny_language_model
 from tests.test_baselines import ScriptedOptimizer, small_config
+from tests.tiny import tiny_language_model
 
 # max_answer_tokens=1: answers of up to 8 tokens (answer_token_limit: the longest gold, " Yes", plus 4)
 PARSED = EvaluationConfig(max_answer_tokens=1)

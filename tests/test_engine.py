@@ -14,8 +14,8 @@ from greater.optimizers.greater.candidates import intersect_and_unite, propose_c
 from greater.optimizers.greater.objective import PromptScore, PromptScorer
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.optimizers.greater.state import SearchState
-from greater.testing import tiny_language_model
 from tests.reference import assert_plain, full_logits, plain_model
+from tests.tiny import tiny_language_model
 
 
 def scorer_for(lm, task, tokens=4, control_weight=0.0):
@@ -306,7 +306,7 @@ def test_two_steps_record_history_and_change_the_prompt(tiny_lm, parity_task, tm
 
 
 def test_same_seed_same_result_and_the_seed_draws_the_groups(parity_task):
-    from greater.testing import tiny_language_model
+    from tests.tiny import tiny_language_model
 
     def once(seed, topk=4, n_groups=2, group_size=2, min_candidates=2, topk_growth=2):
         lm = tiny_language_model(seed=0)

@@ -13,8 +13,8 @@ from greater.evaluation import evaluate_prompt, wilson_interval
 from greater.evaluation.evaluator import most_likely_options
 from greater.tasks.answers import normalizer_for, parser_for
 from greater.tasks.base import Example, Task
-from greater.testing import tiny_language_model
 from tests.reference import full_logits, plain_model
+from tests.tiny import tiny_language_model
 
 
 def yes_no_task():

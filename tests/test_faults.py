@@ -171,7 +171,7 @@ class Count(SteppedOptimizer):
 
 def test_sigint_in_process_stops_at_the_next_boundary_and_restores_the_handlers(parity_task, tmp_path):
     from greater.optimizers.base import OptimizationContext
-    from greater.testing import tiny_language_model
+    from tests.tiny import tiny_language_model
 
     before = signal.getsignal(signal.SIGINT)
     lm = tiny_language_model()

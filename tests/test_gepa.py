@@ -16,10 +16,10 @@ from greater.optimizers.base import BudgetConfig, OptimizationContext
 from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter, feedback
 from greater.optimizers.registry import build_optimizer, config_classes
 from greater.run.checkpoint import load_checkpoint
-from greater.testing import tiny_language_model
 from greater.writers import WriterError
 from greater.writers.local import TaskModelWriter
 from tests.test_baselines import comparable, walk_task
+from tests.tiny import tiny_language_model
 
 
 class HashScorer(Scorer):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from greater.engine import kv
-from greater.testing import tiny_language_model
 from tests.reference import full_logits, plain_model
+from tests.tiny import tiny_language_model
 
 
 def test_pad_fills_with_the_pad_id_on_either_side():

@@ -6,9 +6,8 @@ import torch.nn.functional as F
 
 from greater.models.chat import ChatFormat
 from greater.models.language_model import LanguageModel
-from greater.testing import tiny_language_model
-from greater.testing.tiny import tiny_tokenizer
 from tests.reference import full_logits
+from tests.tiny import tiny_language_model, tiny_tokenizer
 
 
 def test_prompt_slot_places_prompt_after_question(tiny_lm):

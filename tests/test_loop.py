@@ -19,7 +19,7 @@ from greater.optimizers.loop import Ending, Pick, SteppedOptimizer, pick_on_dev,
 from greater.optimizers.registry import build_optimizer, config_classes
 from greater.records import StepRecord
 from greater.run.checkpoint import load_checkpoint
-from greater.testing import tiny_language_model
+from tests.tiny import tiny_language_model
 
 
 @dataclass

@@ -10,7 +10,7 @@ from torch import nn
 from greater.engine.kernels import transformers_kernels
 from greater.engine.packed import PackedLinear, onednn_works, pack_linears
 from greater.engine.rollouts import Scorer
-from greater.testing import tiny_language_model
+from tests.tiny import tiny_language_model
 
 pytestmark = pytest.mark.skipif(not onednn_works(), reason="this torch has no working oneDNN packed product")
 

@@ -166,7 +166,7 @@ def out_of_memory_above(lm, monkeypatch, max_tokens: int) -> list[int]:
 
 
 def test_loss_passes_remember_the_batch_that_fit_one_out_of_memory_per_run(monkeypatch):
-    from greater.testing import tiny_language_model
+    from tests.tiny import tiny_language_model
 
     lm = tiny_language_model(seed=0, batch_size=16, loss_batch_size=16)
     sequences = [lm.encode(f"question number {i} of the run") for i in range(16)]
@@ -184,7 +184,7 @@ def test_loss_passes_remember_the_batch_that_fit_one_out_of_memory_per_run(monke
 
 
 def test_gradient_pass_remembers_the_batch_that_fit_across_steps(monkeypatch):
-    from greater.testing import tiny_language_model
+    from tests.tiny import tiny_language_model
 
     lm = tiny_language_model(seed=0, batch_size=8, loss_batch_size=8)
     prompt = lm.encode(" think")
@@ -272,7 +272,7 @@ def test_index_tensors_are_on_the_cpu_or_the_indexed_tensors_device(windowed, mo
 def test_sampling_is_plain_temperature_sampling_whatever_the_generation_config_says(monkeypatch):
     from transformers.generation.logits_process import MinPLogitsWarper, TemperatureLogitsWarper
 
-    from greater.testing import tiny_language_model
+    from tests.tiny import tiny_language_model
 
     lm = tiny_language_model(seed=0)
     # What Llama-3-Instruct ships, and filters other checkpoints set.

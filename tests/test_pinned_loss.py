@@ -9,7 +9,7 @@ import pytest
 from greater.engine.rollouts import Scorer
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
-from greater.testing import tiny_language_model
+from tests.tiny import tiny_language_model
 
 PROMPT = "Think step by step."
 LOSS = 5.450239817301433  # mean answer cross-entropy over the six training questions, 4 reasoning tokens

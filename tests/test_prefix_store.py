@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from greater.engine.decode import Tail, greedy_decode
 from greater.engine.gradient import position_gradient
 from greater.engine.prefix_store import PrefixStore
-from greater.testing import tiny_language_model
 from tests.reference import full_logits, plain_model
 from tests.test_engine import one_hot_gradient, scorer_for
+from tests.tiny import tiny_language_model
 
 QUESTIONS = ["Is 4 even?", "a much longer question about the number 7", "why"]
 

@@ -14,8 +14,8 @@ import greater
 from greater import cli
 from greater.models.language_model import LanguageModel
 from greater.run.results import RunResult
-from greater.testing import tiny_language_model
 from tests.helpers import ROOT
+from tests.tiny import tiny_language_model
 
 TEXT = "Let's think: step [1], then (2).\nAnswer with a number."
 TINY = ["task.n_test=2", "task.n_train=2", "max_reasoning_tokens=4", "logger.plots=false"]

@@ -12,8 +12,8 @@ import pytest
 
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.registry import builtin_names, config_classes
-from greater.testing import tiny_language_model
 from tests.helpers import TINY, run_cli
+from tests.tiny import tiny_language_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

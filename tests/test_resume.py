@@ -5,7 +5,7 @@ import json
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.run.checkpoint import load_checkpoint
-from greater.testing import tiny_language_model
+from tests.tiny import tiny_language_model
 
 
 def optimizer(n_steps):

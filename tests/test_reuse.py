@@ -6,8 +6,8 @@ import torch
 from greater.engine.decode import greedy_decode
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
-from greater.testing import tiny_language_model
 from tests.reference import plain_model
+from tests.tiny import tiny_language_model
 
 TEXTS = ["a", "a much longer input here", "mid size", "Is 4 even? think"]
 

@@ -7,8 +7,8 @@ from hydra import compose, initialize_config_dir
 
 from greater.config_store import register_configs
 from greater.models.language_model import LanguageModel
-from greater.testing import tiny_language_model
 from tests.helpers import ROOT
+from tests.tiny import tiny_language_model
 
 
 def composed(tmp_path, *overrides):

@@ -30,7 +30,7 @@ def _history(run_dir):
 def finished_run(tmp_path_factory):
     """A finished two-step run, made once with the tiny stand-in model."""
     from greater.models.language_model import LanguageModel
-    from greater.testing import tiny_language_model
+    from tests.tiny import tiny_language_model
 
     def fake_from_config(cfg, cache_dir=None):
         lm = tiny_language_model(seed=1)

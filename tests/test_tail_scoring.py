@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from greater.engine.decode import Tail, greedy_decode
-from greater.testing import tiny_language_model
 from tests.reference import full_logits, plain_model
+from tests.tiny import tiny_language_model
 
 TEXTS = ["a", "a much longer input here", "mid size", "Is 4 even? think"]
 

@@ -14,8 +14,8 @@ from greater.optimizers.base import OptimizationContext
 from greater.optimizers.registry import build_optimizer
 from greater.optimizers.text import ape, apo, pe2
 from greater.optimizers.text.pool import Split
-from greater.testing import tiny_language_model
 from tests.test_baselines import small_config, walk_task
+from tests.tiny import tiny_language_model
 
 START = "Think step by step."  # walk_task's initial prompt
 PROMPTS = [

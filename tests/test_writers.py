@@ -1,6 +1,6 @@
 """The writer of the text methods: the task model by default (counted as before), another model, or an
 OpenAI-compatible endpoint reached over a real HTTP round trip to a server on 127.0.0.1 that each test starts
-(greater/testing/openai_server.py); usage counted apart and in the budget; one-line errors; a writer failing
+(tests/openai_server.py); usage counted apart and in the budget; one-line errors; a writer failing
 mid-run loses no completed step."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 from greater.optimizers.base import BudgetConfig, OptimizationContext
 from greater.optimizers.registry import build_optimizer
 from greater.run.checkpoint import load_checkpoint
-from greater.testing import tiny_language_model
-from greater.testing.openai_server import OpenAIServer
 from greater.writers import EndpointSpec, ModelSpec, WriterError, parse_writer, writer_usage
 from greater.writers.build import attach_writer, build_writer
 from greater.writers.local import ModelWriter, TaskModelWriter
+from tests.openai_server import OpenAIServer
 from tests.test_baselines import GOOD, comparable, scripted_reply, small_config, walk_task
+from tests.tiny import tiny_language_model
 
 pytest.importorskip("openai")
 from greater.writers.endpoint import EndpointWriter  # (needs the writer extra)
