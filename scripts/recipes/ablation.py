@@ -33,6 +33,10 @@ ARMS: dict[str, tuple[str, list[str]]] = {
         ["optimizer.selection_halving=true"],
     ),
     "random_ranking": ("control: the same proposals ranked at random", ["optimizer.ranking=random"]),
+    "exact_ranking": (
+        "control: the same proposals ranked by their exact loss, reasoning held",
+        ["optimizer.ranking=exact"],
+    ),
     "no_reasoning_gradient": (
         "control: gradient with the answer right after the question",
         ["optimizer.gradient_over_reasoning=false"],

@@ -65,6 +65,12 @@ ARMS: dict[str, Arm] = {
             (*GREATER, "optimizer.ranking=random"),
         ),
         Arm(
+            "exact_ranking",
+            "GReaTer, exact ranking",
+            "control: the same proposals ranked by their exact loss with the reasoning held fixed",
+            (*GREATER, "optimizer.ranking=exact"),
+        ),
+        Arm(
             "no_reasoning",
             "GReaTer, no reasoning",
             "control: the gradient with the answer right after the question",
@@ -97,7 +103,17 @@ ARMS: dict[str, Arm] = {
     ]
 }
 # Seeds and test size before arms: the comparisons that answer the question run first on every seed.
-ARM_ORDER = ["zs_cot", "greater", "random_ranking", "pe2", "no_reasoning", "keep_current", "gepa", "apo_writer"]
+ARM_ORDER = [
+    "zs_cot",
+    "greater",
+    "random_ranking",
+    "exact_ranking",
+    "pe2",
+    "no_reasoning",
+    "keep_current",
+    "gepa",
+    "apo_writer",
+]
 EMBEDDED = ("smollm2-135m", "gemma3-270m")  # each writes for the other in the writer arm
 
 
