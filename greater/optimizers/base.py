@@ -23,7 +23,6 @@ from omegaconf import MISSING
 
 from greater.config import EvaluationConfig, Resume, setting
 from greater.records import StepRecord
-from greater.run.checkpoint import save_checkpoint
 
 if TYPE_CHECKING:
     from greater.callbacks.base import CallbackList
@@ -128,12 +127,6 @@ class OptimizationContext:
             counters=lm.counters,
             evaluation=evaluation or EvaluationConfig(),
         )
-
-    def checkpoint(self, method: str, state: dict[str, Any]) -> None:
-        """Save the method's state after a completed step (JSON-serializable values only)."""
-        if self.run_dir is not None:
-            counters = dict(self.counters) if self.counters is not None else None
-            save_checkpoint(self.run_dir, method, state, counters, self.budget.elapsed())
 
 
 @dataclass

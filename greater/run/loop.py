@@ -5,9 +5,10 @@
 A `SteppedOptimizer` (GReaTer, the text methods) offers its steps and this loop runs them: before each step
 it checks the stop signals (the safe point for SIGINT/SIGTERM) and the budget, it times the step and adds the
 model's usage over the step and the stage seconds to its record, keeps the history, reports the record to
-the callbacks and checkpoints. Any other method (GEPA, whose library runs its own loop; zs_cot) runs its
-`search`. Either way the search ends with candidate prompts, and `pick_on_dev` (greater.evaluation.dev) picks
-among them once, here, for every method: the result's `dev_acc` and `dev_metric` are that pick's.
+the callbacks and checkpoints (`save_step`: the envelope is this module's, the state the method's). Any other
+method (GEPA, whose library runs its own loop; zs_cot) runs its `search`. Either way the search ends with
+candidate prompts, and `pick_on_dev` (greater.evaluation.dev) picks among them once, here, for every method:
+the result's `dev_acc` and `dev_metric` are that pick's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from greater.evaluation.dev import pick_on_dev
 from greater.optimizers.base import Found, OptimizationContext, OptimizationResult, Optimizer
 from greater.optimizers.loop import Ending, SteppedOptimizer, usage_delta
 from greater.records import StepRecord
+from greater.run.checkpoint import save_checkpoint
 from greater.run.stop import raise_if_stopped
 
 if TYPE_CHECKING:
@@ -63,18 +65,24 @@ def run_steps(optimizer: SteppedOptimizer, lm: LanguageModel, task: Task, contex
         history.append(_timed_step(optimizer, lm, state))
         # Report first, then checkpoint: a kill in between replays this step on resume rather than lose it.
         context.callbacks.on_step_end(history[-1])
-        payload: dict[str, Any] = {
-            "step": len(history),
-            "history": [h.to_dict() for h in history],
-            **optimizer.state_to_json(state),
-        }
-        context.checkpoint(optimizer.name, payload)
+        save_step(context, optimizer.name, history, optimizer.state_to_json(state))
     candidates = optimizer.final_candidates(state)
 
     def finish(index: int, seconds: float) -> OptimizationResult:
         return optimizer.result(state, candidates[index], Ending(history, stopped, seconds))
 
     return Found([optimizer.prompt_ids(state, c) for c in candidates], finish)
+
+
+def save_step(context: OptimizationContext, method: str, history: list[StepRecord], state: dict[str, Any]) -> None:
+    """checkpoint.json after a completed step (nothing without a run directory). The envelope is the run's: the
+    steps done, the history, the model's work counters and the optimization seconds so far; `state` is the
+    method's own (JSON values), read back by its `state_from_json` next to "step" and "history"."""
+    if context.run_dir is None:
+        return
+    payload = {"step": len(history), "history": [h.to_dict() for h in history], **state}
+    counters = dict(context.counters) if context.counters is not None else None
+    save_checkpoint(context.run_dir, method, payload, counters, context.budget.elapsed(), steps_done=len(history))
 
 
 def _timed_step(optimizer: SteppedOptimizer, lm: LanguageModel, state: Any) -> StepRecord:

@@ -6,7 +6,8 @@ when asked for, and a budget of metric calls; our budget (tokens, seconds, rollo
 
 Resume: GEPA saves its state in <run_dir>/gepa at the start of every iteration (our adapter's randomness and
 sampler position with it) and reads it back when the directory exists; our checkpoint.json is written at the
-same moment (history and usage), so a killed run continues from its last started iteration as if unbroken.
+same moment (history and usage, by the run's `save_step`), so a killed run continues from its last started
+iteration as if unbroken.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from greater.optimizers.gepa.config import GEPAConfig
 from greater.optimizers.loop import usage_delta
 from greater.optimizers.registry import register_optimizer
 from greater.records import StepRecord
+from greater.run.loop import save_step
 from greater.writers.base import Writer
 from greater.writers.local import TaskModelWriter
 
@@ -61,8 +63,7 @@ class Steps:
         self._guard(self._save)
 
     def _save(self) -> None:
-        payload = {"step": len(self.history), "history": [h.to_dict() for h in self.history]}
-        self.ctx.checkpoint(self.optimizer.name, payload)
+        save_step(self.ctx, self.optimizer.name, self.history, {})  # GEPA's own state is in its directory
         self._before, self._started = dict(self.lm.counters), time.perf_counter()
 
     def on_optimization_end(self, event: dict[str, Any]) -> None:
