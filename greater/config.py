@@ -94,7 +94,7 @@ class EvaluationMode(Choice):
 
 
 class DevMetric(Choice):
-    """How every method's final pick (pick_on_dev) scores a candidate prompt on dev."""
+    """How every method's final pick (greater.evaluation.dev.pick_on_dev) scores a candidate prompt on dev."""
 
     parsed = "parsed"  # as the test split is scored: the answer evaluation.mode reads after the extractor
     teacher_forced = "teacher_forced"  # greedy decoding after the extractor emits exactly the gold tokens

@@ -160,7 +160,7 @@ def test_loop_survives_malformed_replies_keeps_the_start_and_picks_on_dev(method
     task = walk_task(n_dev=2)
     result, lm, script = optimize(method, task, first_malformed=True)
     assert result.method == method and len(result.history) == 2
-    assert result.final_dev_acc is not None and result.extra["final_split"] == "dev"
+    assert result.dev_acc is not None and result.extra["final_split"] == "dev"
     assert [r.step for r in result.history] == [1, 2]
     assert all(call["role"] == "optimizer" for call in script.calls)
     assert lm.counters["optimizer.generations"] > 0 and lm.counters["task.rollouts"] > 0
@@ -185,7 +185,7 @@ def test_resume_ends_like_an_uninterrupted_run(method, tmp_path):
     assert comparable(resumed.history) == comparable(straight.history)
     assert resumed.extra["proposals"] == straight.extra["proposals"]
     assert load_checkpoint(tmp_path, method)["step"] == 2
-    assert straight.extra["final_split"] == "train" and straight.final_dev_acc is None
+    assert straight.extra["final_split"] == "train" and straight.dev_acc is None
 
 
 @pytest.mark.parametrize("method", ["apo", "opro"])

@@ -12,10 +12,9 @@ import pytest
 import greater
 from greater.config import DevMetric, EvaluationConfig, EvaluationMode
 from greater.engine.rollouts import Scorer
-from greater.evaluation.dev import dev_accuracies
+from greater.evaluation.dev import dev_accuracies, pick_on_dev
 from greater.evaluation.evaluator import evaluate_prompt
 from greater.optimizers.base import OptimizationContext
-from greater.optimizers.loop import pick_on_dev
 from greater.optimizers.registry import build_optimizer
 from greater.tasks.answers import parse_choice
 from greater.tasks.base import Example, Task
@@ -80,7 +79,7 @@ def test_the_parsed_pick_reuses_the_scorers_reasonings_and_counts_the_answers():
         "task.generations": len(heads),
         "task.tokens_generated": sum(map(len, answers)),
     }
-    assert pick.metric == "parsed" and pick.dev_score == max(dev_accuracies(scorer, prompts, task.dev, PARSED))
+    assert pick.dev_metric == "parsed" and pick.dev_acc == max(dev_accuracies(scorer, prompts, task.dev, PARSED))
 
 
 # ---- a model whose answers parse right but are not the gold tokens -------------------------------------------
@@ -134,10 +133,10 @@ def test_answers_that_parse_right_but_miss_the_gold_tokens_pick_differently_by_m
     prompts = [lm.encode(p) for p in SCRIPT]
     tf = pick_on_dev(Scorer(lm, task, "after", 4), prompts, task.dev, TEACHER_FORCED)
     parsed = pick_on_dev(Scorer(lm, task, "after", 4), prompts, task.dev, PARSED)
-    assert (tf.index, tf.dev_score, tf.metric) == (0, 0.25, "exact_match")  # " B." is never " (B)"
-    assert (parsed.index, parsed.dev_score, parsed.metric) == (1, 1.0, "parsed")
+    assert (tf.index, tf.dev_acc, tf.dev_metric) == (0, 0.25, "exact_match")  # " B." is never " (B)"
+    assert (parsed.index, parsed.dev_acc, parsed.dev_metric) == (1, 1.0, "parsed")
     # the pick's score is what the test split would report for the picked prompt
-    assert parsed.dev_score == evaluate_prompt(lm, task, task.dev, "Write the letter.", PARSED, 4).accuracy
+    assert parsed.dev_acc == evaluate_prompt(lm, task, task.dev, "Write the letter.", PARSED, 4).accuracy
 
 
 # ---- every method's final pick ---------------------------------------------------------------------------------
@@ -155,15 +154,15 @@ def run_method(method: str, evaluation: EvaluationConfig):
 @pytest.mark.parametrize("method", ["zs_cot", "greater", "ape", "apo", "pe2", "textgrad", "opro", "gepa"])
 def test_every_method_reports_the_test_splits_accuracy_of_its_final_prompt_on_dev(method):
     lm, task, result = run_method(method, PARSED)
-    assert result.final_dev_metric == "parsed"
-    assert result.final_dev_acc == evaluate_prompt(lm, task, task.dev, result.final_prompt, PARSED, 3).accuracy
+    assert result.dev_metric == "parsed"
+    assert result.dev_acc == evaluate_prompt(lm, task, task.dev, result.final_prompt, PARSED, 3).accuracy
 
 
 def test_the_teacher_forced_pick_is_the_named_alternative():
     lm, task, result = run_method("greater", TEACHER_FORCED)
-    assert result.final_dev_metric == "exact_match"
+    assert result.dev_metric == "exact_match"
     scorer = Scorer(lm, task, "after", 3)
-    assert result.final_dev_acc == scorer.score_text(result.final_prompt, task.dev).accuracy
+    assert result.dev_acc == scorer.score_text(result.final_prompt, task.dev).accuracy
 
 
 def test_defaults_and_the_paper_experiments_pick_by_the_parsed_answer():

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from greater.evaluation.dev import pick_on_dev
 from greater.evaluation.evaluator import answer_token_limit, evaluate_prompt
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import allowed_token_mask, ban_previous_token, reference_text_ok
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.optimizers.greater.state import SearchState
-from greater.optimizers.loop import pick_on_dev
 from greater.tasks.base import Example, Task
 from greater.tasks.reference_formats import after_dollar, reference_format
 from recipes.paper import PAPER_BBH_TASKS
@@ -99,7 +99,7 @@ def test_no_final_prompt_contains_the_placeholder(tiny_lm, parity_task):
     state.offer(0.5, 0.1, [us, go, us])
     context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=3)
     pool = opt.final_pool(tiny_lm, state, [go])
-    assert pool == [(go,)] and pick_on_dev(context.scorer, pool, context.dev, context.evaluation).dev_score is not None
+    assert pool == [(go,)] and pick_on_dev(context.scorer, pool, context.dev, context.evaluation).dev_acc is not None
 
 
 def test_final_pick_is_the_best_dev_accuracy_among_the_pool(tiny_lm, parity_task):
@@ -117,7 +117,7 @@ def test_final_pick_is_the_best_dev_accuracy_among_the_pool(tiny_lm, parity_task
     for pool, pick in ((3, expected), (1, 0)):
         candidates = GreaterOptimizer(GreaterConfig(final_pool=pool)).final_pool(tiny_lm, state, [])
         chosen = pick_on_dev(context.scorer, candidates, context.dev, context.evaluation)
-        assert list(candidates[chosen.index]) == prompts[pick] and chosen.dev_score == dev_acc[pick]
+        assert list(candidates[chosen.index]) == prompts[pick] and chosen.dev_acc == dev_acc[pick]
 
 
 def test_paper_bbh_has_the_21_tasks_of_the_reference_scripts():

@@ -111,9 +111,9 @@ def test_gepa_reflects_with_the_writer_within_its_metric_calls():
     assert len({c["seed"] for c in script.calls}) == len(script.calls)  # each call its own seed
     assert "Track each move" in script.calls[0]["message"] or "Think step by step." in script.calls[0]["message"]
     assert result.history and [h.step for h in result.history] == list(range(1, len(result.history) + 1))
-    assert result.final_dev_acc is not None and result.extra["selection_split"] == "dev"
+    assert result.dev_acc is not None and result.extra["selection_split"] == "dev"
     assert result.final_prompt == result.initial_prompt or result.final_prompt.startswith("Track each move")
-    assert result.final_dev_acc >= ctx.scorer.accuracy(result.initial_prompt) - 1e-9
+    assert result.dev_acc >= ctx.scorer.accuracy(result.initial_prompt) - 1e-9
     assert lm.counters["optimizer.generations"] == len(script.calls)
 
 

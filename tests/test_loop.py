@@ -10,12 +10,13 @@ import pytest
 
 from greater.config import DevMetric, EvaluationConfig
 from greater.engine.rollouts import Rollout, Scorer
+from greater.evaluation.dev import Pick, pick_on_dev
 from greater.evaluation.evaluator import evaluate_prompt
 from greater.optimizers.base import BudgetConfig, OptimizationContext, OptimizationResult, OptimizerConfig
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
 from greater.optimizers.greater.selection import KeepCurrentSelection, ReferenceSelection, selection_strategy
-from greater.optimizers.loop import Ending, Pick, SteppedOptimizer, pick_on_dev, usage_delta
+from greater.optimizers.loop import Ending, SteppedOptimizer, usage_delta
 from greater.optimizers.registry import build_optimizer, config_classes
 from greater.records import StepRecord
 from greater.run.checkpoint import load_checkpoint
@@ -57,7 +58,7 @@ class DropLast(SteppedOptimizer[dict, str]):
         return state["lm"].encode(candidate)
 
     def result(self, state, final, ending: Ending):
-        return OptimizationResult(self.name, "", final, final_dev_acc=ending.dev_score, history=ending.history,
+        return OptimizationResult(self.name, "", final, history=ending.history,
                                   stopped_because=ending.stopped_because)  # fmt: skip
 
 
@@ -77,7 +78,7 @@ def test_each_record_gets_its_step_usage_and_stage_seconds(parity_task):
     result = DropLast(DropLastConfig()).optimize(lm, parity_task, ctx)
     assert [r.prompt for r in result.history] == ["a b c d", "a b c", "a b"] and seen == result.history
     assert all(r.model_calls == {"task.rollouts": 1} and set(r.stage_seconds) == {"drop"} for r in result.history)
-    assert result.final_prompt == "a b" and result.final_dev_acc is None  # no dev: the first candidate
+    assert result.final_prompt == "a b" and result.dev_acc is None  # no dev: the first candidate
 
 
 def test_budget_stops_between_steps_and_says_why(parity_task):
@@ -143,7 +144,7 @@ def test_the_result_carries_a_dev_score_whenever_there_is_a_dev_split(method, pa
     result = build_optimizer(cfg).optimize(lm, parity_task, ctx)
     # by default, what the test split would report for the final prompt
     expected = evaluate_prompt(lm, parity_task, parity_task.dev, result.final_prompt, ctx.evaluation, 3).accuracy
-    assert result.final_dev_acc == expected and result.final_dev_metric == "parsed"
+    assert result.dev_acc == expected and result.dev_metric == "parsed"
 
 
 def test_usage_delta_keeps_only_the_counters_that_moved():

@@ -236,5 +236,5 @@ REWRITE = {apo.__name__: "What is wrong with my instruction:", pe2.__name__: "##
 def test_search_split_is_dev_when_the_run_has_one_and_the_result_reports_dev():
     opt, lm, task, ctx, _ = setup("apo", {START: 0.5}, critic_reply(8), n_dev=2, n_steps=1, **BEAM)
     result = opt.optimize(lm, task, ctx)
-    assert result.extra["search_split"] == "dev" and result.final_dev_acc is not None
+    assert result.extra["search_split"] == "dev" and result.dev_acc is not None
     assert Split("dev") is Split.dev

@@ -1,4 +1,5 @@
-"""Candidate prompts scored on dev for the final pick, by `evaluation.dev_metric`.
+"""The final pick on dev, the one every method's final prompt goes through (`pick_on_dev`, called once a run
+by greater.run.loop), and the dev scores it is made by, by `evaluation.dev_metric`.
 
 `parsed` scores dev as the test split is scored (greater.evaluation.evaluator, in `evaluation.mode`): the
 answer after the extractor, generated and parsed or the most likely option. The reasonings are the shared
@@ -9,6 +10,8 @@ scorer's own exact match of the gold tokens, what the searches rank prompts by.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from greater.config import DevMetric, EvaluationConfig
@@ -45,3 +48,27 @@ def dev_accuracies(
     right = [task.is_correct(p, ex) for p, ex in zip(parsed, examples * len(prompts))]
     n = len(examples)
     return [sum(right[i * n : (i + 1) * n]) / n for i in range(len(prompts))]
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The final pick: which candidate, and what it scored on dev (result.json's `dev_acc` and `dev_metric`)."""
+
+    index: int  # into the candidates
+    dev_acc: float | None  # its accuracy on dev by `dev_metric`; None without a dev split
+    dev_metric: str | None = None  # what dev_acc counts (greater.evaluation.metrics); None without a dev split
+
+
+def pick_on_dev(
+    scorer: Scorer, prompts: Sequence[Sequence[int]], dev: list[Example], evaluation: EvaluationConfig
+) -> Pick:
+    """The prompt (token ids) with the best dev accuracy by `evaluation.dev_metric` (by default as the test
+    split is scored), the earlier one on a tie, as the paper picks; without a dev split, the first (methods
+    list their candidates best first by their own score)."""
+    if not prompts:
+        raise ValueError("pick_on_dev needs at least one candidate prompt")
+    if not dev:
+        return Pick(0, None)
+    scores = dev_accuracies(scorer, [list(p) for p in prompts], dev, evaluation)
+    best = max(range(len(prompts)), key=lambda i: (scores[i], -i))
+    return Pick(best, scores[best], dev_metric_name(evaluation))

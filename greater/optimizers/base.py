@@ -1,7 +1,11 @@
-"""The optimizer interface: one config dataclass in, one verb, one result out.
+"""The optimizer interface: one config dataclass in; a search that offers final candidates; one result out.
 
     optimizer = build_optimizer(cfg.optimizer)          # the config dataclass is its only argument
     result = optimizer.optimize(lm, task, context)      # context: data, prompt, protocol, budget, callbacks
+
+`optimize` is the run package's (greater.run.loop.optimize): it runs the method's search (the step loop for a
+`SteppedOptimizer`, `search` otherwise), makes the one final pick on dev among the candidates the search
+offers (greater.evaluation.dev.pick_on_dev) and has the method write its result around the pick.
 
 A method is a config dataclass naming its implementation, the optimizer class, and an entry point in the
 `greater.optimizers` group (greater/optimizers/registry.py); a YAML in conf/optimizer/ that extends
@@ -11,6 +15,7 @@ A method is a config dataclass naming its implementation, the optimizer class, a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,7 +24,6 @@ from omegaconf import MISSING
 
 from greater.config import EvaluationConfig, Resume, setting
 from greater.records import StepRecord
-from greater.run.checkpoint import save_checkpoint
 
 if TYPE_CHECKING:
     from greater.callbacks.base import CallbackList
@@ -125,12 +129,6 @@ class OptimizationContext:
             evaluation=evaluation or EvaluationConfig(),
         )
 
-    def checkpoint(self, method: str, state: dict[str, Any]) -> None:
-        """Save the method's state after a completed step (JSON-serializable values only)."""
-        if self.run_dir is not None:
-            counters = dict(self.counters) if self.counters is not None else None
-            save_checkpoint(self.run_dir, method, state, counters, self.budget.elapsed())
-
 
 @dataclass
 class OptimizationResult:
@@ -139,16 +137,29 @@ class OptimizationResult:
     final_prompt: str
     initial_train_acc: float | None = None
     final_train_acc: float | None = None
-    final_dev_acc: float | None = None  # set when the final prompt was chosen on a dev split
-    final_dev_metric: str | None = None  # what final_dev_acc counts (greater.evaluation.metrics)
+    # the final pick's (greater.evaluation.dev.pick_on_dev), set by the run package, never by a method:
+    dev_acc: float | None = None  # the final prompt's accuracy on dev; None without a dev split
+    dev_metric: str | None = None  # what dev_acc counts (greater.evaluation.metrics)
     history: list[StepRecord] = field(default_factory=list)
     seconds: float = 0.0
     stopped_because: str | None = None  # e.g. the budget that ended the search early
     extra: dict[str, Any] = field(default_factory=dict)  # method-specific summary (e.g. invalid proposals)
 
 
+@dataclass
+class Found:
+    """What a search leaves for the final pick: its candidate prompts (token ids), best first by the method's
+    own score, and `finish(index, seconds)`, the method's result for the candidate picked (`seconds`: the
+    optimization's so far, the pick included). The pick's dev score is added to that result by the caller."""
+
+    prompts: list[list[int]]
+    finish: Callable[[int, float], OptimizationResult]
+
+
 class Optimizer:
-    """Base class: holds the config; subclasses implement `optimize`."""
+    """Base class: holds the config; a method implements `search` (or subclasses `SteppedOptimizer`, whose steps
+    the run package loops over). A method written before `search` may override `optimize` instead: its final
+    prompt is then the one candidate of the final pick."""
 
     name: ClassVar[str]
     config_class: ClassVar[type[OptimizerConfig]]
@@ -156,5 +167,14 @@ class Optimizer:
     def __init__(self, config: OptimizerConfig) -> None:
         self.config = config
 
+    def search(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> Found:
+        if type(self).optimize is Optimizer.optimize:
+            raise NotImplementedError(f"{type(self).__name__} implements neither search nor optimize")
+        result = self.optimize(lm, task, context)
+        return Found([lm.encode(result.final_prompt)], lambda index, seconds: result)
+
     def optimize(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> OptimizationResult:
-        raise NotImplementedError
+        """Search, pick the final prompt on dev, and return the result (what the runner does, for notebooks)."""
+        from greater.run.loop import optimize  # the run package owns the loop; it imports this module
+
+        return optimize(self, lm, task, context)

@@ -1,4 +1,4 @@
-"""The step loop every stepped method runs (GReaTer and the text family), written once.
+"""What a stepped method (GReaTer and the text family) writes; the run package loops over its steps.
 
     class MyMethod(SteppedOptimizer):
         def init_state(self, lm, task, ctx): ...             # a fresh run's state
@@ -9,32 +9,26 @@
         def prompt_ids(self, state, candidate) -> list[int]: ...
         def result(self, state, final, ending) -> OptimizationResult: ...
 
-`optimize` checks the budget before each step, times the step, adds the model's usage over the step and the
-stage seconds to its record, keeps the history, reports the record to the callbacks, checkpoints, and at the
-end picks the final prompt among the candidates on dev (`pick_on_dev`, by `evaluation.dev_metric`), so every
-method's result carries a dev score, and the metric it counts, whenever the run has a dev split.
+The loop is greater.run.loop's: it checks the stop signals and the budget before each step, times the step,
+adds the model's usage over the step and the stage seconds to its record, keeps the history, reports the
+record to the callbacks, checkpoints, and at the end makes the one final pick on dev among the candidates
+(greater.evaluation.dev.pick_on_dev), whose score the run package sets on the method's result.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
 from greater.records import StepRecord
-from greater.run.stop import raise_if_stopped
 
 if TYPE_CHECKING:
-    from greater.config import EvaluationConfig
-    from greater.engine.rollouts import Scorer
     from greater.models.language_model import LanguageModel
-    from greater.tasks.base import Example, Task
-
-log = logging.getLogger(__name__)
+    from greater.tasks.base import Task
 
 S = TypeVar("S")  # a method's run state
 C = TypeVar("C")  # a method's final candidate
@@ -73,39 +67,12 @@ def usage_delta(after: Mapping[str, float], before: Mapping[str, float]) -> dict
 
 
 @dataclass(frozen=True)
-class Pick:
-    index: int  # into the candidates
-    dev_score: float | None  # its accuracy on dev by `metric`; None without a dev split
-    metric: str | None = None  # what dev_score counts (greater.evaluation.metrics); None without a dev split
-
-
-def pick_on_dev(
-    scorer: Scorer, prompts: Sequence[Sequence[int]], dev: list[Example], evaluation: EvaluationConfig
-) -> Pick:
-    """The prompt (token ids) with the best dev accuracy by `evaluation.dev_metric` (by default as the test
-    split is scored), the earlier one on a tie, as the paper picks; without a dev split, the first (callers
-    list their candidates best first by their own score)."""
-    # Here, not at the top: composing a config imports the method modules, and the evaluator imports torch.
-    from greater.evaluation.dev import dev_accuracies, dev_metric_name
-
-    if not prompts:
-        raise ValueError("pick_on_dev needs at least one candidate prompt")
-    if not dev:
-        return Pick(0, None)
-    scores = dev_accuracies(scorer, [list(p) for p in prompts], dev, evaluation)
-    best = max(range(len(prompts)), key=lambda i: (scores[i], -i))
-    return Pick(best, scores[best], dev_metric_name(evaluation))
-
-
-@dataclass(frozen=True)
 class Ending:
     """How the loop ended, for the method's result."""
 
     history: list[StepRecord]
     stopped_because: str | None  # the budget that ended the search early, if one did
     seconds: float  # the whole optimization, final pick included
-    dev_score: float | None  # the final prompt's accuracy on dev (None without a dev split)
-    dev_metric: str | None = None  # what dev_score counts (None without a dev split)
 
 
 class SteppedOptimizer(Optimizer, Generic[S, C]):
@@ -140,40 +107,3 @@ class SteppedOptimizer(Optimizer, Generic[S, C]):
     def more_steps(self, state: S, done: int) -> bool:
         """Whether to take another step after `done` (the budget is checked apart)."""
         return done < self.config.n_steps  # type: ignore[attr-defined]
-
-    # ---- the loop -------------------------------------------------------------------------------
-    def optimize(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> OptimizationResult:
-        started = time.perf_counter()
-        saved = context.resume_state
-        if saved is None:
-            history: list[StepRecord] = []
-            state = self.init_state(lm, task, context)
-        else:
-            history = [StepRecord.from_dict(h) for h in saved["history"]]
-            state = self.state_from_json(saved, lm, task, context)
-        stopped = None
-        while self.more_steps(state, len(history)):
-            raise_if_stopped()  # the safe point for SIGINT/SIGTERM: the last step's checkpoint is written
-            stopped = context.budget.spent(lm)
-            if stopped:
-                log.info("%s: %s after %d steps", self.name, stopped, len(history))
-                break
-            history.append(self._timed_step(lm, state))
-            # Report first, then checkpoint: a kill in between replays this step on resume rather than lose it.
-            context.callbacks.on_step_end(history[-1])
-            payload = {"step": len(history), "history": [h.to_dict() for h in history], **self.state_to_json(state)}
-            context.checkpoint(self.name, payload)
-        candidates = self.final_candidates(state)
-        prompts = [self.prompt_ids(state, c) for c in candidates]
-        pick = pick_on_dev(context.scorer, prompts, context.dev, context.evaluation)
-        ending = Ending(history, stopped, time.perf_counter() - started, pick.dev_score, pick.metric)
-        return self.result(state, candidates[pick.index], ending)
-
-    def _timed_step(self, lm: LanguageModel, state: S) -> StepRecord:
-        self.stages.reset()
-        before, started = dict(lm.counters), time.perf_counter()
-        record = self.step(state)
-        record.seconds = time.perf_counter() - started
-        record.stage_seconds = self.stages.rounded()
-        record.model_calls = usage_delta(lm.counters, before)
-        return record

@@ -1,7 +1,8 @@
 """Zero-shot chain of thought (Kojima et al., 2022): no search, the starting prompt as it is.
 
 The starting prompt is the task's initial prompt (or `prompt=...`); `optimizer=zs_cot` with
-`task.initial_prompt="Let's think step by step."` is the classic row of Table 1.
+`task.initial_prompt="Let's think step by step."` is the classic row of Table 1. It is the one candidate of
+the final pick, which scores it on dev like every method's final prompt.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
-from greater.optimizers.loop import pick_on_dev
+from greater.optimizers.base import Found, OptimizationContext, OptimizationResult, Optimizer, OptimizerConfig
 
 
 @dataclass
@@ -24,13 +24,10 @@ class ZeroShotOptimizer(Optimizer):
     name = "zs_cot"
     config_class = ZeroShotConfig
 
-    def optimize(self, lm, task, context: OptimizationContext) -> OptimizationResult:
+    def search(self, lm, task, context: OptimizationContext) -> Found:
         prompt = context.initial_prompt
-        pick = pick_on_dev(context.scorer, [lm.encode(prompt)], context.dev, context.evaluation)  # None without dev
-        return OptimizationResult(
-            method=self.name,
-            initial_prompt=prompt,
-            final_prompt=prompt,
-            final_dev_acc=pick.dev_score,
-            final_dev_metric=pick.metric,
-        )
+
+        def finish(index: int, seconds: float) -> OptimizationResult:
+            return OptimizationResult(self.name, initial_prompt=prompt, final_prompt=prompt, seconds=seconds)
+
+        return Found([lm.encode(prompt)], finish)

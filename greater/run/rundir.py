@@ -166,8 +166,9 @@ class Checkpoint:
 
 
 def steps_in(state: dict[str, Any]) -> int:
-    """Completed steps of a state saved without `steps_done` (checkpoints written before it was added, and
-    optimizers that do not pass it yet): every built-in method keeps a "step" count and a "history" list."""
+    """Completed steps of a checkpoint read without `steps_done` (one written before it was added), or saved
+    through `save_checkpoint` without it (tests). The run's own checkpoints (greater.run.loop.save_step) always
+    carry it: their "step" and "history" are its envelope, not a method's keys."""
     if "step" in state:
         return int(state["step"])
     return len(state.get("history", []))

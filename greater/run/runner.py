@@ -23,12 +23,12 @@ from greater.evaluation.store import PredictionStore
 from greater.models.language_model import LanguageModel
 from greater.models.registry import load_model_config
 from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, Optimizer
-from greater.optimizers.loop import pick_on_dev
 from greater.optimizers.registry import build_optimizer
 from greater.records import RunInfo
 from greater.run import resume
 from greater.run.launch import Launch
 from greater.run.lock import RunLock
+from greater.run.loop import optimize
 from greater.run.plan import EvaluationPlan, evaluate
 from greater.run.results import RunResult, TestRow
 from greater.run.rundir import Checkpoint, RunDir
@@ -111,11 +111,9 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
     try:
         callbacks.on_run_start(_run_info(cfg, run_dir, start_step, launch))
         scorer = Scorer(lm, p.task, cfg.task.placement, cfg.max_reasoning_tokens)
-        optimized = p.optimizer.optimize(lm, p.task, _context(cfg, p, scorer, callbacks, lm))
+        # the search, then the one final pick on dev, for every method (greater.run.loop)
+        optimized = optimize(p.optimizer, lm, p.task, _context(cfg, p, scorer, callbacks, lm))
         compute = {k: round(v, 3) for k, v in sorted(lm.counters.items())}  # optimization only, before the test
-        if optimized.final_dev_acc is None and p.task.dev:  # a method that did not look at dev: score it here
-            pick = pick_on_dev(scorer, [lm.encode(optimized.final_prompt)], p.task.dev, cfg.evaluation)
-            optimized.final_dev_acc, optimized.final_dev_metric = pick.dev_score, pick.metric
         opt_seconds = time.perf_counter() - started
         raise_if_stopped()  # a stop asked for during the last step ends here, before the evaluation
         plan = EvaluationPlan.of(cfg, optimized.initial_prompt, optimized.final_prompt, p.test, p.transfer)
@@ -134,7 +132,7 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
         raise
     finally:
         callbacks.close()
-    return optimized.final_dev_acc
+    return optimized.dev_acc
 
 
 def evaluate_finished(p: Prepared, launch: Launch, started: float) -> float | None:
@@ -222,8 +220,8 @@ def _result(
         steps=len(optimized.history),
         seconds={k: round(v, 2) for k, v in {"optimization": optimized.seconds, **seconds}.items()},
         compute=compute,
-        dev_acc=optimized.final_dev_acc,
-        dev_metric=optimized.final_dev_metric,
+        dev_acc=optimized.dev_acc,
+        dev_metric=optimized.dev_metric,
         stopped_because=optimized.stopped_because,
         extra=optimized.extra,
         split_overlap=task.split_overlap,

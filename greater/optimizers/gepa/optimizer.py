@@ -6,7 +6,8 @@ when asked for, and a budget of metric calls; our budget (tokens, seconds, rollo
 
 Resume: GEPA saves its state in <run_dir>/gepa at the start of every iteration (our adapter's randomness and
 sampler position with it) and reads it back when the directory exists; our checkpoint.json is written at the
-same moment (history and usage), so a killed run continues from its last started iteration as if unbroken.
+same moment (history and usage, by the run's `save_step`), so a killed run continues from its last started
+iteration as if unbroken.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from gepa.strategies.candidate_selector import (
     ParetoCandidateSelector,
 )
 
-from greater.optimizers.base import OptimizationContext, OptimizationResult, Optimizer
+from greater.optimizers.base import Found, OptimizationContext, OptimizationResult, Optimizer
 from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter, WriterStopped
 from greater.optimizers.gepa.config import GEPAConfig
-from greater.optimizers.loop import pick_on_dev, usage_delta
+from greater.optimizers.loop import usage_delta
 from greater.records import StepRecord
+from greater.run.loop import save_step
 from greater.writers.base import Writer
 from greater.writers.local import TaskModelWriter
 
@@ -60,8 +62,7 @@ class Steps:
         self._guard(self._save)
 
     def _save(self) -> None:
-        payload = {"step": len(self.history), "history": [h.to_dict() for h in self.history]}
-        self.ctx.checkpoint(self.optimizer.name, payload)
+        save_step(self.ctx, self.optimizer.name, self.history, {})  # GEPA's own state is in its directory
         self._before, self._started = dict(self.lm.counters), time.perf_counter()
 
     def on_optimization_end(self, event: dict[str, Any]) -> None:
@@ -108,8 +109,8 @@ class GEPAOptimizer(Optimizer):
     config: GEPAConfig
     writer: Writer | None = None  # set by the runner from `config.writer`; None: the task model reflects
 
-    def optimize(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> OptimizationResult:
-        c, started = self.config, time.perf_counter()
+    def search(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> Found:
+        c = self.config
         if c.candidate_selection not in SELECTORS:
             raise ValueError(
                 f"optimizer.candidate_selection={c.candidate_selection}: use one of {', '.join(SELECTORS)}"
@@ -130,29 +131,30 @@ class GEPAOptimizer(Optimizer):
         # GEPA's candidates best first on the selection split (the older on a tie); the pick on dev agrees
         order = sorted(range(len(found.candidates)), key=lambda i: (-found.val_aggregate_scores[i], i))
         prompts = [found.candidates[i][COMPONENT] for i in order]
-        pick = pick_on_dev(context.scorer, [lm.encode(p) for p in prompts], context.dev, context.evaluation)
-        final = prompts[pick.index]
-        train = {p: s.accuracy for p, s in zip(*_train_scores(context, lm, [context.initial_prompt, final]))}
-        return OptimizationResult(
-            method=self.name,
-            initial_prompt=context.initial_prompt,
-            final_prompt=final,
-            initial_train_acc=train[context.initial_prompt],
-            final_train_acc=train[final],
-            final_dev_acc=pick.dev_score,
-            final_dev_metric=pick.metric,
-            history=history,
-            seconds=time.perf_counter() - started,
-            stopped_because=stopped,
-            extra={
-                "metric_calls": found.total_metric_calls,
-                "max_metric_calls": c.max_metric_calls,
-                "n_candidates": len(found.candidates),
-                "rejected": dict(adapter.rejected),  # proposals the shared validator refused, by reason
-                "selection_split": "dev" if context.dev else "train",
-                "pareto_front": sorted({i for s in found.per_val_instance_best_candidates.values() for i in s}),
-            },
-        )
+
+        def finish(index: int, seconds: float) -> OptimizationResult:
+            final = prompts[index]
+            train = {p: s.accuracy for p, s in zip(*_train_scores(context, lm, [context.initial_prompt, final]))}
+            return OptimizationResult(
+                method=self.name,
+                initial_prompt=context.initial_prompt,
+                final_prompt=final,
+                initial_train_acc=train[context.initial_prompt],
+                final_train_acc=train[final],
+                history=history,
+                seconds=seconds,
+                stopped_because=stopped,
+                extra={
+                    "metric_calls": found.total_metric_calls,
+                    "max_metric_calls": c.max_metric_calls,
+                    "n_candidates": len(found.candidates),
+                    "rejected": dict(adapter.rejected),  # proposals the shared validator refused, by reason
+                    "selection_split": "dev" if context.dev else "train",
+                    "pareto_front": sorted({i for s in found.per_val_instance_best_candidates.values() for i in s}),
+                },
+            )
+
+        return Found([lm.encode(p) for p in prompts], finish)
 
     def _run(self, adapter: ScorerAdapter, context: OptimizationContext, lm: LanguageModel, steps: Steps):
         c = self.config

@@ -1,5 +1,5 @@
 """The GReaTer search (Das et al., ICLR 2025, section 3): one prompt position a step, in the shared step
-loop (greater/optimizers/loop.py: budget, timing, records, checkpoints, the final pick on dev).
+loop (greater/run/loop.py: budget, timing, records, checkpoints, the final pick on dev).
 
 Each step: reason with the current prompt; take the answer loss's gradient at position j together with
 the model's own next-token proposals there; rank the proposals by gradient; re-score the best few by
@@ -293,8 +293,6 @@ class GreaterOptimizer(SteppedOptimizer[GreaterRun, tuple[int, ...]]):
             final_prompt=lm.decode(list(final_ids)),
             initial_train_acc=initial.accuracy,
             final_train_acc=final.accuracy,
-            final_dev_acc=ending.dev_score,
-            final_dev_metric=ending.dev_metric,
             history=ending.history,
             seconds=ending.seconds,
             stopped_because=ending.stopped_because,

@@ -200,8 +200,6 @@ class TextOptimizer(SteppedOptimizer[TextRun, Node]):
             final_prompt=final.prompt,
             initial_train_acc=start.scores.get(Split.train),
             final_train_acc=final.scores.get(Split.train),
-            final_dev_acc=ending.dev_score,
-            final_dev_metric=ending.dev_metric,
             history=ending.history,
             seconds=ending.seconds,
             stopped_because=ending.stopped_because,
