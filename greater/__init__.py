@@ -9,8 +9,9 @@ from greater.lazy import lazy_getattr
 
 _EXPORTS = {
     "compose": "greater.api",
-    "RunResult": "greater.run.results",
+    "RunResult": "greater.lifecycle.results",
     "run": "greater.api",
+    "optimize": "greater.lifecycle.loop",
     "load_model": "greater.api",
     "load_task": "greater.api",
     "LanguageModel": "greater.models.language_model",

@@ -20,6 +20,9 @@ from omegaconf import DictConfig, open_dict
 
 from greater.config import DEFAULT_CACHE_DIR, conf_dir
 from greater.config_store import register_configs
+from greater.lifecycle.launch import Launch
+from greater.models.registry import load_model_config
+from greater.tasks import build_task, task_config
 
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel
@@ -56,16 +59,14 @@ def _resolved_run_dir(cfg: DictConfig) -> str:
 def run(cfg: DictConfig) -> float | None:
     """Optimize and evaluate as `greater` does; returns the final prompt's dev accuracy (None without a dev
     split); the test results are in <output_dir>/result.json (`greater.RunResult.read`)."""
-    from greater.run.launch import Launch
-    from greater.run.runner import run as run_config
+    from greater.lifecycle.runner import run as run_config  # torch: `import greater` and compose stay without it
 
     return run_config(cfg, Launch())  # a single run with no command-line overrides
 
 
 def load_model(name: str = "smollm2-135m", cache_dir: str = DEFAULT_CACHE_DIR) -> LanguageModel:
     """A model by its config name in conf/model/ (e.g. "smollm2-135m", "gemma2-9b")."""
-    from greater.models.language_model import LanguageModel
-    from greater.models.registry import load_model_config
+    from greater.models.language_model import LanguageModel  # torch: `import greater` and compose stay without it
 
     return LanguageModel.from_config(load_model_config(name), cache_dir)
 
@@ -75,6 +76,4 @@ def load_task(
 ) -> Task:
     """A task by its config name in conf/task/, split by `seed`; `fields` override its config
     (`n_train=10`, `split="paper"`, ...) and are checked against the schema like command-line overrides."""
-    from greater.tasks import build_task, task_config
-
     return build_task(task_config(name, **fields), data_dir, seed, cache_dir)

@@ -16,6 +16,16 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf.errors import OmegaConfBaseException
+
+from greater.config import conf_dir
+from greater.config_store import register_configs
+from greater.lifecycle.launch import Launch
+from greater.lifecycle.stop import RunStopped
+
 # Errors a user can fix from the config or the data: printed as one line rather than a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, ImportError)
 
@@ -31,10 +41,10 @@ def evaluate_main() -> None:
 
 
 def _job(cfg) -> float | None:
-    from greater.run.stop import RunStopped
-
     with configure_errors():
-        from greater.run.runner import run  # the run's own modules load only when a job runs, not for --cfg/--help
+        # The job's modules (torch, the model) load only when a job runs: --help, --cfg and a config error
+        # answer at once.
+        from greater.lifecycle.runner import run
 
         try:
             return run(cfg, launch_from_hydra())
@@ -45,10 +55,6 @@ def _job(cfg) -> float | None:
 def launch_from_hydra():
     """The one place that reads Hydra's job state: this command's overrides and whether it is a multirun
     job (and of which sweep, and whether its sweeper is a search that reads the jobs' return values)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from greater.run.launch import Launch
-
     hc = HydraConfig.get()
     mode = hc.mode.name if hc.mode is not None else None
     multirun = mode == "MULTIRUN"
@@ -63,11 +69,6 @@ def launch_from_hydra():
 
 
 def _launch(config_name: str) -> None:
-    import hydra
-
-    from greater.config import conf_dir
-    from greater.config_store import register_configs
-
     if _debug():
         os.environ["GREATER_DEBUG"] = "1"  # HYDRA_FULL_ERROR=1 is taken over below: remember the user's wish
     typed = sys.argv[1:]
@@ -200,16 +201,12 @@ def configure_errors(everything: bool = False, command: list[str] | None = None)
 
 
 def _is_user_error(err: BaseException) -> bool:
-    from hydra.errors import HydraException
-
     return isinstance(err, (*USER_ERRORS, HydraException, OSError)) or _is_config_error(err)
 
 
 def error_line(err: BaseException, command: list[str] | None = None) -> str:
     """One line for an error: Hydra's composition errors joined with their cause, which names the key and,
     for a closed set, the allowed values; an override Hydra cannot parse, with a spelling that works."""
-    from hydra.errors import MissingConfigException, OverrideParseException
-
     if isinstance(err, OverrideParseException):
         return _override_line(err.override, command)
     if isinstance(err, MissingConfigException) and err.missing_cfg_file:
@@ -223,8 +220,6 @@ def error_line(err: BaseException, command: list[str] | None = None) -> str:
 
 def _missing_config_line(missing: str) -> str:
     """`model=gpt-5`: the options of the group, or the few that look like what was typed."""
-    from greater.config import conf_dir
-
     group, _, name = missing.partition("/")
     root = conf_dir() / group
     options = sorted(
@@ -237,8 +232,6 @@ def _missing_config_line(missing: str) -> str:
 
 
 def _is_config_error(err: BaseException) -> bool:
-    from omegaconf.errors import OmegaConfBaseException
-
     return isinstance(err, OmegaConfBaseException)
 
 

@@ -6,8 +6,8 @@ extractor). `RunConfig` types every group but the optimizer; each optimizer YAML
 config dataclass in its module, registered as `<name>_schema`), since optimizers differ in their
 hyperparameters.
 
-Each field is declared with `setting(default, min=..., resume=...)`: its bounds, which greater/run/validate.py
-checks before anything loads, and its resume policy (`Resume`), which greater/run/resume.py applies when a
+Each field is declared with `setting(default, min=..., resume=...)`: its bounds, which greater/lifecycle/validate.py
+checks before anything loads, and its resume policy (`Resume`), which greater/lifecycle/resume.py applies when a
 continued run asks for another value.
 """
 

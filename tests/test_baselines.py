@@ -7,10 +7,11 @@ import zlib
 
 import pytest
 
+from greater.lifecycle.checkpoint import load_checkpoint
+from greater.lifecycle.loop import optimize as run_optimizer
 from greater.optimizers.base import BudgetConfig, OptimizationContext
 from greater.optimizers.registry import build_optimizer, config_classes
 from greater.optimizers.text.validator import ProposalRules, Validator, between, check, clean, normalize, propose_each
-from greater.run.checkpoint import load_checkpoint
 from greater.tasks.base import Example, Task
 from tests.tiny import tiny_language_model
 
@@ -77,7 +78,7 @@ def optimize(method, task, run_dir=None, resume_state=None, budget=None, first_m
     context = OptimizationContext.create(
         lm, task, max_reasoning_tokens=3, seed=1, run_dir=run_dir, resume_state=resume_state, budget=budget
     )
-    result = build_optimizer(small_config(method, **overrides)).optimize(lm, task, context)
+    result = run_optimizer(build_optimizer(small_config(method, **overrides)), lm, task, context)
     return result, lm, script
 
 

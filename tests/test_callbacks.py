@@ -13,8 +13,8 @@ from greater.callbacks.base import Callback, CallbackList
 from greater.callbacks.console import ConsoleCallback
 from greater.callbacks.jsonl import JsonlHistory, read_history
 from greater.config import LoggerConfig
+from greater.lifecycle.results import RunResult, TestRow
 from greater.records import RunInfo, StepRecord
-from greater.run.results import RunResult, TestRow
 
 
 def record(step, prompt="Think step by step."):

@@ -13,7 +13,7 @@ from tests.helpers import SHARED_DATA, error_line, run_cli
         (["optimizer.topkk=3"], "Could not override 'optimizer.topkk': Key 'topkk' not in 'GreaterConfig'"),
         (["optimizer.topk=abc"], "Error merging override optimizer.topk=abc"),
         (["task.n_trian=3"], "Could not override 'task.n_trian'"),
-        # checked by greater/run/validate.py before the data or the model loads
+        # checked by greater/lifecycle/validate.py before the data or the model loads
         (["prompt="], "error: prompt='': the starting prompt must have at least one token; pass one, e.g. prompt="),
         (["prompt='  '"], "error: prompt='  ': the starting prompt must have at least one token"),
         (["model.loss_batch_size=0"], "error: model.loss_batch_size=0: set it >= 1 (null: model.batch_size)"),

@@ -5,7 +5,7 @@ import json
 import logging
 
 from greater.compare.collect import collect, collect_all, outcomes
-from greater.run.results import RunResult, TestRow
+from greater.lifecycle.results import RunResult, TestRow
 from greater.writers import writer_usage
 from tests.recipes import load_script
 

@@ -11,8 +11,8 @@ import pytest
 import greater
 from greater.cli import error_line
 from greater.config import DEFAULT_INITIAL_PROMPT, TaskConfig
-from greater.run import runner
-from greater.run.launch import Launch
+from greater.lifecycle import runner
+from greater.lifecycle.launch import Launch
 from greater.tasks import task_config
 from greater.tasks.base import Task
 from tests.helpers import ROOT, run_cli

@@ -27,8 +27,8 @@ from greater.config import (
     leaves,
     resume_policy,
 )
+from greater.lifecycle.validate import ConfigError, bound_error, validate
 from greater.optimizers.registry import builtin_names, config_classes
-from greater.run.validate import ConfigError, bound_error, validate
 from tests.helpers import ROOT
 
 CONF = ROOT / "conf"
@@ -132,8 +132,8 @@ def test_a_blank_starting_prompt_is_refused_with_how_to_pass_one(prompt):
 
 
 def test_loss_batch_size_zero_fails_before_the_model_loads(tmp_path, monkeypatch):
+    from greater.lifecycle import runner
     from greater.models.language_model import LanguageModel
-    from greater.run import runner
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded")

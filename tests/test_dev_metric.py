@@ -14,6 +14,7 @@ from greater.config import DevMetric, EvaluationConfig, EvaluationMode
 from greater.engine.rollouts import Scorer
 from greater.evaluation.dev import dev_accuracies, pick_on_dev
 from greater.evaluation.evaluator import evaluate_prompt
+from greater.lifecycle.loop import optimize
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.registry import build_optimizer
 from greater.tasks.answers import parse_choice
@@ -148,7 +149,7 @@ def run_method(method: str, evaluation: EvaluationConfig):
     if method == "gepa":
         pytest.importorskip("gepa")
         overrides = {"max_metric_calls": 12, "minibatch_size": 2, "reflection_tokens": 8}
-    return lm, task, build_optimizer(small_config(method, **overrides)).optimize(lm, task, ctx)
+    return lm, task, optimize(build_optimizer(small_config(method, **overrides)), lm, task, ctx)
 
 
 @pytest.mark.parametrize("method", ["zs_cot", "greater", "ape", "apo", "pe2", "textgrad", "opro", "gepa"])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from greater.run.results import RunResult
+from greater.lifecycle.results import RunResult
 from tests.helpers import TINY, run_cli
 
 pytestmark = pytest.mark.slow

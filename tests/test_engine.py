@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from greater.engine import packed
 from greater.engine.gradient import position_gradient, rank_by_gradient
 from greater.engine.packed import onednn_works
+from greater.lifecycle.loop import optimize
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import intersect_and_unite, propose_candidates, sample_groups
 from greater.optimizers.greater.objective import PromptScore, PromptScorer
@@ -288,7 +289,7 @@ def test_sweep_advances_grows_and_wraps(tiny_lm):
 def test_two_steps_record_history_and_change_the_prompt(tiny_lm, parity_task, tmp_path, selection):
     opt = greater(n_steps=2, topk=5, n_groups=2, group_size=3, selection=selection, token_filter="ascii")
     context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=4, run_dir=tmp_path)
-    result = opt.optimize(tiny_lm, parity_task, context)
+    result = optimize(opt, tiny_lm, parity_task, context)
     assert [h.step for h in result.history] == [1, 2] and {h.method for h in result.history} == {"greater"}
     assert [h.details["position"] for h in result.history] == [0, 1]
     assert (tmp_path / "checkpoint.json").exists()
@@ -318,7 +319,7 @@ def test_same_seed_same_result_and_the_seed_draws_the_groups(parity_task):
             min_candidates=min_candidates,
             topk_growth=topk_growth,
         )
-        r = opt.optimize(
+        r = optimize(opt, 
             lm, parity_task, OptimizationContext.create(lm, parity_task, max_reasoning_tokens=4, seed=seed)
         )
         return [h.to_dict() | {"seconds": None, "stage_seconds": None, "model_calls": None} for h in r.history]

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from greater.run.plan import EvaluationPlan
+from greater.lifecycle.plan import EvaluationPlan
 
 
 def cfg(evaluate_initial):

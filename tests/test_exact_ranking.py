@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from greater.engine.exact import candidate_losses
+from greater.lifecycle.loop import optimize
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from tests.reference import full_logits
@@ -51,7 +52,7 @@ def test_a_step_ranks_every_proposal_by_its_exact_loss_and_records_it(tiny_lm, t
     config = GreaterConfig(n_steps=1, topk=5, n_groups=2, group_size=3, token_filter="ascii", ranking="exact")
     context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=4, seed=0)
     prompt = tiny_lm.encode(context.initial_prompt)
-    result = GreaterOptimizer(config).optimize(tiny_lm, parity_task, context)
+    result = optimize(GreaterOptimizer(config), tiny_lm, parity_task, context)
     candidates = result.history[0].details["candidates"]
     losses = [c["exact_loss"] for c in candidates]
     assert len(candidates) > 1 and losses == sorted(losses)  # ranked by it, best first

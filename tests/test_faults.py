@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from greater.lifecycle import rundir as rundir_module
+from greater.lifecycle.checkpoint import CheckpointError, load_checkpoint, load_counters, save_checkpoint
+from greater.lifecycle.lock import LOCK_NAME, RunLock, RunLocked
+from greater.lifecycle.loop import optimize
+from greater.lifecycle.stop import RunStopped, stop_on_signals, stop_requested
 from greater.optimizers.loop import Stages, SteppedOptimizer
-from greater.run import rundir as rundir_module
-from greater.run.checkpoint import CheckpointError, load_checkpoint, load_counters, save_checkpoint
-from greater.run.lock import LOCK_NAME, RunLock, RunLocked
-from greater.run.stop import RunStopped, stop_on_signals, stop_requested
 from tests.fault_child import run as run_in_process
 from tests.helpers import ROOT
 
@@ -131,7 +132,7 @@ def test_kill_9_mid_write_keeps_the_last_checkpoint(tmp_path):
     """A writer killed with -9 between its temporary file and the rename: the checkpoint stays the last one."""
     save_checkpoint(tmp_path, "m", {"history": [1], "x": 1})
     writer = (
-        "import os, sys; from greater.run import checkpoint as c, rundir; "
+        "import os, sys; from greater.lifecycle import checkpoint as c, rundir; "
         "rundir.os.replace = lambda *a: os.kill(os.getpid(), 9); "  # die at the rename, the new file fully written
         f"c.save_checkpoint({str(tmp_path)!r}, 'm', {{'history': [1, 2], 'x': 2}})"
     )
@@ -178,7 +179,7 @@ def test_sigint_in_process_stops_at_the_next_boundary_and_restores_the_handlers(
     ctx = OptimizationContext.create(lm, parity_task, run_dir=tmp_path)
     opt = Count(5, kill_at=2)
     with pytest.raises(RunStopped) as caught, stop_on_signals():
-        opt.optimize(lm, parity_task, ctx)
+        optimize(opt, lm, parity_task, ctx)
     assert caught.value.exit_code == 130 and not caught.value.at_once
     assert load_checkpoint(tmp_path, "count")["n"] == 2  # the signalled step finished and was saved
     assert signal.getsignal(signal.SIGINT) is before and stop_requested() is None

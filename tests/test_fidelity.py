@@ -8,6 +8,7 @@ import torch
 
 from greater.evaluation.dev import pick_on_dev
 from greater.evaluation.evaluator import answer_token_limit, evaluate_prompt
+from greater.lifecycle.loop import optimize
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import allowed_token_mask, ban_previous_token, reference_text_ok
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
@@ -88,7 +89,7 @@ def test_no_final_prompt_contains_the_placeholder(tiny_lm, parity_task):
             GreaterConfig(n_steps=3, topk=4, n_groups=2, group_size=2, min_candidates=2, selection=selection)
         )
         context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=3)
-        result = opt.optimize(tiny_lm, parity_task, context)
+        result = optimize(opt, tiny_lm, parity_task, context)
         assert len(result.history[-1].details["prompt_ids"]) > len(tiny_lm.encode("Go"))  # it grew by placeholders
         assert "_" not in result.final_prompt
     # a pool made only of placeholder-ridden prompts

@@ -12,10 +12,11 @@ pytest.importorskip("gepa")
 
 from greater.config import DevMetric, EvaluationConfig
 from greater.engine.rollouts import Rollout, Scorer
+from greater.lifecycle.checkpoint import load_checkpoint
+from greater.lifecycle.loop import optimize
 from greater.optimizers.base import BudgetConfig, OptimizationContext
 from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter, feedback
 from greater.optimizers.registry import build_optimizer, config_classes
-from greater.run.checkpoint import load_checkpoint
 from greater.writers import WriterError
 from greater.writers.local import TaskModelWriter
 from tests.test_baselines import comparable, walk_task
@@ -75,7 +76,7 @@ def run_gepa(run_dir=None, resume_state=None, fail_at=None, budget=None, n_dev=2
     ctx.scorer = HashScorer(lm, task)
     settings = {"max_metric_calls": 40, "minibatch_size": 2, "reflection_tokens": 16, **overrides}
     optimizer = build_optimizer(config_classes()["gepa"](**settings))
-    return optimizer.optimize(lm, task, ctx), lm, script, ctx
+    return optimize(optimizer, lm, task, ctx), lm, script, ctx
 
 
 def test_adapter_scores_traces_and_feedback_come_from_the_shared_scorer_cached():

@@ -12,6 +12,8 @@ from greater.config import DevMetric, EvaluationConfig
 from greater.engine.rollouts import Rollout, Scorer
 from greater.evaluation.dev import Pick, pick_on_dev
 from greater.evaluation.evaluator import evaluate_prompt
+from greater.lifecycle.checkpoint import load_checkpoint
+from greater.lifecycle.loop import optimize
 from greater.optimizers.base import BudgetConfig, OptimizationContext, OptimizationResult, OptimizerConfig
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
@@ -19,7 +21,6 @@ from greater.optimizers.greater.selection import KeepCurrentSelection, Reference
 from greater.optimizers.loop import Ending, SteppedOptimizer, usage_delta
 from greater.optimizers.registry import build_optimizer, config_classes
 from greater.records import StepRecord
-from greater.run.checkpoint import load_checkpoint
 from tests.tiny import tiny_language_model
 
 
@@ -75,7 +76,7 @@ def test_each_record_gets_its_step_usage_and_stage_seconds(parity_task):
             seen.append(record)
 
     lm, ctx = context(parity_task, callbacks=[Collect()])
-    result = DropLast(DropLastConfig()).optimize(lm, parity_task, ctx)
+    result = optimize(DropLast(DropLastConfig()), lm, parity_task, ctx)
     assert [r.prompt for r in result.history] == ["a b c d", "a b c", "a b"] and seen == result.history
     assert all(r.model_calls == {"task.rollouts": 1} and set(r.stage_seconds) == {"drop"} for r in result.history)
     assert result.final_prompt == "a b" and result.dev_acc is None  # no dev: the first candidate
@@ -83,17 +84,17 @@ def test_each_record_gets_its_step_usage_and_stage_seconds(parity_task):
 
 def test_budget_stops_between_steps_and_says_why(parity_task):
     lm, ctx = context(parity_task, budget=BudgetConfig(max_rollouts=2))
-    result = DropLast(DropLastConfig(n_steps=5)).optimize(lm, parity_task, ctx)
+    result = optimize(DropLast(DropLastConfig(n_steps=5)), lm, parity_task, ctx)
     assert len(result.history) == 2 and "rollout budget" in result.stopped_because
 
 
 def test_checkpoint_holds_the_history_and_the_state_and_resume_continues(parity_task, tmp_path):
     lm, ctx = context(parity_task, run_dir=tmp_path)
-    DropLast(DropLastConfig(n_steps=2)).optimize(lm, parity_task, ctx)
+    optimize(DropLast(DropLastConfig(n_steps=2)), lm, parity_task, ctx)
     saved = load_checkpoint(tmp_path, "drop_last")
     assert saved["step"] == 2 and len(saved["history"]) == 2 and saved["words"] == ["a", "b", "c"]
     lm, ctx = context(parity_task, run_dir=tmp_path, resume_state=saved)
-    resumed = DropLast(DropLastConfig(n_steps=3)).optimize(lm, parity_task, ctx)
+    resumed = optimize(DropLast(DropLastConfig(n_steps=3)), lm, parity_task, ctx)
     assert [r.prompt for r in resumed.history] == ["a b c d", "a b c", "a b"]
 
 
@@ -108,7 +109,7 @@ def test_the_stage_hook_wraps_every_stage_of_a_greater_step(parity_task):
         yield
 
     opt.stages.hook = hook
-    (record,) = opt.optimize(lm, parity_task, ctx).history
+    (record,) = optimize(opt, lm, parity_task, ctx).history
     assert entered == ["reasoning", "gradient", "proposal", "selection"] == list(record.stage_seconds)
 
 
@@ -141,7 +142,7 @@ def test_the_result_carries_a_dev_score_whenever_there_is_a_dev_split(method, pa
     parity_task.dev = parity_task.test[:2]
     lm, ctx = context(parity_task)
     cfg = config_classes()[method](**({"n_steps": 0} if method == "greater" else {}))
-    result = build_optimizer(cfg).optimize(lm, parity_task, ctx)
+    result = optimize(build_optimizer(cfg), lm, parity_task, ctx)
     # by default, what the test split would report for the final prompt
     expected = evaluate_prompt(lm, parity_task, parity_task.dev, result.final_prompt, ctx.evaluation, 3).accuracy
     assert result.dev_acc == expected and result.dev_metric == "parsed"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import greater.evaluation.dev as dev_module
-import greater.run.loop as loop_module
+import greater.lifecycle.loop as loop_module
 from greater.optimizers.registry import config_classes
 from tests.test_baselines import scripted_reply
 from tests.test_runner import composed, tiny_models  # noqa: F401 (the fixture)
@@ -57,7 +57,7 @@ def spied(monkeypatch, tiny_models):  # noqa: F811 (the fixture)
 def test_each_method_reports_the_one_dev_picks_score(method, dev_metric, tmp_path, spied):
     if method == "gepa":
         pytest.importorskip("gepa")
-    from greater.run.runner import run
+    from greater.lifecycle.runner import run
 
     fields = config_classes()[method].__dataclass_fields__
     sizes = [f"optimizer.{k}={v}" for k, v in SIZES.items() if k in fields]
@@ -74,7 +74,7 @@ def test_each_method_reports_the_one_dev_picks_score(method, dev_metric, tmp_pat
 
 
 def test_without_a_dev_split_the_pick_takes_the_first_candidate_and_reports_none(tmp_path, spied):
-    from greater.run.runner import run
+    from greater.lifecycle.runner import run
 
     run(composed(tmp_path, "optimizer=ape", "optimizer.n_steps=1", "optimizer.n_induce=2", "task.n_dev=0"))
     result = json.loads((tmp_path / "result.json").read_text())

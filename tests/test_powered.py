@@ -27,7 +27,7 @@ def test_jobs_run_every_seed_of_an_arm_before_the_next_arm():
 @pytest.mark.parametrize("arm", ARM_ORDER)
 def test_every_arm_composes_with_the_protocol(arm):
     from greater import compose
-    from greater.run.validate import validate
+    from greater.lifecycle.validate import validate
 
     job = Job("smollm2-135m", "synthetic/compare_numbers", arm, 3)
     cfg = compose([o for o in job.overrides() if not o.startswith("hydra.")])

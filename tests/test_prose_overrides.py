@@ -12,8 +12,8 @@ from hydra.core.global_hydra import GlobalHydra
 
 import greater
 from greater import cli
+from greater.lifecycle.results import RunResult
 from greater.models.language_model import LanguageModel
-from greater.run.results import RunResult
 from tests.helpers import ROOT
 from tests.tiny import tiny_language_model
 

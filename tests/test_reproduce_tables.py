@@ -287,7 +287,7 @@ def test_mini_experiments_compose_for_every_grid_point(experiment):
     is, the writer sweeps give APO and GEPA the other embedded model as writer, and --profile mini reads every
     sweep's dir."""
     import greater
-    from greater.run.validate import validate
+    from greater.lifecycle.validate import validate
 
     hydra = sweep_of(experiment)
     assert Path(hydra.sweep.dir) in MINI_ROOTS  # a rerun of the sweep lands where the tables look

@@ -2,9 +2,10 @@
 
 import json
 
+from greater.lifecycle.checkpoint import load_checkpoint
+from greater.lifecycle.loop import optimize
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
-from greater.run.checkpoint import load_checkpoint
 from tests.tiny import tiny_language_model
 
 
@@ -33,7 +34,7 @@ def run(n_steps, task, run_dir=None, resume_state=None):
     context = OptimizationContext.create(
         lm, task, max_reasoning_tokens=4, seed=3, run_dir=run_dir, resume_state=resume_state
     )
-    return optimizer(n_steps).optimize(lm, task, context)
+    return optimize(optimizer(n_steps), lm, task, context)
 
 
 def test_resume_matches_an_uninterrupted_run(parity_task, tmp_path):
@@ -56,12 +57,12 @@ def test_checkpoint_is_plain_json_written_atomically(parity_task, tmp_path):
 
 
 def test_work_before_a_stop_counts_toward_the_budget_after_resume(parity_task, tmp_path):
+    from greater.lifecycle.checkpoint import load_counters
     from greater.optimizers.base import BudgetConfig
-    from greater.run.checkpoint import load_counters
 
     first = tiny_language_model()
     context = OptimizationContext.create(first, parity_task, max_reasoning_tokens=4, seed=3, run_dir=tmp_path)
-    optimizer(2).optimize(first, parity_task, context)
+    optimize(optimizer(2), first, parity_task, context)
     saved = load_counters(tmp_path)
     assert 0 < saved["task.rollouts"] <= first.counters["task.rollouts"]
 
@@ -73,15 +74,15 @@ def test_work_before_a_stop_counts_toward_the_budget_after_resume(parity_task, t
     context = OptimizationContext.create(
         lm, parity_task, max_reasoning_tokens=4, seed=3, run_dir=tmp_path, resume_state=state, budget=cap
     )
-    resumed = optimizer(5).optimize(lm, parity_task, context)
+    resumed = optimize(optimizer(5), lm, parity_task, context)
     assert len(resumed.history) == 2 and "rollout budget" in resumed.stopped_because
 
 
 def test_time_before_a_stop_counts_toward_the_time_budget_after_resume(parity_task, tmp_path):
     import time
 
+    from greater.lifecycle.checkpoint import load_seconds
     from greater.optimizers.base import Budget, BudgetConfig
-    from greater.run.checkpoint import load_seconds
 
     started = time.perf_counter()
     run(2, parity_task, run_dir=tmp_path)
@@ -93,6 +94,6 @@ def test_time_before_a_stop_counts_toward_the_time_budget_after_resume(parity_ta
     state = load_checkpoint(tmp_path, "greater")
     context = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=4, seed=3, resume_state=state)
     context.budget = Budget(BudgetConfig(max_seconds=saved), spent_before=saved)
-    resumed = optimizer(5).optimize(lm, parity_task, context)
+    resumed = optimize(optimizer(5), lm, parity_task, context)
     assert len(resumed.history) == 2 and "time budget" in resumed.stopped_because
     assert Budget(BudgetConfig(max_seconds=saved)).spent(lm) is None  # without it the clock would restart

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from greater.run import plan, runner
-from greater.run.launch import Launch
-from greater.run.resume import resolve
+from greater.lifecycle import plan, runner
+from greater.lifecycle.launch import Launch
+from greater.lifecycle.resume import resolve
 from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from greater.run import runner
-from greater.run.launch import Launch
-from greater.run.resume import CONFIG_NAME, ResumeError, resolve
+from greater.lifecycle import runner
+from greater.lifecycle.launch import Launch
+from greater.lifecycle.resume import CONFIG_NAME, ResumeError, resolve
 from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)
 
 NO_RESULT_CHANGE = [

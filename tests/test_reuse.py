@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from greater.engine.decode import greedy_decode
+from greater.lifecycle.loop import optimize
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from tests.reference import plain_model
@@ -119,7 +120,7 @@ def test_a_greater_run_ends_with_the_same_prompt_with_and_without_reuse(parity_t
         opt = GreaterOptimizer(GreaterConfig(n_steps=2, topk=5, n_groups=2, group_size=3, min_candidates=2))
         context = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=10)
         context.scorer.reuse_reasoning = reuse
-        result = opt.optimize(lm, parity_task, context)
+        result = optimize(opt, lm, parity_task, context)
         results[reuse] = (result.final_prompt, [h.prompt for h in result.history], lm.counters["task.tokens_reused"])
     assert results[True][:2] == results[False][:2]
     assert results[True][2] > 0 and results[False][2] == 0

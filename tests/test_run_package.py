@@ -11,11 +11,11 @@ from omegaconf import OmegaConf
 import greater
 from greater.evaluation.evaluator import Prediction
 from greater.evaluation.store import PredictionStore, read_predictions, write_predictions
-from greater.run import runner
-from greater.run.checkpoint import load_checkpoint, load_counters, load_seconds, save_checkpoint
-from greater.run.launch import Launch
-from greater.run.results import RunResult, TestRow
-from greater.run.rundir import Checkpoint, RunDir, write_atomic
+from greater.lifecycle import runner
+from greater.lifecycle.checkpoint import load_checkpoint, load_counters, load_seconds, save_checkpoint
+from greater.lifecycle.launch import Launch
+from greater.lifecycle.results import RunResult, TestRow
+from greater.lifecycle.rundir import Checkpoint, RunDir, write_atomic
 from greater.tasks.base import Example
 from tests.helpers import ROOT
 

@@ -48,7 +48,7 @@ def tiny_models(monkeypatch):
 
 
 def test_transfer_writes_one_row_per_model_and_prompt(tmp_path, tiny_models):
-    from greater.run.runner import run
+    from greater.lifecycle.runner import run
 
     run(composed(tmp_path, "evaluation.models=[gemma3-270m]"))
     assert tiny_models == ["smollm2-135m", "gemma3-270m"]  # loaded one after the other
@@ -63,7 +63,7 @@ def test_transfer_writes_one_row_per_model_and_prompt(tmp_path, tiny_models):
 
 
 def test_zero_shot_evaluates_the_given_prompt_once(tmp_path, tiny_models):
-    from greater.run.runner import run
+    from greater.lifecycle.runner import run
 
     run(composed(tmp_path, "optimizer=zs_cot", "prompt=Check twice."))
     result = json.loads((tmp_path / "result.json").read_text())
@@ -92,7 +92,7 @@ def test_every_config_group_option_composes(tmp_path):
 
 
 def test_a_transfer_model_that_cannot_load_keeps_the_other_results(tmp_path, monkeypatch, caplog):
-    from greater.run.runner import run
+    from greater.lifecycle.runner import run
 
     def from_config(cfg, cache_dir=None):
         if cfg.name == "gemma2-9b":
@@ -109,7 +109,7 @@ def test_a_transfer_model_that_cannot_load_keeps_the_other_results(tmp_path, mon
 
 
 def test_an_unknown_transfer_model_fails_before_any_work(tmp_path, tiny_models):
-    from greater.run.runner import run
+    from greater.lifecycle.runner import run
 
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         run(composed(tmp_path, "evaluation.models=[nope]"))
@@ -122,7 +122,7 @@ def test_an_unknown_transfer_model_fails_before_any_work(tmp_path, tiny_models):
      (["task.n_dev=0"], None)],
 )  # fmt: skip
 def test_result_json_names_the_dev_metric_beside_the_dev_score(tmp_path, tiny_models, setting, metric):
-    from greater.run.runner import run
+    from greater.lifecycle.runner import run
 
     dev_acc = run(composed(tmp_path, "optimizer=zs_cot", *setting))
     result = json.loads((tmp_path / "result.json").read_text())

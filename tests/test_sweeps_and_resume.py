@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from greater.compare.collect import collect
-from greater.run import runner
-from greater.run.launch import Launch
-from greater.run.results import RunResult
-from greater.run.resume import ResumeError, resolve
+from greater.lifecycle import runner
+from greater.lifecycle.launch import Launch
+from greater.lifecycle.results import RunResult
+from greater.lifecycle.resume import ResumeError, resolve
 from tests.helpers import ROOT, TINY, run_cli
 from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)
 

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from greater.engine.rollouts import Rollout, Scorer
+from greater.lifecycle.loop import optimize
 from greater.optimizers.base import OptimizationContext
 from greater.optimizers.registry import build_optimizer
 from greater.optimizers.text import ape, apo, pe2
@@ -133,10 +134,10 @@ def test_textgrad_reverts_an_update_that_scores_lower(revert):
 
 def test_textgrad_keeps_an_update_that_scores_higher_and_the_result_reports_the_kept_prompt():
     opt, lm, task, ctx, _ = setup("textgrad", {START: 0.5, NEW: 0.75}, textgrad_reply, n_steps=1)
-    result = opt.optimize(lm, task, ctx)
+    result = optimize(opt, lm, task, ctx)
     assert result.history[0].details["reverted"] is False and result.final_prompt == NEW
     opt, lm, task, ctx, _ = setup("textgrad", {START: 0.5, NEW: 0.25}, textgrad_reply, n_steps=1)
-    assert opt.optimize(lm, task, ctx).final_prompt == START
+    assert optimize(opt, lm, task, ctx).final_prompt == START
 
 
 # ---- APE -------------------------------------------------------------------------------------------
@@ -235,6 +236,6 @@ REWRITE = {apo.__name__: "What is wrong with my instruction:", pe2.__name__: "##
 
 def test_search_split_is_dev_when_the_run_has_one_and_the_result_reports_dev():
     opt, lm, task, ctx, _ = setup("apo", {START: 0.5}, critic_reply(8), n_dev=2, n_steps=1, **BEAM)
-    result = opt.optimize(lm, task, ctx)
+    result = optimize(opt, lm, task, ctx)
     assert result.extra["search_split"] == "dev" and result.dev_acc is not None
     assert Split("dev") is Split.dev

@@ -9,9 +9,9 @@ import socket
 
 import pytest
 
+from greater.lifecycle.checkpoint import load_checkpoint
 from greater.optimizers.base import BudgetConfig, OptimizationContext
 from greater.optimizers.registry import build_optimizer
-from greater.run.checkpoint import load_checkpoint
 from greater.writers import EndpointSpec, ModelSpec, WriterError, parse_writer, writer_usage
 from greater.writers.build import attach_writer, build_writer
 from greater.writers.local import ModelWriter, TaskModelWriter
@@ -20,6 +20,7 @@ from tests.test_baselines import GOOD, comparable, scripted_reply, small_config,
 from tests.tiny import tiny_language_model
 
 pytest.importorskip("openai")
+from greater.lifecycle.loop import optimize
 from greater.writers.endpoint import EndpointWriter  # (needs the writer extra)
 
 
@@ -47,7 +48,7 @@ def run_with(writer_of, method="apo", run_dir=None, resume_state=None, budget=No
     optimizer = build_optimizer(small_config(method, n_steps=n_steps))
     optimizer.writer = writer_of(lm)
     ctx = context(lm, task, run_dir=run_dir, resume_state=resume_state, budget=budget)
-    return optimizer.optimize(lm, task, ctx), lm
+    return optimize(optimizer, lm, task, ctx), lm
 
 
 def endpoint(server, **kw):
@@ -187,7 +188,7 @@ def test_runs_with_another_writer_are_rows_of_their_own_in_the_tables():
     import pandas as pd
 
     from greater.compare.collect import writer_of
-    from greater.run.results import RunResult
+    from greater.lifecycle.results import RunResult
     from recipes.tables import table2
 
     def result(writer):

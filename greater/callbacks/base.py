@@ -6,8 +6,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from greater.lifecycle.results import RunResult, TestRow
     from greater.records import RunInfo, StepRecord
-    from greater.run.results import RunResult, TestRow
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from greater.callbacks.base import Callback
 from greater.records import RunInfo, StepRecord
 
 if TYPE_CHECKING:
-    from greater.run.results import RunResult, TestRow
+    from greater.lifecycle.results import RunResult, TestRow
 
 
 class ConsoleCallback(Callback):

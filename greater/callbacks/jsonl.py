@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from greater.callbacks.base import Callback
+from greater.lifecycle.rundir import HISTORY_NAME, RunDir, read_jsonl, write_jsonl
 from greater.records import StepRecord
-from greater.run.rundir import HISTORY_NAME, RunDir, read_jsonl, write_jsonl
 
 __all__ = ["HISTORY_NAME", "JsonlHistory", "read_history"]
 

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from greater.callbacks.base import Callback
 from greater.callbacks.jsonl import read_history
+from greater.lifecycle.rundir import PLOT_NAME, RunDir
 from greater.records import StepRecord
-from greater.run.rundir import PLOT_NAME, RunDir
 
 if TYPE_CHECKING:
-    from greater.run.results import RunResult
+    from greater.lifecycle.results import RunResult
 
 __all__ = ["PLOT_NAME", "PlotCallback"]
 
@@ -31,7 +31,7 @@ class PlotCallback(Callback):
             self.records = [StepRecord.from_dict(h) for h in read_history(self.history)]
         if not self.records:
             return
-        import matplotlib
+        import matplotlib  # seconds to import, and its backend is set only when a run draws
 
         matplotlib.use("Agg")  # no display on servers and CI
         import matplotlib.pyplot as plt

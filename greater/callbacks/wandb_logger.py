@@ -7,28 +7,35 @@ one warning and the callback switches itself off: tracking never ends a run.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from greater.callbacks.base import Callback
+from greater.lifecycle.rundir import RESULT_NAME
 from greater.net import reachable
 from greater.records import RunInfo, StepRecord
-from greater.run.rundir import RESULT_NAME
 
 if TYPE_CHECKING:
-    from greater.run.results import RunResult, TestRow
+    from greater.lifecycle.results import RunResult, TestRow
 
 log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "greater"
 DEFAULT_SERVER = "https://api.wandb.ai"
 
 
-def logged_in() -> bool:
-    """Whether wandb has credentials (environment, settings file or netrc), asked of wandb itself, offline."""
+def _wandb():
+    """The wandb package, imported when a run logs to it: an optional dependency that takes seconds to load."""
     import wandb
 
+    return wandb
+
+
+def logged_in() -> bool:
+    """Whether wandb has credentials (environment, settings file or netrc), asked of wandb itself, offline."""
+    wandb = _wandb()
     try:
         return bool(wandb.login(prompt=False, verify=False))
     except TypeError:  # releases before `prompt=`: the key wandb would use
@@ -96,8 +103,7 @@ class WandbCallback(Callback):
             log.info("W&B is offline; upload later with: %s", self.sync_command())
 
     def _init(self, run_info: RunInfo, mode: str) -> Any:
-        import wandb
-
+        wandb = _wandb()
         return wandb.init(
             project=self.project,
             entity=self.entity,
@@ -120,8 +126,7 @@ class WandbCallback(Callback):
         self._guard(self._log_step, record)
 
     def _log_step(self, record: StepRecord) -> None:
-        import wandb
-
+        wandb = _wandb()
         logged: dict[str, Any] = {
             "train/acc": record.train_score,
             "train/best_acc": record.best_score,
@@ -163,8 +168,7 @@ class WandbCallback(Callback):
         self._guard(self._log_result, result)
 
     def _log_result(self, result: RunResult) -> None:
-        import wandb
-
+        wandb = _wandb()
         self.run.summary["final_prompt"] = result.final_prompt
         self.run.summary["initial_prompt"] = result.initial_prompt
         artifact = wandb.Artifact(f"result-{self.run.id}", type="result")
@@ -188,6 +192,4 @@ class WandbCallback(Callback):
 
 def _run_id(run_dir: Path) -> str:
     """A stable id per run directory, so a resumed run continues the same W&B run."""
-    import hashlib
-
     return hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:12]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from greater.run.results import RunResult
+from greater.lifecycle.results import RunResult
 
 log = logging.getLogger(__name__)
 COLUMNS = [

@@ -1,5 +1,5 @@
 """The final pick on dev, the one every method's final prompt goes through (`pick_on_dev`, called once a run
-by greater.run.loop), and the dev scores it is made by, by `evaluation.dev_metric`.
+by greater.lifecycle.loop), and the dev scores it is made by, by `evaluation.dev_metric`.
 
 `parsed` scores dev as the test split is scored (greater.evaluation.evaluator, in `evaluation.mode`): the
 answer after the extractor, generated and parsed or the most likely option. The reasonings are the shared

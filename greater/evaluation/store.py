@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from greater.evaluation.evaluator import Prediction
-from greater.run.rundir import SHARED_EVALUATIONS, RunDir, read_jsonl, write_jsonl
+from greater.lifecycle.rundir import SHARED_EVALUATIONS, RunDir, read_jsonl, write_jsonl
 
 if TYPE_CHECKING:
-    from greater.run.results import RunResult
+    from greater.lifecycle.results import RunResult
     from greater.tasks.base import Example
 
 

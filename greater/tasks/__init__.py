@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
 from greater.config import DEFAULT_CACHE_DIR, TaskConfig, conf_dir
 from greater.tasks.answers import canonical_gold, normalizer_for, parse_choice, parser_for
 from greater.tasks.base import Example, Task
 from greater.tasks.loaders import Pools, load_bbh, load_custom, load_folio, load_gsm8k
+from greater.tasks.reference_formats import reference_format, task_key
 from greater.tasks.splits import TaskError, overlapping, split
+from greater.tasks.synthetic import load_synthetic
 
 __all__ = ["Example", "Task", "TaskError", "build_task", "task_config"]
 log = logging.getLogger(__name__)
@@ -18,9 +23,6 @@ log = logging.getLogger(__name__)
 def task_config(name: str, **fields) -> TaskConfig:
     """A task's config by its name in conf/task/ (e.g. "bbh/navigate"), with its shared base applied and
     `fields` on top, checked against the schema; no run config is composed."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         node = compose(overrides=[f"+task={name}"]).task
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TaskConfig), node, fields))
@@ -38,8 +40,6 @@ def load_pools(cfg: TaskConfig, data_dir: str | None, cache_dir: str, seed: int 
     if cfg.loader == "custom":
         return load_custom(cfg.file, cfg.question_field, cfg.answer_field, cfg.hub_split, cache_dir, cfg.skip_bad_rows)
     if cfg.loader == "synthetic":
-        from greater.tasks.synthetic import load_synthetic
-
         return load_synthetic(cfg, seed), None
     raise TaskError(f"unknown task.loader '{cfg.loader}'; use bbh, gsm8k, folio, custom or synthetic")
 
@@ -105,8 +105,6 @@ def _in_answer_format(task: Task, cfg: TaskConfig) -> Task:
         return task
     if answer_format != "reference":
         raise TaskError(f"unknown task.answer_format '{answer_format}'; use default or reference")
-    from greater.tasks.reference_formats import reference_format, task_key
-
     try:
         return reference_format(
             task, task_key(cfg.loader, cfg.name, cfg.extra), str(getattr(cfg, "reference_style", "llama"))

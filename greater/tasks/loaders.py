@@ -147,7 +147,7 @@ def _hub(source: str, config: str | None, split: str, cache_dir: str) -> list[di
     reason = None if _cached(cache, name) or _hub_reachable() else "no network and not cached"
     if reason is None:
         try:
-            import datasets
+            import datasets  # only without data_dir: the hub loader, seconds to import
 
             return list(datasets.load_dataset(name, config or default_config, split=split, cache_dir=str(cache)))
         except Exception as err:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from greater.config import DEFAULT_CACHE_DIR
+from greater.models.language_model import LanguageModel
+from greater.models.registry import load_model_config
 from greater.writers.base import Writer
+from greater.writers.endpoint import EndpointWriter
 from greater.writers.local import ModelWriter, TaskModelWriter
 from greater.writers.spec import EndpointSpec, ModelSpec, parse_writer
-
-if TYPE_CHECKING:
-    from greater.models.language_model import LanguageModel
 
 
 def build_writer(value: Any, lm: LanguageModel, cache_dir: str = DEFAULT_CACHE_DIR) -> Writer:
@@ -20,15 +20,10 @@ def build_writer(value: Any, lm: LanguageModel, cache_dir: str = DEFAULT_CACHE_D
     if spec is None:
         return TaskModelWriter(lm)
     if isinstance(spec, ModelSpec):
-        from greater.models.language_model import LanguageModel
-        from greater.models.registry import load_model_config
-
         cfg = load_model_config(spec.name)
         device = str(lm.device) if lm.device.type != "cpu" else cfg.device
         return ModelWriter(LanguageModel.from_config(replace(cfg, device=device), cache_dir), lm.counters)
     assert isinstance(spec, EndpointSpec)
-    from greater.writers.endpoint import EndpointWriter
-
     return EndpointWriter(spec, lm.counters)
 
 

@@ -17,7 +17,7 @@ from greater.writers.spec import KEY, EndpointSpec
 
 def _client(spec: EndpointSpec):
     try:
-        import openai
+        import openai  # optional: pip install 'greater[writer]'
     except ImportError:
         raise WriterError(
             f"{KEY}: an endpoint writer needs the openai package; pip install 'greater[writer]' (or openai)"

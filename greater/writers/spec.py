@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from greater.models.registry import model_names
 from greater.writers.base import WriterError
 
 KEY = "optimizer.writer"
@@ -47,8 +48,6 @@ def parse_writer(value: Any) -> ModelSpec | EndpointSpec | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):
         return None
     if isinstance(value, str):
-        from greater.models.registry import model_names  # torch-free
-
         if value not in model_names():
             raise WriterError(
                 f"{KEY}={value}: no such model config; use one of {', '.join(model_names())}, "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from greater.compare.collect import outcomes
 from greater.evaluation.metrics import wilson_interval
-from greater.run.results import RunResult
+from greater.lifecycle.results import RunResult
 
 # arm -> (what it is, overrides on top of the common profile)
 ARMS: dict[str, tuple[str, list[str]]] = {

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from greater.run.results import RunResult
+from greater.lifecycle.results import RunResult
 
 RECORDS = Path("docs/results/powered/records")
 SCRATCH = Path("multirun/powered")

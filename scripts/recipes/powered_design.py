@@ -11,7 +11,7 @@ import pandas as pd
 
 from greater.compare.cells import Cell, by_task, cells_of
 from greater.compare.power import cells_needed, detectable_difference, pooled_sd
-from greater.run.results import RunResult
+from greater.lifecycle.results import RunResult
 from recipes.powered import ARM_ORDER, ARMS, SEEDS, Job, collect_records
 from recipes.screening import CEILING, keep_reason
 

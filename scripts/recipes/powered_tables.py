@@ -22,7 +22,7 @@ from greater.compare.cells import by_task
 from greater.compare.method_level import ALL_TASKS, MethodDifference, compare
 from greater.compare.power import detectable_difference
 from greater.evaluation.metrics import wilson_interval
-from greater.run.results import RunResult
+from greater.lifecycle.results import RunResult
 from recipes.gradient_summary import read_rows
 from recipes.gradient_summary import table as diagnostic_table
 from recipes.mini_tables import cell, plot_accuracy, plot_compute, splice

@@ -28,12 +28,12 @@ from gepa.strategies.candidate_selector import (
     ParetoCandidateSelector,
 )
 
+from greater.lifecycle.loop import save_step
 from greater.optimizers.base import Found, OptimizationContext, OptimizationResult, Optimizer
 from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter, WriterStopped
 from greater.optimizers.gepa.config import GEPAConfig
 from greater.optimizers.loop import usage_delta
 from greater.records import StepRecord
-from greater.run.loop import save_step
 from greater.writers.base import Writer
 from greater.writers.local import TaskModelWriter
 

@@ -1,5 +1,5 @@
 """GReaTer's hyperparameters: one dataclass, the only place of their defaults, bounds and resume policies
-(conf/optimizer/greater.yaml names it as its schema and restates nothing; greater/run/validate.py checks the
+(conf/optimizer/greater.yaml names it as its schema and restates nothing; greater/lifecycle/validate.py checks the
 bounds). Torch-free, so composing a config never loads torch."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The GReaTer search (Das et al., ICLR 2025, section 3): one prompt position a step, in the shared step
-loop (greater/run/loop.py: budget, timing, records, checkpoints, the final pick on dev).
+loop (greater/lifecycle/loop.py: budget, timing, records, checkpoints, the final pick on dev).
 
 Each step: reason with the current prompt; take the answer loss's gradient at position j together with
 the model's own next-token proposals there; rank the proposals by gradient; re-score the best few by
@@ -22,6 +22,7 @@ import torch
 
 from greater.engine.exact import candidate_losses
 from greater.engine.gradient import position_gradient, rank_by_gradient
+from greater.lifecycle.checkpoint import rng_from_json, rng_to_json
 from greater.optimizers.base import OptimizationContext, OptimizationResult
 from greater.optimizers.greater.candidates import (
     allowed_token_mask,
@@ -35,7 +36,6 @@ from greater.optimizers.greater.selection import SelectionStrategy, selection_st
 from greater.optimizers.greater.state import SearchState
 from greater.optimizers.loop import Ending, SteppedOptimizer
 from greater.records import StepRecord
-from greater.run.checkpoint import rng_from_json, rng_to_json
 from greater.tasks.base import Task
 
 if TYPE_CHECKING:

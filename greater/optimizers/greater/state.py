@@ -1,5 +1,5 @@
 """Everything the GReaTer search needs to continue after a stop, as plain JSON-ready values (the step
-history is the loop's, greater/run/loop.py)."""
+history is the loop's, greater/lifecycle/loop.py)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from greater.evaluation.metrics import EXACT_MATCH, PARSED
-from greater.run.rundir import RESULT_NAME, read_json, write_atomic
+from greater.lifecycle.rundir import RESULT_NAME, read_json, write_atomic
 
 __all__ = ["RESULT_NAME", "RESULT_VERSION", "RunResult", "TestRow"]
 RESULT_VERSION = 2

@@ -20,21 +20,21 @@ from greater.config import ModelConfig
 from greater.engine.rollouts import Scorer
 from greater.evaluation.metrics import EXACT_MATCH
 from greater.evaluation.store import PredictionStore
+from greater.lifecycle import resume
+from greater.lifecycle.launch import Launch
+from greater.lifecycle.lock import RunLock
+from greater.lifecycle.loop import optimize
+from greater.lifecycle.plan import EvaluationPlan, evaluate
+from greater.lifecycle.results import RunResult, TestRow
+from greater.lifecycle.rundir import Checkpoint, RunDir
+from greater.lifecycle.stop import raise_if_stopped, stop_on_signals
+from greater.lifecycle.validate import validate
+from greater.lifecycle.writable import check_outputs
 from greater.models.language_model import LanguageModel
 from greater.models.registry import load_model_config
 from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, Optimizer
 from greater.optimizers.registry import build_optimizer
 from greater.records import RunInfo
-from greater.run import resume
-from greater.run.launch import Launch
-from greater.run.lock import RunLock
-from greater.run.loop import optimize
-from greater.run.plan import EvaluationPlan, evaluate
-from greater.run.results import RunResult, TestRow
-from greater.run.rundir import Checkpoint, RunDir
-from greater.run.stop import raise_if_stopped, stop_on_signals
-from greater.run.validate import validate
-from greater.run.writable import check_outputs
 from greater.tasks import Example, Task, build_task
 from greater.writers import WriterError, parse_writer, writer_usage
 from greater.writers.build import attach_writer
@@ -111,7 +111,7 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
     try:
         callbacks.on_run_start(_run_info(cfg, run_dir, start_step, launch))
         scorer = Scorer(lm, p.task, cfg.task.placement, cfg.max_reasoning_tokens)
-        # the search, then the one final pick on dev, for every method (greater.run.loop)
+        # the search, then the one final pick on dev, for every method (greater.lifecycle.loop)
         optimized = optimize(p.optimizer, lm, p.task, _context(cfg, p, scorer, callbacks, lm))
         compute = {k: round(v, 3) for k, v in sorted(lm.counters.items())}  # optimization only, before the test
         opt_seconds = time.perf_counter() - started

@@ -2,7 +2,7 @@
 
     config.yaml          the resolved config                 (RunDir.write_config / read by resume)
     checkpoint.json      the optimizer's state after a step  (RunDir.checkpoint / write_checkpoint)
-    result.json          what the run found                  (greater.run.results.RunResult)
+    result.json          what the run found                  (greater.lifecycle.results.RunResult)
     history.jsonl        one line a step                     (greater.callbacks.jsonl)
     progress.png         accuracy and time by step           (greater.callbacks.plots)
     predictions_<model>_<kind>.jsonl   per-example test predictions (greater.evaluation.store)
@@ -19,10 +19,13 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from omegaconf import OmegaConf
 
 CONFIG_NAME = "config.yaml"
 CHECKPOINT_NAME = "checkpoint.json"
@@ -99,7 +102,6 @@ def publish_dir(tmp: str | Path, target: str | Path) -> Path:
     """Move a directory written aside (`tmp`) to `target` in one rename; when another process published
     `target` first, keep its copy and remove `tmp`. For caches built by several sweep jobs at once (a
     converted model); greater.models.sources does the same by hand today."""
-    import shutil
 
     tmp, target = Path(tmp), Path(target)
     try:
@@ -167,7 +169,7 @@ class Checkpoint:
 
 def steps_in(state: dict[str, Any]) -> int:
     """Completed steps of a checkpoint read without `steps_done` (one written before it was added), or saved
-    through `save_checkpoint` without it (tests). The run's own checkpoints (greater.run.loop.save_step) always
+    through `save_checkpoint` without it (tests). The run's own checkpoints (greater.lifecycle.loop.save_step) always
     carry it: their "step" and "history" are its envelope, not a method's keys."""
     if "step" in state:
         return int(state["step"])
@@ -225,8 +227,6 @@ class RunDir:
         return self
 
     def write_config(self, cfg: Any) -> Path:
-        from omegaconf import OmegaConf
-
         return write_atomic(self.config, OmegaConf.to_yaml(cfg, resolve=True))
 
     def checkpoint(self, method: str | None = None) -> Checkpoint | None:

@@ -7,7 +7,7 @@ third, should cleanup hang, ends the process on the spot.
 
     with stop_on_signals():
         try:
-            optimizer.optimize(...)        # the loop raises RunStopped at its next step boundary
+            optimize(optimizer, ...)       # the loop raises RunStopped at its next step boundary
         except RunStopped as stop:
             print(stop.line(run_dir)); sys.exit(stop.exit_code)
 """

@@ -18,11 +18,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from greater.evaluation.dev import pick_on_dev
+from greater.lifecycle.checkpoint import save_checkpoint
+from greater.lifecycle.stop import raise_if_stopped
 from greater.optimizers.base import Found, OptimizationContext, OptimizationResult, Optimizer
 from greater.optimizers.loop import Ending, SteppedOptimizer, usage_delta
 from greater.records import StepRecord
-from greater.run.checkpoint import save_checkpoint
-from greater.run.stop import raise_if_stopped
 
 if TYPE_CHECKING:
     from greater.models.language_model import LanguageModel

@@ -1,6 +1,6 @@
 """The optimizer's side of checkpoint.json: save after a completed step, load when resuming.
 
-The envelope is `greater.run.rundir.Checkpoint` (state, usage, seconds, steps_done), written and read by
+The envelope is `greater.lifecycle.rundir.Checkpoint` (state, usage, seconds, steps_done), written and read by
 `RunDir`; these functions are its short forms for optimizers and tests. A `random.Random` state goes
 through `rng_to_json`, so the state stays plain JSON.
 """
@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from greater.run.rundir import (
+from greater.lifecycle.rundir import (
     CHECKPOINT_NAME,
     CHECKPOINT_VERSION,
     Checkpoint,

@@ -28,8 +28,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from greater.config import Resume, RunConfig, leaves, resume_policy
-from greater.run.checkpoint import has_checkpoint
-from greater.run.results import RESULT_NAME
+from greater.lifecycle.checkpoint import has_checkpoint
+from greater.lifecycle.results import RESULT_NAME
+from greater.optimizers.registry import config_classes
 
 log = logging.getLogger(__name__)
 CONFIG_NAME = "config.yaml"  # the resolved config of a run, in its directory
@@ -136,8 +137,6 @@ _ABSENT = object()
 
 def policy(key: str, cfg: DictConfig) -> Resume:
     """The resume policy of a dotted key, the optimizer's fields read from the method `cfg` names."""
-    from greater.optimizers.registry import config_classes
-
     name = OmegaConf.select(cfg, "optimizer.name", default=None)
     return resume_policy(key, config_classes().get(name))
 
@@ -156,8 +155,6 @@ def saved_config(run_dir: Path) -> DictConfig:
 
 def typed(plain: DictConfig) -> DictConfig:
     """A saved (plain) config checked against the schemas again, the optimizer's included."""
-    from greater.optimizers.registry import config_classes
-
     schema = OmegaConf.structured(RunConfig)
     classes = config_classes()
     name = plain.get("optimizer", {}).get("name")

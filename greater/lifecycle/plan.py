@@ -19,8 +19,8 @@ from greater.callbacks.base import CallbackList
 from greater.evaluation.evaluator import EvaluationResult, evaluate_prompt
 from greater.evaluation.metrics import test_metric
 from greater.evaluation.store import PredictionStore
+from greater.lifecycle.results import TestRow
 from greater.models.language_model import LanguageModel
-from greater.run.results import TestRow
 from greater.tasks import Example, Task
 
 log = logging.getLogger(__name__)
