@@ -63,12 +63,10 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def test_greater_run_is_the_run_function_whatever_is_imported(monkeypatch):
+def test_greater_run_is_the_run_function_whatever_is_imported():
     """`greater.run(cfg)` (the README's Python example) is the function of greater/api.py; the lifecycle
     package has a name of its own, so importing it (as every optimizer does) shadows nothing."""
-    import greater.lifecycle.rundir
+    import greater.api
+    import greater.lifecycle.rundir  # what importing any optimizer does
 
-    seen = []
-    monkeypatch.setattr("greater.api.run", lambda cfg: seen.append(cfg) or 0.5)
-    assert greater.run("cfg") == 0.5 and seen == ["cfg"]
-    assert callable(greater.run) and greater.run.__module__ == "greater.api"
+    assert greater.run is greater.api.run and greater.run.__module__ == "greater.api"
