@@ -13,7 +13,7 @@ from greater.lifecycle.checkpoint import load_checkpoint
 from greater.optimizers.base import BudgetConfig, OptimizationContext
 from greater.optimizers.registry import build_optimizer
 from greater.writers import EndpointSpec, ModelSpec, WriterError, parse_writer, writer_usage
-from greater.writers.build import attach_writer, build_writer
+from greater.writers.build import build_writer, writer_for
 from greater.writers.local import ModelWriter, TaskModelWriter
 from tests.openai_server import OpenAIServer
 from tests.test_baselines import GOOD, comparable, scripted_reply, small_config, walk_task
@@ -45,8 +45,7 @@ def context(lm, task, **kwargs):
 def run_with(writer_of, method="apo", run_dir=None, resume_state=None, budget=None, n_steps=2):
     """A method's run on the tiny task model, its writer made by `writer_of(lm)`."""
     lm, task = tiny_language_model(), walk_task()
-    optimizer = build_optimizer(small_config(method, n_steps=n_steps))
-    optimizer.writer = writer_of(lm)
+    optimizer = build_optimizer(small_config(method, n_steps=n_steps), writer=writer_of(lm))
     ctx = context(lm, task, run_dir=run_dir, resume_state=resume_state, budget=budget)
     return optimize(optimizer, lm, task, ctx), lm
 
@@ -82,16 +81,19 @@ def test_bad_writer_values_fail_in_one_line(value, says):
 
 def test_the_method_configs_take_a_writer_and_greater_has_none():
     assert small_config("apo", writer="gemma3-270m").writer == "gemma3-270m"
-    greater = build_optimizer(small_config("greater"))
-    assert attach_writer(greater, tiny_language_model()) is None
+    assert writer_for(small_config("greater"), tiny_language_model()) is None
+    with pytest.raises(TypeError, match="no writer setting"):
+        build_optimizer(small_config("greater"), writer=TaskModelWriter(tiny_language_model()))
 
 
 # ---- the task model and another model ------------------------------------------------------------
 def test_default_writer_is_the_task_model_counted_as_optimizer():
     lm = tiny_language_model()
-    optimizer = build_optimizer(small_config("apo"))
-    writer = attach_writer(optimizer, lm)
+    config = small_config("apo")
+    writer = writer_for(config, lm)
+    optimizer = build_optimizer(config, writer=writer)  # given at construction, never patched in
     assert isinstance(writer, TaskModelWriter) and optimizer.writer is writer
+    assert build_optimizer(config).writer is None  # without one, the task model writes
     direct = lm.complete(["Say hi."], 4)
     assert writer.complete(["Say hi."], 4) == direct
     assert lm.counters["optimizer.generations"] == 1 and not any(k.startswith("writer.") for k in lm.counters)
@@ -100,7 +102,7 @@ def test_default_writer_is_the_task_model_counted_as_optimizer():
 
 def test_another_model_writes_counted_apart_and_in_the_budget():
     def other_model(lm):
-        return ModelWriter(tiny_language_model(seed=3), lm.counters)
+        return ModelWriter(tiny_language_model(seed=3, counters=lm.counters))  # built counting into the run's
 
     result, lm = run_with(other_model)
     assert lm.counters["writer.generations"] > 0 and lm.counters["writer.tokens_generated"] > 0

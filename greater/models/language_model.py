@@ -66,6 +66,7 @@ class LanguageModel:
         reuse_reasoning: bool = False,
         prefix_cache_mb: int = 1024,
         cpu_kernels: bool = True,
+        counters: Counter[str] | None = None,
     ) -> None:
         check_batching(batch_size, batch_tokens)
         check_prefix_cache(prefix_cache_mb)
@@ -95,13 +96,16 @@ class LanguageModel:
         # Work done, keyed "<role>.<what>": roles are "task" (rolling out a task prompt: scoring, evaluation)
         # and "optimizer" (a method's own generations, e.g. a meta-prompt); what is tokens_generated,
         # tokens_forwarded, generations, calls and seconds. Equal-compute tables and budgets read these.
-        self.counters: Counter[str] = Counter()
+        # `counters`: the run's, when this model works for it beside the task model (a writer model).
+        self.counters: Counter[str] = counters if counters is not None else Counter()
         self.role = "task"
         # Told (done, total) after each generated batch; the runner points it at the callbacks.
         self.on_generation: Callable[[int, int], None] | None = None
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> LanguageModel:
+    def from_config(
+        cls, cfg: ModelConfig, cache_dir: str | Path = DEFAULT_CACHE_DIR, counters: Counter[str] | None = None
+    ) -> LanguageModel:
         check_batching(cfg.batch_size, cfg.batch_tokens)  # before minutes of loading weights
         attention = getattr(cfg, "attn_implementation", None)
         check_attention(attention)
@@ -142,6 +146,7 @@ class LanguageModel:
             reuse_reasoning=getattr(cfg, "reuse_reasoning", False),
             prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 1024),
             cpu_kernels=getattr(cfg, "cpu_kernels", True),
+            counters=counters,
         )
 
     @contextmanager

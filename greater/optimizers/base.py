@@ -1,6 +1,6 @@
 """The optimizer interface: one config dataclass in; a search that offers final candidates; one result out.
 
-    optimizer = build_optimizer(cfg.optimizer)          # the config dataclass is its only argument
+    optimizer = build_optimizer(cfg.optimizer)          # the config dataclass (and a text method's writer)
     result = optimizer.optimize(lm, task, context)      # context: data, prompt, protocol, budget, callbacks
 
 `optimize` is the run package's (greater.lifecycle.loop.optimize): it runs the method's search (the step loop for a

@@ -107,7 +107,10 @@ class GEPAOptimizer(Optimizer):
     name = "gepa"
     config_class = GEPAConfig
     config: GEPAConfig
-    writer: Writer | None = None  # set by the runner from `config.writer`; None: the task model reflects
+
+    def __init__(self, config: GEPAConfig, writer: Writer | None = None) -> None:
+        super().__init__(config)
+        self.writer = writer  # built from `config.writer` (greater.writers.build); None: the task model reflects
 
     def search(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> Found:
         c = self.config
