@@ -37,9 +37,9 @@ def composed(tmp_path, *overrides):
 def tiny_models(monkeypatch):
     loaded = []
 
-    def fake_from_config(cfg, cache_dir=None, counters=None):
+    def fake_from_config(cfg, cache_dir=None, usage=None):
         loaded.append(cfg.name)
-        lm = tiny_language_model(seed=len(loaded), counters=counters)
+        lm = tiny_language_model(seed=len(loaded), usage=usage)
         lm.name = cfg.name
         return lm
 
@@ -110,10 +110,10 @@ def test_every_config_group_option_composes(tmp_path):
 def test_a_transfer_model_that_cannot_load_keeps_the_other_results(tmp_path, monkeypatch, caplog):
     from greater.lifecycle.runner import run
 
-    def from_config(cfg, cache_dir=None):
+    def from_config(cfg, cache_dir=None, usage=None):
         if cfg.name == "gemma2-9b":
             raise OSError("google/gemma-2-9b-it is not reachable")
-        lm = tiny_language_model()
+        lm = tiny_language_model(usage=usage)
         lm.name = cfg.name
         return lm
 

@@ -36,6 +36,7 @@ from greater.optimizers.base import Budget, OptimizationContext, OptimizationRes
 from greater.optimizers.registry import build_optimizer, optimizer_class, optimizer_config
 from greater.records import RunInfo
 from greater.tasks import Example, Task, build_task
+from greater.usage import Ledger
 from greater.writers import WriterError, parse_writer, writer_usage
 from greater.writers.build import writer_for
 
@@ -100,10 +101,11 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
     """Load, optimize (from the checkpoint when resuming), evaluate, write result.json."""
     cfg, run_dir, ckpt = p.cfg, p.run_dir, p.checkpoint
     run_dir.write_config(cfg)
-    lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
-    load_seconds = time.perf_counter() - started  # configs, data and the model's weights
+    usage = Ledger()  # the run's: the task model's work and a writer's, counted by role
     if ckpt is not None:  # the work done before the stop counts toward the budget and the reported compute
-        lm.counters.update(ckpt.usage)
+        usage.add(ckpt.usage)
+    lm = LanguageModel.from_config(cfg.model, cfg.cache_dir, usage=usage)
+    load_seconds = time.perf_counter() - started  # configs, data and the model's weights
     start_step = ckpt.steps_done + 1 if ckpt is not None else 0  # steps count from 1
     callbacks = build_callbacks(cfg.logger, run_dir.path, start_step=start_step)
     lm.on_generation = callbacks.on_generation
@@ -114,7 +116,7 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
         scorer = Scorer(lm, p.task, cfg.task.placement, cfg.max_reasoning_tokens)
         # the search, then the one final pick on dev, for every method (greater.lifecycle.loop)
         optimized = optimize(optimizer, lm, p.task, _context(cfg, p, scorer, callbacks, lm))
-        compute = {k: round(v, 3) for k, v in sorted(lm.counters.items())}  # optimization only, before the test
+        compute = {k: round(v, 3) for k, v in sorted(usage.flat().items())}  # optimization only, before the test
         opt_seconds = time.perf_counter() - started
         raise_if_stopped()  # a stop asked for during the last step ends here, before the evaluation
         plan = EvaluationPlan.of(cfg, optimized.initial_prompt, optimized.final_prompt, p.test, p.transfer)
@@ -184,7 +186,7 @@ def _context(cfg: DictConfig, p: Prepared, scorer: Scorer, callbacks: CallbackLi
         seed=cfg.seed,
         run_dir=p.run_dir.path,
         resume_state=ckpt.state if ckpt is not None else None,
-        counters=lm.counters,
+        usage=lm.usage,
         evaluation=cfg.evaluation,
     )
 

@@ -17,16 +17,16 @@ from greater.writers.spec import EndpointSpec, ModelSpec, parse_writer
 
 def build_writer(value: Any, lm: LanguageModel, cache_dir: str = DEFAULT_CACHE_DIR) -> Writer:
     """`value`: optimizer.writer as configured. Another model loads on the task model's device and counts its
-    work into the task model's counters (the run's), so the budget and result.json see it."""
+    work into the task model's ledger (the run's), so the budget and result.json see it."""
     spec = parse_writer(value)
     if spec is None:
         return TaskModelWriter(lm)
     if isinstance(spec, ModelSpec):
         cfg = load_model_config(spec.name)
         device = str(lm.device) if lm.device.type != "cpu" else cfg.device
-        return ModelWriter(LanguageModel.from_config(replace(cfg, device=device), cache_dir, counters=lm.counters))
+        return ModelWriter(LanguageModel.from_config(replace(cfg, device=device), cache_dir, usage=lm.usage))
     assert isinstance(spec, EndpointSpec)
-    return EndpointWriter(spec, lm.counters)
+    return EndpointWriter(spec, lm.usage)
 
 
 def writer_for(config: Any, lm: LanguageModel, cache_dir: str = DEFAULT_CACHE_DIR) -> Writer | None:

@@ -26,7 +26,7 @@ class TaskModelWriter:
 
 class ModelWriter:
     """Another of our models writes, counted under "writer". Its model is built counting into the run's
-    counters (the task model's: `LanguageModel.from_config(..., counters=lm.counters)`), so the budget and the
+    ledger (the task model's: `LanguageModel.from_config(..., usage=lm.usage)`), so the budget and the
     checkpoint see its work (the writer model does nothing else)."""
 
     kind, role = "model", WRITER_ROLE
