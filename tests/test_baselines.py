@@ -164,7 +164,7 @@ def test_loop_survives_malformed_replies_keeps_the_start_and_picks_on_dev(method
     assert result.dev_acc is not None and result.extra["final_split"] == "dev"
     assert [r.step for r in result.history] == [1, 2]
     assert all(call["role"] == "optimizer" for call in script.calls)
-    assert lm.counters["optimizer.generations"] > 0 and lm.counters["task.rollouts"] > 0
+    assert lm.usage.of("optimizer").generations > 0 and lm.usage.of("task").rollouts > 0
     proposals = result.extra["proposals"]
     assert proposals["rejected_total"] > 0 and sum(proposals["rejected"].values()) == proposals["rejected_total"]
     assert result.initial_prompt == task.initial_prompt

@@ -62,10 +62,11 @@ def test_the_parsed_pick_reuses_the_scorers_reasonings_and_counts_the_answers():
     scorer = Scorer(lm, task, "after", 6)
     prompts = [lm.encode(p) for p in PROMPTS[:2]]
     rows = scorer.rollouts(prompts, task.dev)  # what the search already rolled out
-    before = dict(lm.counters)
+    before = lm.usage.flat()
     pick = pick_on_dev(scorer, prompts, task.dev, PARSED)
+    after = lm.usage.flat()
     moved = {
-        k: lm.counters[k] - before.get(k, 0) for k in ("task.rollouts", "task.generations", "task.tokens_generated")
+        k: after.get(k, 0) - before.get(k, 0) for k in ("task.rollouts", "task.generations", "task.tokens_generated")
     }
     heads = [
         slot.with_prompt(p) + r.reasoning + lm.encode("\n" + task.extractor)

@@ -319,8 +319,8 @@ def test_same_seed_same_result_and_the_seed_draws_the_groups(parity_task):
             min_candidates=min_candidates,
             topk_growth=topk_growth,
         )
-        r = optimize(opt, 
-            lm, parity_task, OptimizationContext.create(lm, parity_task, max_reasoning_tokens=4, seed=seed)
+        r = optimize(
+            opt, lm, parity_task, OptimizationContext.create(lm, parity_task, max_reasoning_tokens=4, seed=seed)
         )
         return [h.to_dict() | {"seconds": None, "stage_seconds": None, "model_calls": None} for h in r.history]
 
@@ -358,9 +358,9 @@ def test_selection_halving_finishes_only_the_better_half_of_the_first_half_score
     tokens = opt._tokens_to_rescore(tiny_lm, prompt, j, len(prompt), ranked)  # those whose text round-trips
     assert len(tokens) == 4
     state = SearchState(prompt_ids=list(prompt), initial_length=len(prompt), position=j)
-    before = tiny_lm.counters["task.rollouts"]
+    before = tiny_lm.usage.of("task").rollouts
     chosen, rescored = opt.select(tiny_lm, scorer, state, ranked)
-    spent = tiny_lm.counters["task.rollouts"] - before
+    spent = tiny_lm.usage.of("task").rollouts - before
     separate = PromptScorer(scorer.shared.__class__(tiny_lm, parity_task, "after", 6), scorer.examples[:half], 0.2)
     partial = {t: separate.score(prompt[:j] + [t] + prompt[j + 1 :]).selection_loss for t in tokens}
     best_two = sorted(tokens, key=partial.get)[:2]

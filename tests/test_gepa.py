@@ -90,10 +90,10 @@ def test_adapter_scores_traces_and_feedback_come_from_the_shared_scorer_cached()
     assert out.scores == [1.0 if r.correct else 0.0 for r in direct]
     assert [t.gold for t in out.trajectories] == [ex.answer for ex in batch]
     assert all(len(t.reasoning) <= 5 for t in out.trajectories)
-    rollouts = lm.counters["task.rollouts"]
+    rollouts = lm.usage.of("task").rollouts
     again = adapter.evaluate(batch, {COMPONENT: "Think step by step."})
     assert again.scores == out.scores and again.trajectories is None
-    assert lm.counters["task.rollouts"] == rollouts  # the scorer's cache answered
+    assert lm.usage.of("task").rollouts == rollouts  # the scorer's cache answered
     dataset = adapter.make_reflective_dataset({COMPONENT: "x"}, out, [COMPONENT])
     rows = dataset[COMPONENT]
     assert [r["Inputs"] for r in rows] == [ex.question for ex in batch]
@@ -107,7 +107,7 @@ def test_gepa_reflects_with_the_writer_within_its_metric_calls():
     assert result.method == "gepa" and result.extra["metric_calls"] <= 40 + 2  # a last full eval may finish
     # every metric call is one of our rollouts (the rest: the final pick on dev and the train scores)
     assert 40 <= result.extra["metric_calls"] <= ctx.scorer.asked
-    assert lm.counters["task.rollouts"] == ctx.scorer.asked
+    assert lm.usage.of("task").rollouts == ctx.scorer.asked
     assert script.calls and all(c["role"] == "optimizer" for c in script.calls)  # the task model reflects
     assert len({c["seed"] for c in script.calls}) == len(script.calls)  # each call its own seed
     assert "Track each move" in script.calls[0]["message"] or "Think step by step." in script.calls[0]["message"]
@@ -115,7 +115,7 @@ def test_gepa_reflects_with_the_writer_within_its_metric_calls():
     assert result.dev_acc is not None and result.extra["selection_split"] == "dev"
     assert result.final_prompt == result.initial_prompt or result.final_prompt.startswith("Track each move")
     assert result.dev_acc >= ctx.scorer.accuracy(result.initial_prompt) - 1e-9
-    assert lm.counters["optimizer.generations"] == len(script.calls)
+    assert lm.usage.of("optimizer").generations == len(script.calls)
 
 
 def test_our_budget_stops_gepa_too():

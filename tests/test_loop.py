@@ -48,7 +48,7 @@ class DropLast(SteppedOptimizer[dict, str]):
     def step(self, state):
         with self.stages("drop"):
             state["words"] = state["words"][:-1]
-            state["lm"].counters["task.rollouts"] += 1
+            state["lm"].usage.count("task", "rollouts")
         prompt = " ".join(state["words"])
         return StepRecord(len(state["words"]), self.name, prompt, None, prompt, None)
 

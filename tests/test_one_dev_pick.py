@@ -43,8 +43,8 @@ def spied(monkeypatch, tiny_models):  # noqa: F811 (the fixture)
 
     load = LanguageModel.from_config
 
-    def scripted(cfg, cache_dir=None):
-        lm = load(cfg, cache_dir)
+    def scripted(cfg, cache_dir=None, usage=None):
+        lm = load(cfg, cache_dir, usage=usage)
         lm.complete = reply
         return lm
 

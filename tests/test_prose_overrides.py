@@ -95,8 +95,8 @@ def test_a_missing_prompt_file_stops_the_command_with_one_line(tmp_path):
 def test_prompt_file_evaluates_like_the_same_prompt_from_python(tmp_path, monkeypatch):
     """The command line with prompt_file= (in this process) and greater.run with the text: one tiny model."""
 
-    def tiny(cfg, cache_dir=None):
-        lm = tiny_language_model(seed=0)
+    def tiny(cfg, cache_dir=None, usage=None):
+        lm = tiny_language_model(seed=0, usage=usage)
         lm.name = cfg.name
         return lm
 

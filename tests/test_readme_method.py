@@ -52,7 +52,7 @@ def test_readme_method_runs(drop_word, parity_task):
     scores = [r.best_score for r in records]
     assert scores == sorted(scores)
     # Every prompt it scored went through the shared scorer's cache: one rollout per (prompt, example).
-    assert tiny_lm.counters["task.rollouts"] == len(context.scorer.cache)
+    assert tiny_lm.usage.of("task").rollouts == len(context.scorer.cache)
 
 
 def test_the_built_ins_come_through_the_entry_points():

@@ -2,7 +2,6 @@
 seeds and tasks, paper columns, transfer rows, and the miniature profile (pooled intervals, exact McNemar
 against hand computations, reproducible output)."""
 
-from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,13 +30,13 @@ def write(path, task, model, optimizer, seed, rows, writer=None):
 
 
 def self_writer(model):
-    """The writer a text method gets by default: the task model itself (runner: attach_writer)."""
+    """The writer a text method gets by default: the task model itself (runner: writer_for)."""
     return TaskModelWriter(SimpleNamespace(name=model))
 
 
-def other_writer(model, counters=None):
+def other_writer(model):
     """Another model config as the writer (optimizer.writer=<model>)."""
-    return ModelWriter(SimpleNamespace(name=model), counters if counters is not None else Counter())
+    return ModelWriter(SimpleNamespace(name=model))
 
 
 @pytest.fixture
@@ -234,7 +233,7 @@ def mini_writer_runs(mini_runs):
             optimizer=method,
             correct={"smollm2-135m": right, "gemma3-270m": right[::-1]},
             compute=compute,
-            writer=other_writer(writer, Counter(compute)) if writer else self_writer("smollm2-135m"),
+            writer=other_writer(writer) if writer else self_writer("smollm2-135m"),
         )
     return mini_runs
 

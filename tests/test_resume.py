@@ -64,11 +64,11 @@ def test_work_before_a_stop_counts_toward_the_budget_after_resume(parity_task, t
     context = OptimizationContext.create(first, parity_task, max_reasoning_tokens=4, seed=3, run_dir=tmp_path)
     optimize(optimizer(2), first, parity_task, context)
     saved = load_counters(tmp_path)
-    assert 0 < saved["task.rollouts"] <= first.counters["task.rollouts"]
+    assert 0 < saved["task.rollouts"] <= first.usage.of("task").rollouts
 
     # Resumed with a rollout cap the first part already spent: no new step is taken.
     lm = tiny_language_model()
-    lm.counters.update(saved)
+    lm.usage.add(saved)
     cap = BudgetConfig(max_rollouts=int(saved["task.rollouts"]))
     state = load_checkpoint(tmp_path, "greater")
     context = OptimizationContext.create(

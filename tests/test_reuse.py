@@ -79,9 +79,9 @@ def test_language_model_generate_with_drafts_counts_reused_tokens(lm):
     inputs = [lm.encode(t) for t in TEXTS]
     plain = lm.generate(inputs, 12)
     assert plain == plain_greedy(lm, inputs, 12, lm.stop_ids)
-    before = lm.counters["task.tokens_reused"]
+    before = lm.usage.of("task").tokens_reused
     assert lm.generate(inputs, 12, drafts=[p[:6] for p in plain]) == plain
-    assert lm.counters["task.tokens_reused"] - before == 6 * len(inputs)
+    assert lm.usage.of("task").tokens_reused - before == 6 * len(inputs)
 
 
 def test_scorer_reuses_the_nearest_prompts_reasoning_and_gets_the_same_rollouts(parity_task):
@@ -95,9 +95,9 @@ def test_scorer_reuses_the_nearest_prompts_reasoning_and_gets_the_same_rollouts(
         scorer.rollouts([base], parity_task.train)
         first = parity_task.train[0]
         assert scorer.draft(tuple(variants[0]), first) == scorer.cache[(tuple(base), first)].reasoning
-        before = lm.counters["task.tokens_reused"]
+        before = lm.usage.of("task").tokens_reused
         runs[reuse] = scorer.rollouts(variants, parity_task.train)
-        reused = lm.counters["task.tokens_reused"] - before
+        reused = lm.usage.of("task").tokens_reused - before
         assert (reused > 0) == reuse
     for with_draft, without in zip(runs[True], runs[False]):  # same tokens; losses equal up to float rounding
         assert [r.reasoning for r in with_draft] == [r.reasoning for r in without]
@@ -121,7 +121,7 @@ def test_a_greater_run_ends_with_the_same_prompt_with_and_without_reuse(parity_t
         context = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=10)
         context.scorer.reuse_reasoning = reuse
         result = optimize(opt, lm, parity_task, context)
-        results[reuse] = (result.final_prompt, [h.prompt for h in result.history], lm.counters["task.tokens_reused"])
+        results[reuse] = (result.final_prompt, [h.prompt for h in result.history], lm.usage.of("task").tokens_reused)
     assert results[True][:2] == results[False][:2]
     assert results[True][2] > 0 and results[False][2] == 0
 
@@ -131,7 +131,7 @@ def test_the_models_setting_is_the_scorers_default(parity_task):
     scorer = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=6).scorer
     base = lm.encode("Think step by step.")
     scorer.rollouts([base, base[:-1] + lm.encode("!")], parity_task.train[:2])
-    assert lm.counters["task.tokens_reused"] == 0
+    assert lm.usage.of("task").tokens_reused == 0
     scorer.reuse_reasoning = True  # the scorer's own switch wins
     scorer.rollouts([base[:-1] + lm.encode("?")], parity_task.train[:2])
-    assert lm.counters["task.tokens_reused"] > 0
+    assert lm.usage.of("task").tokens_reused > 0

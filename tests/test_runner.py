@@ -37,14 +37,30 @@ def composed(tmp_path, *overrides):
 def tiny_models(monkeypatch):
     loaded = []
 
-    def fake_from_config(cfg, cache_dir=None):
+    def fake_from_config(cfg, cache_dir=None, usage=None):
         loaded.append(cfg.name)
-        lm = tiny_language_model(seed=len(loaded))
+        lm = tiny_language_model(seed=len(loaded), usage=usage)
         lm.name = cfg.name
         return lm
 
     monkeypatch.setattr(LanguageModel, "from_config", staticmethod(fake_from_config))
     return loaded
+
+
+def test_another_model_writes_through_the_optimizer_it_was_built_with(tmp_path, tiny_models):
+    """optimizer.writer=<model>: the runner loads it after the task model and builds the optimizer with it; its
+    work is in compute under writer.* and in result.json's writer, the task model's "optimizer" role is empty."""
+    from greater.lifecycle.runner import run
+
+    overrides = ["optimizer=apo_cpu", "optimizer.n_steps=1", "optimizer.gradient_tokens=4", "optimizer.edit_tokens=4"]
+    run(composed(tmp_path, *overrides, "optimizer.writer=gemma3-270m"))
+    assert tiny_models == ["smollm2-135m", "gemma3-270m"]
+    result = json.loads((tmp_path / "result.json").read_text())
+    compute, writer = result["compute"], result["writer"]
+    assert compute["writer.generations"] > 0 and not any(k.startswith("optimizer.") for k in compute)
+    assert writer["kind"] == "model" and writer["name"] == "gemma3-270m" and writer["role"] == "writer"
+    assert writer["calls"] == compute["writer.calls"] and writer["generations"] == compute["writer.generations"]
+    assert writer["completion_tokens"] == compute["writer.tokens_generated"]
 
 
 def test_transfer_writes_one_row_per_model_and_prompt(tmp_path, tiny_models):
@@ -94,10 +110,10 @@ def test_every_config_group_option_composes(tmp_path):
 def test_a_transfer_model_that_cannot_load_keeps_the_other_results(tmp_path, monkeypatch, caplog):
     from greater.lifecycle.runner import run
 
-    def from_config(cfg, cache_dir=None):
+    def from_config(cfg, cache_dir=None, usage=None):
         if cfg.name == "gemma2-9b":
             raise OSError("google/gemma-2-9b-it is not reachable")
-        lm = tiny_language_model()
+        lm = tiny_language_model(usage=usage)
         lm.name = cfg.name
         return lm
 

@@ -32,8 +32,8 @@ def finished_run(tmp_path_factory):
     from greater.models.language_model import LanguageModel
     from tests.tiny import tiny_language_model
 
-    def fake_from_config(cfg, cache_dir=None):
-        lm = tiny_language_model(seed=1)
+    def fake_from_config(cfg, cache_dir=None, usage=None):
+        lm = tiny_language_model(seed=1, usage=usage)
         lm.name = cfg.name
         return lm
 

@@ -12,8 +12,9 @@ import pytest
 from greater.lifecycle.checkpoint import load_checkpoint
 from greater.optimizers.base import BudgetConfig, OptimizationContext
 from greater.optimizers.registry import build_optimizer
+from greater.usage import Ledger
 from greater.writers import EndpointSpec, ModelSpec, WriterError, parse_writer, writer_usage
-from greater.writers.build import attach_writer, build_writer
+from greater.writers.build import build_writer, writer_for
 from greater.writers.local import ModelWriter, TaskModelWriter
 from tests.openai_server import OpenAIServer
 from tests.test_baselines import GOOD, comparable, scripted_reply, small_config, walk_task
@@ -45,8 +46,7 @@ def context(lm, task, **kwargs):
 def run_with(writer_of, method="apo", run_dir=None, resume_state=None, budget=None, n_steps=2):
     """A method's run on the tiny task model, its writer made by `writer_of(lm)`."""
     lm, task = tiny_language_model(), walk_task()
-    optimizer = build_optimizer(small_config(method, n_steps=n_steps))
-    optimizer.writer = writer_of(lm)
+    optimizer = build_optimizer(small_config(method, n_steps=n_steps), writer=writer_of(lm))
     ctx = context(lm, task, run_dir=run_dir, resume_state=resume_state, budget=budget)
     return optimize(optimizer, lm, task, ctx), lm
 
@@ -82,31 +82,34 @@ def test_bad_writer_values_fail_in_one_line(value, says):
 
 def test_the_method_configs_take_a_writer_and_greater_has_none():
     assert small_config("apo", writer="gemma3-270m").writer == "gemma3-270m"
-    greater = build_optimizer(small_config("greater"))
-    assert attach_writer(greater, tiny_language_model()) is None
+    assert writer_for(small_config("greater"), tiny_language_model()) is None
+    with pytest.raises(TypeError, match="no writer setting"):
+        build_optimizer(small_config("greater"), writer=TaskModelWriter(tiny_language_model()))
 
 
 # ---- the task model and another model ------------------------------------------------------------
 def test_default_writer_is_the_task_model_counted_as_optimizer():
     lm = tiny_language_model()
-    optimizer = build_optimizer(small_config("apo"))
-    writer = attach_writer(optimizer, lm)
+    config = small_config("apo")
+    writer = writer_for(config, lm)
+    optimizer = build_optimizer(config, writer=writer)  # given at construction, never patched in
     assert isinstance(writer, TaskModelWriter) and optimizer.writer is writer
+    assert build_optimizer(config).writer is None  # without one, the task model writes
     direct = lm.complete(["Say hi."], 4)
     assert writer.complete(["Say hi."], 4) == direct
-    assert lm.counters["optimizer.generations"] == 1 and not any(k.startswith("writer.") for k in lm.counters)
-    assert writer_usage(writer, lm.counters)["kind"] == "task_model"
+    assert lm.usage.of("optimizer").generations == 1 and "writer" not in lm.usage.roles
+    assert writer_usage(writer, lm.usage.flat())["kind"] == "task_model"
 
 
 def test_another_model_writes_counted_apart_and_in_the_budget():
     def other_model(lm):
-        return ModelWriter(tiny_language_model(seed=3), lm.counters)
+        return ModelWriter(tiny_language_model(seed=3, usage=lm.usage))  # built counting into the run's
 
     result, lm = run_with(other_model)
-    assert lm.counters["writer.generations"] > 0 and lm.counters["writer.tokens_generated"] > 0
-    assert not any(k.startswith("optimizer.") for k in lm.counters)  # the task model wrote nothing
+    assert lm.usage.of("writer").generations > 0 and lm.usage.of("writer").tokens_generated > 0
+    assert "optimizer" not in lm.usage.roles  # the task model wrote nothing
     assert any("writer.generations" in r.model_calls for r in result.history)  # per step, too
-    usage = writer_usage(build_writer(None, lm), lm.counters)
+    usage = writer_usage(build_writer(None, lm), lm.usage.flat())
     assert usage["calls"] == 0  # the task model's own "optimizer" role is empty
     # the writer's tokens count in the token budget: a budget below the first step's total stops after it
     first = sum(v for k, v in result.history[0].model_calls.items() if k.endswith(("tokens_generated", "forwarded")))
@@ -119,26 +122,26 @@ def test_another_model_writes_counted_apart_and_in_the_budget():
 def test_endpoint_round_trip_serves_the_tiny_model():
     lm = tiny_language_model()
     with OpenAIServer(lm.complete, model="tiny", count_tokens=lambda t: len(lm.encode(t))) as server:
-        counters = tiny_language_model().counters
-        writer = EndpointWriter(endpoint(server), counters)
+        ledger = Ledger()
+        writer = EndpointWriter(endpoint(server), ledger)
         replies = writer.complete(["Write one instruction.", "Another."], 6, n=2, seed=5)
     assert replies == lm.complete(["Write one instruction.", "Another."], 6, n=2, seed=5)
-    assert counters["writer.calls"] == 2 and counters["writer.generations"] == 4
-    assert counters["writer.tokens_forwarded"] == len(lm.encode("Write one instruction.")) + len(lm.encode("Another."))
+    assert ledger.of("writer").calls == 2 and ledger.of("writer").generations == 4
+    assert ledger.of("writer").tokens_forwarded == len(lm.encode("Write one instruction.")) + len(lm.encode("Another."))
 
 
 def test_apo_with_an_endpoint_writer_proposes_through_http_and_scores_the_proposals():
     replies = Replies()
     with OpenAIServer(replies, model="writer-1", cost_per_token=0.001) as server:
-        result, lm = run_with(lambda lm: EndpointWriter(endpoint(server, max_tokens=6), lm.counters))
+        result, lm = run_with(lambda lm: EndpointWriter(endpoint(server, max_tokens=6), lm.usage))
         requests = list(server.requests)
     assert requests and all(r["model"] == "writer-1" and r["max_tokens"] <= 6 for r in requests)
     candidates = [c for h in result.history for c in h.details["candidates"]]
     assert candidates and all(c["prompt"] in GOOD and "train" in c for c in candidates)  # validated, scored
     assert result.extra["proposals"]["rejected_total"] > 0  # the malformed replies met the validator
-    usage = writer_usage(EndpointWriter(endpoint(server), lm.counters), lm.counters)
+    usage = writer_usage(EndpointWriter(endpoint(server), lm.usage), lm.usage.flat())
     assert usage["calls"] == len(requests) and usage["prompt_tokens"] > 0 and usage["cost"] > 0
-    assert lm.counters["optimizer.generations"] == 0  # the task model wrote nothing
+    assert lm.usage.of("optimizer").generations == 0  # the task model wrote nothing
 
 
 def test_endpoint_errors_are_one_line():
@@ -150,34 +153,34 @@ def test_endpoint_errors_are_one_line():
             "does not serve it (404)": EndpointSpec(server.base_url, "other", api_key_env="GREATER_RIGHT_KEY"),
         }
         for says, spec in cases.items():
-            writer = EndpointWriter(spec, tiny_language_model().counters)
+            writer = EndpointWriter(spec, Ledger())
             with pytest.raises(WriterError, match=r"\(\d+\)") as err:
                 writer.complete(["hi"], 4)
             assert says in str(err.value) and "\n" not in str(err.value)
     with OpenAIServer(Replies(fail_from=1), model="served") as server, pytest.raises(WriterError, match="content"):
-        EndpointWriter(endpoint(server), tiny_language_model().counters).complete(["hi"], 4)
+        EndpointWriter(endpoint(server), Ledger()).complete(["hi"], 4)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     spec = EndpointSpec(f"http://127.0.0.1:{closed}/v1", "m", max_retries=1, timeout=2)
     with pytest.raises(WriterError, match="cannot connect") as err:
-        EndpointWriter(spec, tiny_language_model().counters).complete(["hi"], 4)
+        EndpointWriter(spec, Ledger()).complete(["hi"], 4)
     assert "start the server" in str(err.value)
 
 
 def test_a_writer_failing_mid_run_keeps_the_completed_steps_and_a_rerun_ends_like_an_uninterrupted_one(tmp_path):
     with OpenAIServer(Replies(), model="w") as server:
-        straight, _ = run_with(lambda lm: EndpointWriter(endpoint(server), lm.counters))
+        straight, _ = run_with(lambda lm: EndpointWriter(endpoint(server), lm.usage))
         calls = len(server.requests)
     server_calls = calls // 2 + 1  # fails inside step 2 (each step asks about as often)
     broken = OpenAIServer(Replies(fail_from=server_calls), model="w")
     with broken, pytest.raises(WriterError, match="without content"):
-        run_with(lambda lm: EndpointWriter(endpoint(broken), lm.counters), run_dir=tmp_path, n_steps=3)
+        run_with(lambda lm: EndpointWriter(endpoint(broken), lm.usage), run_dir=tmp_path, n_steps=3)
     state = load_checkpoint(tmp_path, "apo")
     assert state is not None and state["step"] >= 1
     with OpenAIServer(Replies(), model="w") as server:
         resumed, _ = run_with(
-            lambda lm: EndpointWriter(endpoint(server), lm.counters), run_dir=tmp_path, resume_state=state
+            lambda lm: EndpointWriter(endpoint(server), lm.usage), run_dir=tmp_path, resume_state=state
         )
     assert resumed.final_prompt == straight.final_prompt
     assert comparable(resumed.history) == comparable(straight.history)

@@ -76,7 +76,7 @@ class Passes:
     engine: kv.Engine
     stop_ids: set[int]
     batching: Batching
-    count: Callable[..., None]  # count(what, amount=1): the model's counters, under its current role
+    count: Callable[..., None]  # count(what, amount=1): the model's usage, under its current role
     on_generation: Callable[[int, int], None] | None = None  # told (done, total) after each generated batch
     planner: BatchPlanner | None = None  # the model's memory of what batches fit, kept across calls
 
@@ -119,7 +119,7 @@ class Passes:
         return Decoded.concat(parts).take([position[i] for i in range(len(inputs))])
 
     def _count_decoded(self, decoded: Decoded, rows, drafts, max_new_tokens: int) -> None:
-        """One batch's work, added to the model's counters."""
+        """One batch's work, added to the model's usage."""
         self.count("tokens_forwarded", decoded.tail_tokens)
         for k in range(len(rows)):
             generated = decoded.tokens[k]

@@ -102,7 +102,7 @@ class Scorer:
             reasonings, losses, exact = self.lm.generate_and_score(
                 inputs, self.max_reasoning_tokens, drafts, tails, prefixes
             )
-            self.lm.counters["task.rollouts"] += len(pairs)
+            self.lm.usage.count("task", "rollouts", len(pairs))
         for pair, reasoning, loss, ok in zip(pairs, reasonings, losses.tolist(), exact.tolist()):
             self._store(pair[0], pair[1], Rollout(list(reasoning), float(loss), bool(ok)))
 

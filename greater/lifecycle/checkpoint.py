@@ -49,8 +49,9 @@ def save_checkpoint(
 ) -> Path:
     """Save `state` atomically (a kill mid-write keeps the previous checkpoint).
 
-    `counters` is the model's work so far (LanguageModel.counters) and `seconds` the optimization time so far:
-    a resumed run starts from both. `steps_done` None: taken from the state's own step count."""
+    `counters` is the run's work so far (Ledger.flat(): "<role>.<what>" -> amount) and `seconds` the
+    optimization time so far: a resumed run starts from both. `steps_done` None: taken from the state's own
+    step count."""
     done = steps_in(state) if steps_done is None else steps_done
     return RunDir(run_dir).write_checkpoint(Checkpoint(method, state, dict(counters or {}), seconds, done))
 

@@ -76,20 +76,20 @@ def run_steps(optimizer: SteppedOptimizer, lm: LanguageModel, task: Task, contex
 
 def save_step(context: OptimizationContext, method: str, history: list[StepRecord], state: dict[str, Any]) -> None:
     """checkpoint.json after a completed step (nothing without a run directory). The envelope is the run's: the
-    steps done, the history, the model's work counters and the optimization seconds so far; `state` is the
+    steps done, the history, the run's usage (flat) and the optimization seconds so far; `state` is the
     method's own (JSON values), read back by its `state_from_json` next to "step" and "history"."""
     if context.run_dir is None:
         return
     payload = {"step": len(history), "history": [h.to_dict() for h in history], **state}
-    counters = dict(context.counters) if context.counters is not None else None
+    counters = context.usage.flat() if context.usage is not None else None
     save_checkpoint(context.run_dir, method, payload, counters, context.budget.elapsed(), steps_done=len(history))
 
 
 def _timed_step(optimizer: SteppedOptimizer, lm: LanguageModel, state: Any) -> StepRecord:
     optimizer.stages.reset()
-    before, started = dict(lm.counters), time.perf_counter()
+    before, started = lm.usage.flat(), time.perf_counter()
     record = optimizer.step(state)
     record.seconds = time.perf_counter() - started
     record.stage_seconds = optimizer.stages.rounded()
-    record.model_calls = usage_delta(lm.counters, before)
+    record.model_calls = usage_delta(lm.usage.flat(), before)
     return record

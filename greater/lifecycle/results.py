@@ -52,7 +52,7 @@ class RunResult:
     test: list[TestRow]
     steps: int
     seconds: dict[str, float]  # load, optimization, until_evaluation (load + optimization + dev pick), total
-    compute: dict[str, float] = field(default_factory=dict)  # optimization counters by role (see LanguageModel)
+    compute: dict[str, float] = field(default_factory=dict)  # optimization usage by role (greater.usage, flat)
     dev_acc: float | None = None  # the final prompt's dev score, by `dev_metric`
     # evaluation.dev_metric's name: parsed or loglik (as the test rows), exact_match (teacher-forced, and every
     # result.json written before the pick could parse); None without a dev split

@@ -135,7 +135,7 @@ class Checkpoint:
 
     method: str
     state: dict[str, Any]
-    usage: dict[str, float] = field(default_factory=dict)  # LanguageModel.counters when it was saved
+    usage: dict[str, float] = field(default_factory=dict)  # the run's usage when it was saved (Ledger.flat)
     seconds: float = 0.0  # optimization seconds so far
     steps_done: int = 0  # completed steps; a resumed run's first step is steps_done + 1
 

@@ -32,12 +32,13 @@ from greater.lifecycle.validate import validate
 from greater.lifecycle.writable import check_outputs
 from greater.models.language_model import LanguageModel
 from greater.models.registry import load_model_config
-from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, Optimizer
-from greater.optimizers.registry import build_optimizer
+from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, OptimizerConfig
+from greater.optimizers.registry import build_optimizer, optimizer_class, optimizer_config
 from greater.records import RunInfo
 from greater.tasks import Example, Task, build_task
+from greater.usage import Ledger
 from greater.writers import WriterError, parse_writer, writer_usage
-from greater.writers.build import attach_writer
+from greater.writers.build import writer_for
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class Prepared:
     run_dir: RunDir
     task: Task
     test: list[Example]
-    optimizer: Optimizer
+    method: OptimizerConfig  # the optimizer's settings; the optimizer is built once its writer can be
     checkpoint: Checkpoint | None  # the optimizer's saved state, work and time, when resuming
     transfer: list[ModelConfig]
     finished: bool = False  # a finished run: only what its result.json lacks is evaluated
@@ -63,16 +64,16 @@ def prepare(cfg: DictConfig, launch: Launch = Launch()) -> Prepared:  # noqa: B0
     check_config(cfg, launch)
     task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
     test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
-    optimizer = build_optimizer(cfg.optimizer)
-    parse_writer(getattr(optimizer.config, "writer", None))  # a bad writer fails before any model loads
+    method = optimizer_config(cfg.optimizer)
+    parse_writer(getattr(method, "writer", None))  # a bad writer fails before any model loads
     run_dir = RunDir(resumed.run_dir)
-    checkpoint = run_dir.checkpoint(optimizer.name) if resumed.from_checkpoint else None
+    checkpoint = run_dir.checkpoint(optimizer_class(method.name).name) if resumed.from_checkpoint else None
     if resumed.from_checkpoint and checkpoint is None and not resumed.finished:
         raise FileNotFoundError(
             f"no checkpoint at {run_dir.checkpoint_file}; resume=<dir> must name a run directory that has one"
         )
     transfer = [load_model_config(name) for name in cfg.evaluation.models]  # unknown names fail before any work
-    return Prepared(cfg, run_dir, task, test, optimizer, checkpoint, transfer, resumed.finished)
+    return Prepared(cfg, run_dir, task, test, method, checkpoint, transfer, resumed.finished)
 
 
 def check_config(cfg: DictConfig, launch: Launch = Launch()) -> None:  # noqa: B008 (a frozen value)
@@ -100,20 +101,22 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
     """Load, optimize (from the checkpoint when resuming), evaluate, write result.json."""
     cfg, run_dir, ckpt = p.cfg, p.run_dir, p.checkpoint
     run_dir.write_config(cfg)
-    lm = LanguageModel.from_config(cfg.model, cfg.cache_dir)
-    load_seconds = time.perf_counter() - started  # configs, data and the model's weights
+    usage = Ledger()  # the run's: the task model's work and a writer's, counted by role
     if ckpt is not None:  # the work done before the stop counts toward the budget and the reported compute
-        lm.counters.update(ckpt.usage)
+        usage.add(ckpt.usage)
+    lm = LanguageModel.from_config(cfg.model, cfg.cache_dir, usage=usage)
+    load_seconds = time.perf_counter() - started  # configs, data and the model's weights
     start_step = ckpt.steps_done + 1 if ckpt is not None else 0  # steps count from 1
     callbacks = build_callbacks(cfg.logger, run_dir.path, start_step=start_step)
     lm.on_generation = callbacks.on_generation
-    writer = attach_writer(p.optimizer, lm, cfg.cache_dir)
+    writer = writer_for(p.method, lm, cfg.cache_dir)  # None: a method without a writer setting (GReaTer)
+    optimizer = build_optimizer(p.method, writer=writer)
     try:
         callbacks.on_run_start(_run_info(cfg, run_dir, start_step, launch))
         scorer = Scorer(lm, p.task, cfg.task.placement, cfg.max_reasoning_tokens)
         # the search, then the one final pick on dev, for every method (greater.lifecycle.loop)
-        optimized = optimize(p.optimizer, lm, p.task, _context(cfg, p, scorer, callbacks, lm))
-        compute = {k: round(v, 3) for k, v in sorted(lm.counters.items())}  # optimization only, before the test
+        optimized = optimize(optimizer, lm, p.task, _context(cfg, p, scorer, callbacks, lm))
+        compute = {k: round(v, 3) for k, v in sorted(usage.flat().items())}  # optimization only, before the test
         opt_seconds = time.perf_counter() - started
         raise_if_stopped()  # a stop asked for during the last step ends here, before the evaluation
         plan = EvaluationPlan.of(cfg, optimized.initial_prompt, optimized.final_prompt, p.test, p.transfer)
@@ -179,11 +182,11 @@ def _context(cfg: DictConfig, p: Prepared, scorer: Scorer, callbacks: CallbackLi
         scorer=scorer,
         callbacks=callbacks,
         # a resumed run's time budget counts the time it spent before the stop
-        budget=Budget(p.optimizer.config.budget, ckpt.seconds if ckpt is not None else 0.0),
+        budget=Budget(p.method.budget, ckpt.seconds if ckpt is not None else 0.0),
         seed=cfg.seed,
         run_dir=p.run_dir.path,
         resume_state=ckpt.state if ckpt is not None else None,
-        counters=lm.counters,
+        usage=lm.usage,
         evaluation=cfg.evaluation,
     )
 

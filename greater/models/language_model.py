@@ -1,12 +1,11 @@
 """One wrapper over a transformers causal LM: its weights, tokenizer, device, chat format (greater.models.chat)
-and work counters. The batched passes (generation, span and continuation losses, pinning prefixes) live in
-greater.engine.passes; the methods here delegate to them, so callers keep one handle. Weights never get
-gradients."""
+and the ledger its work is counted in (greater.usage). The batched passes (generation, span and continuation
+losses, pinning prefixes) live in greater.engine.passes; the methods here delegate to them, so callers keep one
+handle. Weights never get gradients."""
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from greater.engine.prefix_store import PrefixStore
 from greater.models.chat import PLACEMENTS, SLOT, ChatFormat
 from greater.models.sources import resolve_weights
 from greater.models.system_turn import without_system_turn
+from greater.usage import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class LanguageModel:
         reuse_reasoning: bool = False,
         prefix_cache_mb: int = 1024,
         cpu_kernels: bool = True,
+        usage: Ledger | None = None,
     ) -> None:
         check_batching(batch_size, batch_tokens)
         check_prefix_cache(prefix_cache_mb)
@@ -92,16 +93,19 @@ class LanguageModel:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = self._stop_ids()
-        # Work done, keyed "<role>.<what>": roles are "task" (rolling out a task prompt: scoring, evaluation)
-        # and "optimizer" (a method's own generations, e.g. a meta-prompt); what is tokens_generated,
-        # tokens_forwarded, generations, calls and seconds. Equal-compute tables and budgets read these.
-        self.counters: Counter[str] = Counter()
+        # Work done, one Usage per role (greater.usage): "task" (rolling out a task prompt: scoring,
+        # evaluation) and whatever role `acting_as` names. `usage`: the run's ledger, which the runner owns and
+        # hands to every model working for the run (a writer model too); None: a ledger of this model's own.
+        # Equal-compute tables and budgets read it.
+        self.usage: Ledger = usage if usage is not None else Ledger()
         self.role = "task"
         # Told (done, total) after each generated batch; the runner points it at the callbacks.
         self.on_generation: Callable[[int, int], None] | None = None
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> LanguageModel:
+    def from_config(
+        cls, cfg: ModelConfig, cache_dir: str | Path = DEFAULT_CACHE_DIR, usage: Ledger | None = None
+    ) -> LanguageModel:
         check_batching(cfg.batch_size, cfg.batch_tokens)  # before minutes of loading weights
         attention = getattr(cfg, "attn_implementation", None)
         check_attention(attention)
@@ -142,6 +146,7 @@ class LanguageModel:
             reuse_reasoning=getattr(cfg, "reuse_reasoning", False),
             prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 1024),
             cpu_kernels=getattr(cfg, "cpu_kernels", True),
+            usage=usage,
         )
 
     @contextmanager
@@ -154,11 +159,11 @@ class LanguageModel:
             self.role = previous
 
     def count(self, what: str, amount: float = 1) -> None:
-        self.counters[f"{self.role}.{what}"] += amount
+        self.usage.count(self.role, what, amount)
 
     def total(self, what: str) -> float:
         """A counter summed over roles, e.g. total("tokens_generated")."""
-        return sum(v for k, v in self.counters.items() if k.endswith("." + what))
+        return self.usage.total(what)
 
     # ---- text <-> ids -------------------------------------------------------------------------
     @property

@@ -1,6 +1,6 @@
 """The optimizer interface: one config dataclass in; a search that offers final candidates; one result out.
 
-    optimizer = build_optimizer(cfg.optimizer)          # the config dataclass is its only argument
+    optimizer = build_optimizer(cfg.optimizer)          # the config dataclass (and a text method's writer)
     result = optimizer.optimize(lm, task, context)      # context: data, prompt, protocol, budget, callbacks
 
 `optimize` is the run package's (greater.lifecycle.loop.optimize): it runs the method's search (the step loop for a
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from greater.engine.rollouts import Scorer
     from greater.models.language_model import LanguageModel
     from greater.tasks.base import Example, Task
+    from greater.usage import Ledger
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Budget:
             return f"token budget spent ({int(tokens)} >= {c.max_tokens})"
         if c.max_seconds is not None and self.elapsed() >= c.max_seconds:
             return f"time budget spent ({c.max_seconds:.0f} s)"
-        if c.max_rollouts is not None and lm.counters["task.rollouts"] >= c.max_rollouts:
+        if c.max_rollouts is not None and lm.usage.of("task").rollouts >= c.max_rollouts:
             return f"rollout budget spent ({c.max_rollouts})"
         return None
 
@@ -89,7 +90,7 @@ class OptimizationContext:
     seed: int = 0
     run_dir: Path | None = None
     resume_state: dict[str, Any] | None = None  # the method's own state from checkpoint.json, when resuming
-    counters: dict[str, float] | None = None  # the model's work counters, saved with every checkpoint
+    usage: Ledger | None = None  # the run's usage (the model's ledger), saved with every checkpoint
     # how the final pick scores dev (`dev_metric`, and for `parsed` the mode and answer length of the test split)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
@@ -126,7 +127,7 @@ class OptimizationContext:
             seed=seed,
             run_dir=Path(run_dir) if run_dir is not None else None,
             resume_state=resume_state,
-            counters=lm.counters,
+            usage=lm.usage,
             evaluation=evaluation or EvaluationConfig(),
         )
 

@@ -62,7 +62,7 @@ class Stages:
 
 
 def usage_delta(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
-    """The model's work counters that moved between two snapshots, by how much."""
+    """The usage (flat, Ledger.flat) that moved between two snapshots, by how much."""
     return {k: round(v - before.get(k, 0), 3) for k, v in after.items() if v != before.get(k, 0)}
 
 

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 if TYPE_CHECKING:
     from greater.optimizers.base import Optimizer, OptimizerConfig
+    from greater.writers.base import Writer
 
 GROUP = "greater.optimizers"
 
@@ -58,11 +59,25 @@ def optimizers() -> dict[str, type[Optimizer]]:
     return {name: optimizer_class(name) for name in config_classes()}
 
 
-def build_optimizer(cfg: Any) -> Optimizer:
-    """The optimizer a config names; `cfg` is the method's config dataclass or a DictConfig of one."""
+def optimizer_config(cfg: Any) -> OptimizerConfig:
+    """A method's config as its dataclass, checked against the class that implements it; `cfg` is the
+    dataclass or a DictConfig of one."""
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.to_object(cfg)
     cls = optimizer_class(getattr(cfg, "name", None))
     if not (is_dataclass(cfg) and isinstance(cfg, cls.config_class)):
         raise TypeError(f"optimizer '{cls.name}' takes a {cls.config_class.__name__}, got {type(cfg).__name__}")
-    return cls(cfg)
+    return cfg
+
+
+def build_optimizer(cfg: Any, writer: Writer | None = None) -> Optimizer:
+    """The optimizer a config names; `cfg` is the method's config dataclass or a DictConfig of one. `writer`:
+    who writes a text method's (or GEPA's) prompts, given to the constructor of a method whose config has a
+    `writer` setting (greater.writers.build.writer_for makes it); None: the task model writes."""
+    cfg = optimizer_config(cfg)
+    cls = optimizer_class(cfg.name)
+    if writer is None:
+        return cls(cfg)
+    if not hasattr(cfg, "writer"):
+        raise TypeError(f"optimizer '{cls.name}' has no writer setting; build it without a writer")
+    return cls(cfg, writer=writer)

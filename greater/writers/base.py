@@ -1,9 +1,10 @@
 """The writer seam: a text method asks `writer.complete(...)` and never knows who answers.
 
-Usage is counted into the task model's counters (`lm.counters`), so the budget, every step's usage, the
-checkpoint and result.json's compute see it with no extra plumbing: the task model as writer counts under the
-"optimizer" role as it always has; another model or an endpoint counts under "writer" (calls, tokens_forwarded:
-prompt tokens, tokens_generated: completion tokens, seconds, and cost when the endpoint reports one).
+Usage is counted into the run's ledger (greater.usage, the task model's `lm.usage`), so the budget, every
+step's usage, the checkpoint and result.json's compute see it with no extra plumbing: the task model as writer
+counts under the "optimizer" role as it always has; another model or an endpoint counts under "writer" (calls,
+tokens_forwarded: prompt tokens, tokens_generated: completion tokens, seconds, and cost when the endpoint
+reports one).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Writer(Protocol):
 
 
 def writer_usage(writer: Writer, counters: Mapping[str, float]) -> dict[str, Any]:
-    """The writer's usage for result.json, read from the counters its role was counted under."""
+    """The writer's usage for result.json, read from the flat usage (compute) its role was counted under."""
     role = writer.role
 
     def get(what: str) -> float:

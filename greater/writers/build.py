@@ -1,4 +1,5 @@
-"""The writer a run's config names, built once the task model is loaded."""
+"""The writer a run's config names, built once the task model is loaded and before the optimizer, which is
+given it at construction (`build_optimizer(cfg.optimizer, writer=...)`)."""
 
 from __future__ import annotations
 
@@ -15,21 +16,21 @@ from greater.writers.spec import EndpointSpec, ModelSpec, parse_writer
 
 
 def build_writer(value: Any, lm: LanguageModel, cache_dir: str = DEFAULT_CACHE_DIR) -> Writer:
-    """`value`: optimizer.writer as configured. Another model loads on the task model's device."""
+    """`value`: optimizer.writer as configured. Another model loads on the task model's device and counts its
+    work into the task model's ledger (the run's), so the budget and result.json see it."""
     spec = parse_writer(value)
     if spec is None:
         return TaskModelWriter(lm)
     if isinstance(spec, ModelSpec):
         cfg = load_model_config(spec.name)
         device = str(lm.device) if lm.device.type != "cpu" else cfg.device
-        return ModelWriter(LanguageModel.from_config(replace(cfg, device=device), cache_dir), lm.counters)
+        return ModelWriter(LanguageModel.from_config(replace(cfg, device=device), cache_dir, usage=lm.usage))
     assert isinstance(spec, EndpointSpec)
-    return EndpointWriter(spec, lm.counters)
+    return EndpointWriter(spec, lm.usage)
 
 
-def attach_writer(optimizer: Any, lm: LanguageModel, cache_dir: str = DEFAULT_CACHE_DIR) -> Writer | None:
-    """Give a method that has a `writer` setting its writer; None for a method without one (GReaTer)."""
-    if not hasattr(optimizer.config, "writer"):
+def writer_for(config: Any, lm: LanguageModel, cache_dir: str = DEFAULT_CACHE_DIR) -> Writer | None:
+    """The writer of a method whose config has a `writer` setting; None for a method without one (GReaTer)."""
+    if not hasattr(config, "writer"):
         return None
-    optimizer.writer = build_writer(optimizer.config.writer, lm, cache_dir)
-    return optimizer.writer
+    return build_writer(config.writer, lm, cache_dir)

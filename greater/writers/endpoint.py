@@ -8,9 +8,9 @@ checkpointed every completed step, and the runner names the resume command.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
 
+from greater.usage import Ledger
 from greater.writers.base import WRITER_ROLE, WriterError
 from greater.writers.spec import KEY, EndpointSpec
 
@@ -30,13 +30,13 @@ def _client(spec: EndpointSpec):
 class EndpointWriter:
     kind, role = "endpoint", WRITER_ROLE
 
-    def __init__(self, spec: EndpointSpec, counters: Counter[str]) -> None:
-        self.spec, self.counters = spec, counters
+    def __init__(self, spec: EndpointSpec, usage: Ledger) -> None:
+        self.spec, self.usage = spec, usage  # the run's ledger: its work counts in the budget and result.json
         self.name = f"{spec.model} @ {spec.base_url}"
         self.openai, self.client = _client(spec)
 
     def count(self, what: str, amount: float = 1) -> None:
-        self.counters[f"{self.role}.{what}"] += amount
+        self.usage.count(self.role, what, amount)
 
     def complete(self, messages, max_new_tokens, temperature=0.0, n=1, seed=None):
         cap = max_new_tokens if self.spec.max_tokens is None else min(max_new_tokens, self.spec.max_tokens)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from greater.writers.base import WRITER_ROLE
@@ -26,14 +25,14 @@ class TaskModelWriter:
 
 
 class ModelWriter:
-    """Another of our models writes. Its work is counted into the task model's counters under "writer", so
-    the budget and the checkpoint see it (the writer model does nothing else)."""
+    """Another of our models writes, counted under "writer". Its model is built counting into the run's
+    ledger (the task model's: `LanguageModel.from_config(..., usage=lm.usage)`), so the budget and the
+    checkpoint see its work (the writer model does nothing else)."""
 
     kind, role = "model", WRITER_ROLE
 
-    def __init__(self, lm: LanguageModel, counters: Counter[str]) -> None:
+    def __init__(self, lm: LanguageModel) -> None:
         self.lm, self.name = lm, lm.name
-        lm.counters = counters
 
     def complete(self, messages, max_new_tokens, temperature=0.0, n=1, seed=None):
         with self.lm.acting_as(self.role):

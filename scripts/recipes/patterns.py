@@ -100,7 +100,7 @@ def measure(lm: LanguageModel, out: dict[str, dict], stage: str) -> Iterator[Non
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     _reset_peak_rss()
-    before = dict(lm.counters)
+    before = {what: lm.total(what) for what in ("tokens_generated", "tokens_forwarded")}
     wall, cpu = time.perf_counter(), time.process_time()
     yield
     if torch.cuda.is_available():
@@ -109,7 +109,7 @@ def measure(lm: LanguageModel, out: dict[str, dict], stage: str) -> Iterator[Non
     row["seconds"] += time.perf_counter() - wall
     row["cpu_seconds"] += time.process_time() - cpu
     for key, what in (("generated", "tokens_generated"), ("forwarded", "tokens_forwarded")):
-        row[key] += int(lm.total(what) - sum(v for k, v in before.items() if k.endswith("." + what)))
+        row[key] += int(lm.total(what) - before[what])
     row["peak_rss_mb"] = max(row.get("peak_rss_mb", 0.0), _peak_rss_mb())
     if torch.cuda.is_available():
         row["peak_gpu_mb"] = max(row.get("peak_gpu_mb", 0.0), torch.cuda.max_memory_allocated() / 2**20)

@@ -55,7 +55,7 @@ class Steps:
 
     def __init__(self, optimizer: GEPAOptimizer, lm: LanguageModel, ctx: OptimizationContext, history) -> None:
         self.optimizer, self.lm, self.ctx, self.history = optimizer, lm, ctx, history
-        self._before, self._started = dict(lm.counters), time.perf_counter()
+        self._before, self._started = lm.usage.flat(), time.perf_counter()
         self.error: Exception | None = None
 
     def on_state_saved(self, event: dict[str, Any]) -> None:
@@ -63,7 +63,7 @@ class Steps:
 
     def _save(self) -> None:
         save_step(self.ctx, self.optimizer.name, self.history, {})  # GEPA's own state is in its directory
-        self._before, self._started = dict(self.lm.counters), time.perf_counter()
+        self._before, self._started = self.lm.usage.flat(), time.perf_counter()
 
     def on_optimization_end(self, event: dict[str, Any]) -> None:
         self._guard(self._save)  # after GEPA's last save: the last iteration's record is kept too
@@ -98,7 +98,7 @@ class Steps:
             },
         )
         record.seconds = time.perf_counter() - self._started
-        record.model_calls = usage_delta(self.lm.counters, self._before)
+        record.model_calls = usage_delta(self.lm.usage.flat(), self._before)
         self.history.append(record)
         self.ctx.callbacks.on_step_end(record)
 
@@ -107,7 +107,10 @@ class GEPAOptimizer(Optimizer):
     name = "gepa"
     config_class = GEPAConfig
     config: GEPAConfig
-    writer: Writer | None = None  # set by the runner from `config.writer`; None: the task model reflects
+
+    def __init__(self, config: GEPAConfig, writer: Writer | None = None) -> None:
+        super().__init__(config)
+        self.writer = writer  # built from `config.writer` (greater.writers.build); None: the task model reflects
 
     def search(self, lm: LanguageModel, task: Task, context: OptimizationContext) -> Found:
         c = self.config

@@ -100,7 +100,10 @@ class TextOptimizer(SteppedOptimizer[TextRun, Node]):
 
     config: TextSearchConfig
     search_split: Split | None = None  # where the search ranks prompts; None: dev when there is one, else train
-    writer: Writer | None = None  # set by the runner from `config.writer`; None: the task model writes
+
+    def __init__(self, config: TextSearchConfig, writer: Writer | None = None) -> None:
+        super().__init__(config)
+        self.writer = writer  # built from `config.writer` (greater.writers.build); None: the task model writes
 
     # ---- the run's state ------------------------------------------------------------------------
     def init_state(self, lm: LanguageModel, task: Task, ctx: OptimizationContext) -> TextRun:
