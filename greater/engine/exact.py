@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from greater.engine.gradient import _head_pass, _span_ce
+from greater.engine.gradient import _span_ce, split_at_position
 from greater.engine.kv import select
 from greater.engine.memory import run_with_backoff
 from greater.models.language_model import LanguageModel
@@ -37,15 +37,9 @@ def candidate_losses(
     sequences[i][prompt_starts[i] + t] == prompt_ids[t]; spans[i] is the answer span in sequences[i]."""
 
     def run(chunk: list[int]) -> torch.Tensor:  # [C] summed over the chunk's examples
-        cuts = [prompt_starts[i] + position for i in chunk]
-        span = 2 * max(len(sequences[i]) for i in chunk)
-        heads = [sequences[i][:c] for i, c in zip(chunk, cuts)]
-        head = _head_pass(lm, heads, prompt_ids[: position + 1], control_weight, lm.engine.gaps_change_window(span))
-        rests = [sequences[i][c:] for i, c in zip(chunk, cuts)]
-        answers = [(spans[i][0] - c, spans[i][1] - c) for i, c in zip(chunk, cuts)]
-        later = prompt_ids[position + 1 :]
-        keep = sorted({t - 1 for a, b in answers for t in range(a, b)} | set(range(len(later))))
-        column = {p: k for k, p in enumerate(keep)}
+        head, rests, answers, later, keep, column = split_at_position(
+            lm, sequences, spans, prompt_starts, prompt_ids, position, control_weight, chunk
+        )
         # the NLL of the token at j itself, from the head's prediction there: the candidate's, not the current's
         at_j = -torch.log_softmax(head.next_logits.float(), dim=-1)  # [B, V]
         current_nll = at_j[:, prompt_ids[position]]

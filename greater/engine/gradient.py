@@ -58,15 +58,9 @@ def position_gradient(
     """
 
     def run(chunk: list[int]) -> PositionGradient:
-        cuts = [prompt_starts[i] + position for i in chunk]  # where token j sits in each sequence
-        span = 2 * max(len(sequences[i]) for i in chunk)  # the widest the store's padding can make a row
-        heads = [sequences[i][:c] for i, c in zip(chunk, cuts)]
-        head = _head_pass(lm, heads, prompt_ids[: position + 1], control_weight, lm.engine.gaps_change_window(span))
-        rest = [sequences[i][c:] for i, c in zip(chunk, cuts)]
-        answers = [(spans[i][0] - c, spans[i][1] - c) for i, c in zip(chunk, cuts)]  # in `rest` coordinates
-        later_prompt = prompt_ids[position + 1 :]  # prompt tokens whose fluency depends on e_j
-        keep = sorted({t - 1 for a, b in answers for t in range(a, b)} | set(range(len(later_prompt))))
-        column = {p: c for c, p in enumerate(keep)}
+        head, rest, answers, later_prompt, keep, column = split_at_position(
+            lm, sequences, spans, prompt_starts, prompt_ids, position, control_weight, chunk
+        )
         with torch.enable_grad():
             logits, delta = _rest_pass(lm, head, rest, keep)
             a_loss = torch.stack(
@@ -91,6 +85,22 @@ def position_gradient(
     items = list(range(len(sequences)))
     parts = run_with_backoff(run, items, lm.loss_batch_size, lm.memory, "gradient", lambda i: len(sequences[i]))
     return PositionGradient(*(torch.cat([getattr(p, f) for p in parts]) for f in PositionGradient.__dataclass_fields__))
+
+
+def split_at_position(lm, sequences, spans, prompt_starts, prompt_ids, position, control_weight, chunk):
+    """The chunk's sequences cut at prompt token j: the head pass over what comes before it, each row's rest
+    (from token j on), the answer spans in rest coordinates, the prompt tokens after j (whose fluency depends
+    on token j), and the rest columns where a loss reads logits with their index. Shared by the gradient and
+    the exact candidate losses (greater/engine/exact.py), so both read the same positions."""
+    cuts = [prompt_starts[i] + position for i in chunk]  # where token j sits in each sequence
+    span = 2 * max(len(sequences[i]) for i in chunk)  # the widest the store's padding can make a row
+    heads = [sequences[i][:c] for i, c in zip(chunk, cuts)]
+    head = _head_pass(lm, heads, prompt_ids[: position + 1], control_weight, lm.engine.gaps_change_window(span))
+    rest = [sequences[i][c:] for i, c in zip(chunk, cuts)]
+    answers = [(spans[i][0] - c, spans[i][1] - c) for i, c in zip(chunk, cuts)]
+    later = prompt_ids[position + 1 :]
+    keep = sorted({t - 1 for a, b in answers for t in range(a, b)} | set(range(len(later))))
+    return head, rest, answers, later, keep, {p: c for c, p in enumerate(keep)}
 
 
 @dataclass
