@@ -10,9 +10,10 @@ from greater.lazy import lazy_getattr
 _EXPORTS = {
     "compose": "greater.api",
     "RunResult": "greater.lifecycle.results",
-    "run": "greater.api",
+    "run": "greater.lifecycle.runner",
     "optimize": "greater.lifecycle.loop",
-    "load_model": "greater.api",
+    "load_model": "greater.models.language_model",
+    "context_for": "greater.lifecycle.context",
     "load_task": "greater.api",
     "LanguageModel": "greater.models.language_model",
     "GreaterOptimizer": "greater.optimizers.greater.optimizer",

@@ -1,11 +1,10 @@
-"""The framework from Python, without the command line: the same configs, checks and runs as `run.py`.
+"""Configs and tasks from Python, without the command line: the same composition and checks as `run.py`.
 
 import greater
 cfg = greater.compose(["task=bbh/navigate", "data_dir=../shared/data", "optimizer.n_steps=3"])
-accuracy = greater.run(cfg)              # writes the run directory, like `python run.py ...`
-
-lm = greater.load_model("smollm2-135m")
+accuracy = greater.run(cfg)  # greater.lifecycle.runner.run: writes the run directory like `python run.py`
 task = greater.load_task("synthetic/compare_numbers", n_train=8, n_test=20)
+lm = greater.load_model("smollm2-135m")  # greater.models.language_model.load_model
 """
 
 from __future__ import annotations
@@ -20,12 +19,9 @@ from omegaconf import DictConfig, open_dict
 
 from greater.config import DEFAULT_CACHE_DIR, conf_dir
 from greater.config_store import register_configs
-from greater.lifecycle.launch import Launch
-from greater.models.registry import load_model_config
 from greater.tasks import build_task, task_config
 
 if TYPE_CHECKING:
-    from greater.models.language_model import LanguageModel
     from greater.tasks.base import Task
 
 
@@ -54,21 +50,6 @@ def _resolved_run_dir(cfg: DictConfig) -> str:
         return str(cfg.hydra.run.dir)
     finally:
         hydra_config.cfg = previous
-
-
-def run(cfg: DictConfig) -> float | None:
-    """Optimize and evaluate as `greater` does; returns the final prompt's dev accuracy (None without a dev
-    split); the test results are in <output_dir>/result.json (`greater.RunResult.read`)."""
-    from greater.lifecycle.runner import run as run_config  # torch: `import greater` and compose stay without it
-
-    return run_config(cfg, Launch())  # a single run with no command-line overrides
-
-
-def load_model(name: str = "smollm2-135m", cache_dir: str = DEFAULT_CACHE_DIR) -> LanguageModel:
-    """A model by its config name in conf/model/ (e.g. "smollm2-135m", "gemma2-9b")."""
-    from greater.models.language_model import LanguageModel  # torch: `import greater` and compose stay without it
-
-    return LanguageModel.from_config(load_model_config(name), cache_dir)
 
 
 def load_task(

@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
 
+import greater
 from greater.config import conf_dir
 from greater.config_store import register_configs
 from greater.lifecycle.launch import Launch
@@ -42,12 +43,8 @@ def evaluate_main() -> None:
 
 def _job(cfg) -> float | None:
     with configure_errors():
-        # The job's modules (torch, the model) load only when a job runs: --help, --cfg and a config error
-        # answer at once.
-        from greater.lifecycle.runner import run
-
-        try:
-            return run(cfg, launch_from_hydra())
+        try:  # greater.run loads torch and the model's modules on first use: --help and --cfg answer at once
+            return greater.run(cfg, launch_from_hydra())
         except RunStopped as stop:  # SIGTERM (SLURM's pre-emption): 143, SIGINT 130; the resume line is logged
             raise SystemExit(stop.exit_code) from None
 

@@ -77,8 +77,9 @@ def paper_task(args, cfg):
 
 def load(name: str, args):
     """(LanguageModel, model config, seconds): the random-weight architecture built on the device."""
+    from greater.models.architectures import TINY
     from greater.models.language_model import LanguageModel
-    from greater.models.random_weights import TINY, build
+    from greater.models.random_weights import build
     from greater.models.registry import load_model_config
     from greater.models.system_turn import without_system_turn
 

@@ -16,10 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this worktree's greater, run as a script
 
 from greater.lifecycle.checkpoint import load_checkpoint
+from greater.lifecycle.context import context_for
 from greater.lifecycle.lock import RunLock
 from greater.lifecycle.loop import optimize
 from greater.lifecycle.stop import RunStopped, stop_on_signals
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
 from greater.tasks.base import Example, Task
@@ -56,7 +56,7 @@ def run(run_dir: Path, n_steps: int, resume: bool = False, stall_after: int | No
 
         opt.step = stalling
     saved = load_checkpoint(run_dir, opt.name) if resume else None
-    ctx = OptimizationContext.create(
+    ctx = context_for(
         lm, task, max_reasoning_tokens=6, seed=0, run_dir=run_dir, callbacks=[Progress()], resume_state=saved
     )
     return optimize(opt, lm, task, ctx).final_prompt

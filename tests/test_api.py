@@ -64,9 +64,9 @@ def _env() -> dict[str, str]:
 
 
 def test_greater_run_is_the_run_function_whatever_is_imported():
-    """`greater.run(cfg)` (the README's Python example) is the function of greater/api.py; the lifecycle
-    package has a name of its own, so importing it (as every optimizer does) shadows nothing."""
-    import greater.api
+    """`greater.run(cfg)` (the README's Python example) is the runner's function; the lifecycle package has
+    a name of its own, so importing it (as every optimizer does) shadows nothing."""
     import greater.lifecycle.rundir  # what importing any optimizer does
+    import greater.lifecycle.runner
 
-    assert greater.run is greater.api.run and greater.run.__module__ == "greater.api"
+    assert greater.run is greater.lifecycle.runner.run and greater.run.__module__ == "greater.lifecycle.runner"

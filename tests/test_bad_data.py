@@ -13,7 +13,7 @@ import pytest
 from greater.config import ModelConfig, TaskConfig
 from greater.lifecycle.writable import NotWritable, check_outputs, check_writable
 from greater.models.hub import HubModelUnavailable, is_cached, require_hub_model
-from greater.models.sources import resolve_weights
+from greater.models.weights import resolve_weights
 from greater.tasks import TaskError, build_task, loaders
 from tests.helpers import ROOT, error_line, run_cli
 

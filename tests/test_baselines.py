@@ -8,8 +8,9 @@ import zlib
 import pytest
 
 from greater.lifecycle.checkpoint import load_checkpoint
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize as run_optimizer
-from greater.optimizers.base import BudgetConfig, OptimizationContext
+from greater.optimizers.base import BudgetConfig
 from greater.optimizers.registry import build_optimizer, config_classes
 from greater.optimizers.text.validator import ProposalRules, Validator, between, check, clean, normalize, propose_each
 from greater.tasks.base import Example, Task
@@ -75,7 +76,7 @@ def optimize(method, task, run_dir=None, resume_state=None, budget=None, first_m
     lm = tiny_language_model()
     script = ScriptedOptimizer(lm, first_malformed)
     lm.complete = script
-    context = OptimizationContext.create(
+    context = context_for(
         lm, task, max_reasoning_tokens=3, seed=1, run_dir=run_dir, resume_state=resume_state, budget=budget
     )
     result = run_optimizer(build_optimizer(small_config(method, **overrides)), lm, task, context)

@@ -14,8 +14,8 @@ from greater.config import DevMetric, EvaluationConfig, EvaluationMode
 from greater.engine.rollouts import Scorer
 from greater.evaluation.dev import dev_accuracies, pick_on_dev
 from greater.evaluation.evaluator import evaluate_prompt
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.registry import build_optimizer
 from greater.tasks.answers import parse_choice
 from greater.tasks.base import Example, Task
@@ -145,7 +145,7 @@ def test_answers_that_parse_right_but_miss_the_gold_tokens_pick_differently_by_m
 def run_method(method: str, evaluation: EvaluationConfig):
     lm, task = tiny_language_model(), hash_parity_task(n_dev=4)
     lm.complete = ScriptedOptimizer(lm)
-    ctx = OptimizationContext.create(lm, task, max_reasoning_tokens=3, seed=1, evaluation=evaluation)
+    ctx = context_for(lm, task, max_reasoning_tokens=3, seed=1, evaluation=evaluation)
     overrides = {"n_steps": 1, "topk": 4, "n_groups": 2, "group_size": 2, "min_candidates": 2}
     if method == "gepa":
         pytest.importorskip("gepa")

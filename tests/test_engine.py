@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from greater.engine import packed
 from greater.engine.gradient import position_gradient, rank_by_gradient
 from greater.engine.packed import onednn_works
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import intersect_and_unite, propose_candidates, sample_groups
 from greater.optimizers.greater.objective import PromptScore, PromptScorer
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
@@ -20,9 +20,7 @@ from tests.tiny import tiny_language_model
 
 
 def scorer_for(lm, task, tokens=4, control_weight=0.0):
-    return PromptScorer(
-        OptimizationContext.create(lm, task, max_reasoning_tokens=tokens).scorer, task.train, control_weight
-    )
+    return PromptScorer(context_for(lm, task, max_reasoning_tokens=tokens).scorer, task.train, control_weight)
 
 
 def greater(**overrides):
@@ -288,7 +286,7 @@ def test_sweep_advances_grows_and_wraps(tiny_lm):
 @pytest.mark.parametrize("selection", ["reference", "keep_current"])
 def test_two_steps_record_history_and_change_the_prompt(tiny_lm, parity_task, tmp_path, selection):
     opt = greater(n_steps=2, topk=5, n_groups=2, group_size=3, selection=selection, token_filter="ascii")
-    context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=4, run_dir=tmp_path)
+    context = context_for(tiny_lm, parity_task, max_reasoning_tokens=4, run_dir=tmp_path)
     result = optimize(opt, tiny_lm, parity_task, context)
     assert [h.step for h in result.history] == [1, 2] and {h.method for h in result.history} == {"greater"}
     assert [h.details["position"] for h in result.history] == [0, 1]
@@ -319,9 +317,7 @@ def test_same_seed_same_result_and_the_seed_draws_the_groups(parity_task):
             min_candidates=min_candidates,
             topk_growth=topk_growth,
         )
-        r = optimize(
-            opt, lm, parity_task, OptimizationContext.create(lm, parity_task, max_reasoning_tokens=4, seed=seed)
-        )
+        r = optimize(opt, lm, parity_task, context_for(lm, parity_task, max_reasoning_tokens=4, seed=seed))
         return [h.to_dict() | {"seconds": None, "stage_seconds": None, "model_calls": None} for h in r.history]
 
     assert once(0) == once(0)

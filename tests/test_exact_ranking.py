@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from greater.engine.exact import candidate_losses
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from tests.reference import full_logits
 from tests.test_engine import scorer_for
@@ -50,7 +50,7 @@ def test_exact_losses_equal_full_forward_passes(tiny_lm, tiny_reference, parity_
 
 def test_a_step_ranks_every_proposal_by_its_exact_loss_and_records_it(tiny_lm, tiny_reference, parity_task):
     config = GreaterConfig(n_steps=1, topk=5, n_groups=2, group_size=3, token_filter="ascii", ranking="exact")
-    context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=4, seed=0)
+    context = context_for(tiny_lm, parity_task, max_reasoning_tokens=4, seed=0)
     prompt = tiny_lm.encode(context.initial_prompt)
     result = optimize(GreaterOptimizer(config), tiny_lm, parity_task, context)
     candidates = result.history[0].details["candidates"]

@@ -171,12 +171,12 @@ class Count(SteppedOptimizer):
 
 
 def test_sigint_in_process_stops_at_the_next_boundary_and_restores_the_handlers(parity_task, tmp_path):
-    from greater.optimizers.base import OptimizationContext
+    from greater.lifecycle.context import context_for
     from tests.tiny import tiny_language_model
 
     before = signal.getsignal(signal.SIGINT)
     lm = tiny_language_model()
-    ctx = OptimizationContext.create(lm, parity_task, run_dir=tmp_path)
+    ctx = context_for(lm, parity_task, run_dir=tmp_path)
     opt = Count(5, kill_at=2)
     with pytest.raises(RunStopped) as caught, stop_on_signals():
         optimize(opt, lm, parity_task, ctx)

@@ -8,8 +8,8 @@ import torch
 
 from greater.evaluation.dev import pick_on_dev
 from greater.evaluation.evaluator import answer_token_limit, evaluate_prompt
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import allowed_token_mask, ban_previous_token, reference_text_ok
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from greater.optimizers.greater.state import SearchState
@@ -88,7 +88,7 @@ def test_no_final_prompt_contains_the_placeholder(tiny_lm, parity_task):
         opt = GreaterOptimizer(
             GreaterConfig(n_steps=3, topk=4, n_groups=2, group_size=2, min_candidates=2, selection=selection)
         )
-        context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=3)
+        context = context_for(tiny_lm, parity_task, max_reasoning_tokens=3)
         result = optimize(opt, tiny_lm, parity_task, context)
         assert len(result.history[-1].details["prompt_ids"]) > len(tiny_lm.encode("Go"))  # it grew by placeholders
         assert "_" not in result.final_prompt
@@ -98,7 +98,7 @@ def test_no_final_prompt_contains_the_placeholder(tiny_lm, parity_task):
     state = SearchState(prompt_ids=[go], initial_length=1)
     state.offer(1.0, 0.1, [go, us, us])
     state.offer(0.5, 0.1, [us, go, us])
-    context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=3)
+    context = context_for(tiny_lm, parity_task, max_reasoning_tokens=3)
     pool = opt.final_pool(tiny_lm, state, [go])
     assert pool == [(go,)] and pick_on_dev(context.scorer, pool, context.dev, context.evaluation).dev_acc is not None
 
@@ -106,7 +106,7 @@ def test_no_final_prompt_contains_the_placeholder(tiny_lm, parity_task):
 def test_final_pick_is_the_best_dev_accuracy_among_the_pool(tiny_lm, parity_task):
     parity_task.dev = parity_task.test
     parity_task.parse = lambda raw: "Yes" if zlib.crc32(raw.encode()) % 2 == 0 else "No"  # right about half the time
-    context = OptimizationContext.create(tiny_lm, parity_task, max_reasoning_tokens=3)
+    context = context_for(tiny_lm, parity_task, max_reasoning_tokens=3)
     texts = ("Be kind.", "Think hard.", "No.")
     prompts = [tiny_lm.encode(t) for t in texts]
     state = SearchState(prompt_ids=prompts[0], initial_length=3)

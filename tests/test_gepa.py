@@ -13,8 +13,9 @@ pytest.importorskip("gepa")
 from greater.config import DevMetric, EvaluationConfig
 from greater.engine.rollouts import Rollout, Scorer
 from greater.lifecycle.checkpoint import load_checkpoint
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import BudgetConfig, OptimizationContext
+from greater.optimizers.base import BudgetConfig
 from greater.optimizers.gepa.adapter import COMPONENT, ScorerAdapter, feedback
 from greater.optimizers.registry import build_optimizer, config_classes
 from greater.writers import WriterError
@@ -63,7 +64,7 @@ def run_gepa(run_dir=None, resume_state=None, fail_at=None, budget=None, n_dev=2
     lm, task = tiny_language_model(), walk_task(n_dev=n_dev)
     script = Reflector(lm, fail_at, error)
     lm.complete = script
-    ctx = OptimizationContext.create(
+    ctx = context_for(
         lm,
         task,
         max_reasoning_tokens=3,

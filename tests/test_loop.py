@@ -13,8 +13,9 @@ from greater.engine.rollouts import Rollout, Scorer
 from greater.evaluation.dev import Pick, pick_on_dev
 from greater.evaluation.evaluator import evaluate_prompt
 from greater.lifecycle.checkpoint import load_checkpoint
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import BudgetConfig, OptimizationContext, OptimizationResult, OptimizerConfig
+from greater.optimizers.base import BudgetConfig, OptimizationResult, OptimizerConfig
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.optimizer import GreaterOptimizer
 from greater.optimizers.greater.selection import KeepCurrentSelection, ReferenceSelection, selection_strategy
@@ -65,7 +66,7 @@ class DropLast(SteppedOptimizer[dict, str]):
 
 def context(task, **kwargs):
     lm = tiny_language_model()
-    return lm, OptimizationContext.create(lm, task, prompt="a b c d e", max_reasoning_tokens=3, **kwargs)
+    return lm, context_for(lm, task, prompt="a b c d e", max_reasoning_tokens=3, **kwargs)
 
 
 def test_each_record_gets_its_step_usage_and_stage_seconds(parity_task):

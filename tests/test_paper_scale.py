@@ -12,8 +12,9 @@ import torch
 from greater.engine import kv
 from greater.engine.decode import Tail
 from greater.engine.gradient import position_gradient
+from greater.models.architectures import TINY
 from greater.models.language_model import LanguageModel
-from greater.models.random_weights import TINY, build
+from greater.models.random_weights import build
 from tests.reference import plain_model
 
 needs_tokenizer = pytest.mark.skipif(

@@ -7,8 +7,8 @@ every property test still passes. When a change is meant, re-pin the values and 
 import pytest
 
 from greater.engine.rollouts import Scorer
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from tests.tiny import tiny_language_model
 
@@ -27,7 +27,7 @@ def test_answer_loss_of_a_fixed_prompt_is_pinned(parity_task):
 def test_one_greater_step_chooses_the_pinned_token(parity_task):
     lm = tiny_language_model(seed=0)
     optimizer = GreaterOptimizer(GreaterConfig(n_steps=1, topk=4, n_groups=2, group_size=2, min_candidates=2))
-    context = OptimizationContext.create(lm, parity_task, prompt=PROMPT, max_reasoning_tokens=4, seed=0)
+    context = context_for(lm, parity_task, prompt=PROMPT, max_reasoning_tokens=4, seed=0)
     (step,) = optimize(optimizer, lm, parity_task, context).history
     assert step.details["position"] == 0 and step.details["chosen_token"] == STEP_TOKEN
     assert step.details["train_loss"] == pytest.approx(STEP_LOSS, abs=1e-4)

@@ -11,7 +11,8 @@ import torch
 from omegaconf import OmegaConf
 
 from greater.config import ModelConfig
-from greater.models.random_weights import TINY, RandomModelError, architecture, build, shrunk
+from greater.models.architectures import TINY, RandomModelError, architecture, shrunk
+from greater.models.random_weights import build
 from greater.models.sources import ModelSourceError, check_source
 from greater.models.system_turn import without_system_turn
 from greater.optimizers.greater.candidates import propose_candidates

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from greater.optimizers.base import OptimizationContext
+from greater.lifecycle.context import context_for
 from greater.optimizers.registry import builtin_names, config_classes
 from tests.helpers import TINY, run_cli
 from tests.tiny import tiny_language_model
@@ -41,7 +41,7 @@ def test_readme_method_runs(drop_word, parity_task):
         def on_step_end(self, record):
             records.append(record)
 
-    context = OptimizationContext.create(
+    context = context_for(
         tiny_lm, parity_task, prompt="Think very carefully now.", max_reasoning_tokens=4, callbacks=[Collect()]
     )
     result = optimizer.optimize(tiny_lm, parity_task, context)

@@ -3,8 +3,8 @@
 import json
 
 from greater.lifecycle.checkpoint import load_checkpoint
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from tests.tiny import tiny_language_model
 
@@ -31,9 +31,7 @@ def comparable(history):
 
 def run(n_steps, task, run_dir=None, resume_state=None):
     lm = tiny_language_model()
-    context = OptimizationContext.create(
-        lm, task, max_reasoning_tokens=4, seed=3, run_dir=run_dir, resume_state=resume_state
-    )
+    context = context_for(lm, task, max_reasoning_tokens=4, seed=3, run_dir=run_dir, resume_state=resume_state)
     return optimize(optimizer(n_steps), lm, task, context)
 
 
@@ -61,7 +59,7 @@ def test_work_before_a_stop_counts_toward_the_budget_after_resume(parity_task, t
     from greater.optimizers.base import BudgetConfig
 
     first = tiny_language_model()
-    context = OptimizationContext.create(first, parity_task, max_reasoning_tokens=4, seed=3, run_dir=tmp_path)
+    context = context_for(first, parity_task, max_reasoning_tokens=4, seed=3, run_dir=tmp_path)
     optimize(optimizer(2), first, parity_task, context)
     saved = load_counters(tmp_path)
     assert 0 < saved["task.rollouts"] <= first.usage.of("task").rollouts
@@ -71,7 +69,7 @@ def test_work_before_a_stop_counts_toward_the_budget_after_resume(parity_task, t
     lm.usage.add(saved)
     cap = BudgetConfig(max_rollouts=int(saved["task.rollouts"]))
     state = load_checkpoint(tmp_path, "greater")
-    context = OptimizationContext.create(
+    context = context_for(
         lm, parity_task, max_reasoning_tokens=4, seed=3, run_dir=tmp_path, resume_state=state, budget=cap
     )
     resumed = optimize(optimizer(5), lm, parity_task, context)
@@ -92,7 +90,7 @@ def test_time_before_a_stop_counts_toward_the_time_budget_after_resume(parity_ta
     # Resumed with a time cap the first part already spent (as the runner builds it): no new step is taken.
     lm = tiny_language_model()
     state = load_checkpoint(tmp_path, "greater")
-    context = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=4, seed=3, resume_state=state)
+    context = context_for(lm, parity_task, max_reasoning_tokens=4, seed=3, resume_state=state)
     context.budget = Budget(BudgetConfig(max_seconds=saved), spent_before=saved)
     resumed = optimize(optimizer(5), lm, parity_task, context)
     assert len(resumed.history) == 2 and "time budget" in resumed.stopped_because

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from greater.engine.decode import greedy_decode
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.optimizer import GreaterConfig, GreaterOptimizer
 from tests.reference import plain_model
 from tests.tiny import tiny_language_model
@@ -90,7 +90,7 @@ def test_scorer_reuses_the_nearest_prompts_reasoning_and_gets_the_same_rollouts(
     variants = [base[:3] + [t] + base[4:] for t in lm.encode("xyz")]
     runs = {}
     for reuse in (True, False):
-        scorer = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=16).scorer
+        scorer = context_for(lm, parity_task, max_reasoning_tokens=16).scorer
         scorer.reuse_reasoning = reuse
         scorer.rollouts([base], parity_task.train)
         first = parity_task.train[0]
@@ -107,7 +107,7 @@ def test_scorer_reuses_the_nearest_prompts_reasoning_and_gets_the_same_rollouts(
 
 def test_unrelated_prompts_get_no_draft(parity_task):
     lm = tiny_language_model(seed=1)
-    scorer = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=8).scorer
+    scorer = context_for(lm, parity_task, max_reasoning_tokens=8).scorer
     scorer.rollouts([lm.encode("Think step by step.")], parity_task.train[:1])
     assert scorer.draft(tuple(lm.encode("Be brief, always!")), parity_task.train[0]) == []
     assert scorer.draft(tuple(lm.encode("Think step by step!")), parity_task.train[0]) != []
@@ -118,7 +118,7 @@ def test_a_greater_run_ends_with_the_same_prompt_with_and_without_reuse(parity_t
     for reuse in (True, False):
         lm = tiny_language_model(seed=0)
         opt = GreaterOptimizer(GreaterConfig(n_steps=2, topk=5, n_groups=2, group_size=3, min_candidates=2))
-        context = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=10)
+        context = context_for(lm, parity_task, max_reasoning_tokens=10)
         context.scorer.reuse_reasoning = reuse
         result = optimize(opt, lm, parity_task, context)
         results[reuse] = (result.final_prompt, [h.prompt for h in result.history], lm.usage.of("task").tokens_reused)
@@ -128,7 +128,7 @@ def test_a_greater_run_ends_with_the_same_prompt_with_and_without_reuse(parity_t
 
 def test_the_models_setting_is_the_scorers_default(parity_task):
     lm = tiny_language_model(seed=1, reuse_reasoning=False)
-    scorer = OptimizationContext.create(lm, parity_task, max_reasoning_tokens=6).scorer
+    scorer = context_for(lm, parity_task, max_reasoning_tokens=6).scorer
     base = lm.encode("Think step by step.")
     scorer.rollouts([base, base[:-1] + lm.encode("!")], parity_task.train[:2])
     assert lm.usage.of("task").tokens_reused == 0

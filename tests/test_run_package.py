@@ -35,9 +35,9 @@ def test_launch_names_the_sweep_group_and_a_search_without_dev_is_refused():
     assert sweep.group == "2026-11-24_02-27-53"
     cfg = greater.compose(["task.n_dev=0"])
     with pytest.raises(ValueError, match=r"task.n_dev=0 leaves none .* set task.n_dev, e.g. task.n_dev=20"):
-        runner.check_config(cfg, sweep)
-    runner.check_config(cfg, Launch(multirun=True))  # a grid does not read the objective: nothing to refuse
-    runner.check_config(greater.compose(["task.n_dev=5"]), sweep)
+        runner.prepare(cfg, sweep)
+    runner.prepare(cfg, Launch(multirun=True))  # a grid does not read the objective: nothing to refuse
+    runner.prepare(greater.compose(["task.n_dev=5"]), sweep)
 
 
 def test_the_checkpoint_is_one_envelope_with_its_step_count(tmp_path):

@@ -10,8 +10,8 @@ import re
 import pytest
 
 from greater.engine.rollouts import Rollout, Scorer
+from greater.lifecycle.context import context_for
 from greater.lifecycle.loop import optimize
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.registry import build_optimizer
 from greater.optimizers.text import ape, apo, pe2
 from greater.optimizers.text.pool import Split
@@ -72,7 +72,7 @@ def setup(method, table=None, reply=None, n_dev=0, placement="after", **override
     task = walk_task(n_dev=n_dev)
     script = Script(lm, reply or fresh_prompts())
     lm.complete = script
-    context = OptimizationContext.create(lm, task, placement=placement, max_reasoning_tokens=3, seed=1)
+    context = context_for(lm, task, placement=placement, max_reasoning_tokens=3, seed=1)
     context.scorer = TableScorer(lm, task, table or {})
     optimizer = build_optimizer(small_config(method, **overrides))
     return optimizer, lm, task, context, script

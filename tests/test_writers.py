@@ -10,7 +10,8 @@ import socket
 import pytest
 
 from greater.lifecycle.checkpoint import load_checkpoint
-from greater.optimizers.base import BudgetConfig, OptimizationContext
+from greater.lifecycle.context import context_for
+from greater.optimizers.base import BudgetConfig
 from greater.optimizers.registry import build_optimizer
 from greater.usage import Ledger
 from greater.writers import EndpointSpec, ModelSpec, WriterError, parse_writer, writer_usage
@@ -40,7 +41,7 @@ class Replies:
 
 
 def context(lm, task, **kwargs):
-    return OptimizationContext.create(lm, task, max_reasoning_tokens=3, seed=1, **kwargs)
+    return context_for(lm, task, max_reasoning_tokens=3, seed=1, **kwargs)
 
 
 def run_with(writer_of, method="apo", run_dir=None, resume_state=None, budget=None, n_steps=2):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import gc
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from greater.callbacks.base import CallbackList
+from greater.config import ModelConfig, RunConfig
 from greater.evaluation.evaluator import EvaluationResult, evaluate_prompt
 from greater.evaluation.metrics import test_metric
 from greater.evaluation.store import PredictionStore
@@ -30,12 +30,14 @@ log = logging.getLogger(__name__)
 class EvaluationPlan:
     prompts: dict[str, str]  # prompt kind (initial | final) -> prompt
     test: list[Example]
-    models: list[Any]  # model configs; the first is the optimizing model, which must load
-    cfg: Any  # the run's config: evaluation settings, reasoning length, placement, cache_dir
+    models: list[ModelConfig]  # the first is the optimizing model, which must load
+    cfg: RunConfig  # evaluation settings, reasoning length, placement, cache_dir
     unchanged: bool = False  # the final prompt is the initial one: its row stands for both
 
     @classmethod
-    def of(cls, cfg: Any, initial: str, final: str, test: list[Example], transfer: list[Any]) -> EvaluationPlan:
+    def of(
+        cls, cfg: RunConfig, initial: str, final: str, test: list[Example], transfer: list[ModelConfig]
+    ) -> EvaluationPlan:
         """The final prompt, and the initial one too when it differs and evaluation.evaluate_initial."""
         both = cfg.evaluation.evaluate_initial and initial != final
         prompts = {"initial": initial, "final": final} if both else {"final": final}
@@ -61,7 +63,7 @@ def _evaluate_model(
     task: Task,
     store: PredictionStore,
     callbacks: CallbackList,
-    model_cfg: Any,
+    model_cfg: ModelConfig,
     lm: LanguageModel | None,
     required: bool,
 ) -> list[TestRow]:
@@ -106,7 +108,7 @@ def _row(res: EvaluationResult, kind: str, predictions_file: str, metric: str) -
     )
 
 
-def _load(cfg: Any, model_cfg: Any, required: bool) -> LanguageModel | None:
+def _load(cfg: RunConfig, model_cfg: ModelConfig, required: bool) -> LanguageModel | None:
     """The model; a transfer model (not `required`) that cannot load is reported and skipped: the rows
     already computed are kept."""
     try:

@@ -20,6 +20,7 @@ A finished run (result.json) resumed with settings that differ only in `free` on
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,9 @@ def typed(plain: DictConfig) -> DictConfig:
 
 
 def plain(value: Any) -> Any:
+    """A setting or a group of them (a DictConfig or a config dataclass) as plain data, enums as names."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = OmegaConf.structured(value)
     if isinstance(value, DictConfig) or OmegaConf.is_list(value):
         return OmegaConf.to_container(value, resolve=True, enum_to_str=True)
     return str(value) if hasattr(value, "value") and isinstance(value, str) else value

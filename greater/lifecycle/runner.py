@@ -1,7 +1,9 @@
 """One run from a composed config: prepare, load, optimize, evaluate, write.
 
-Launcher-free: `run(cfg, launch)` takes any DictConfig shaped like `RunConfig` and a `Launch` (how the
-command line started it; `Launch()` from Python), so notebooks and tests call it as the command line does.
+Launcher-free: `run(cfg, launch)` takes a composed DictConfig (`greater.compose`, or Hydra's) and a `Launch`
+(how the command line started it; `Launch()` from Python), so notebooks and tests call it as the command line
+does. `prepare` resolves a resume and validates on the DictConfig, then the run reads only the typed
+`RunConfig` it becomes.
 The run directory's files are `RunDir`'s, the test evaluation is `plan.evaluate`'s.
 """
 
@@ -13,14 +15,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from greater.callbacks import CallbackList, build_callbacks
-from greater.config import ModelConfig
-from greater.engine.rollouts import Scorer
+from greater.config import ModelConfig, RunConfig
 from greater.evaluation.metrics import EXACT_MATCH
 from greater.evaluation.store import PredictionStore
 from greater.lifecycle import resume
+from greater.lifecycle.context import context_for
 from greater.lifecycle.launch import Launch
 from greater.lifecycle.lock import RunLock
 from greater.lifecycle.loop import optimize
@@ -28,11 +30,11 @@ from greater.lifecycle.plan import EvaluationPlan, evaluate
 from greater.lifecycle.results import RunResult, TestRow
 from greater.lifecycle.rundir import Checkpoint, RunDir
 from greater.lifecycle.stop import raise_if_stopped, stop_on_signals
-from greater.lifecycle.validate import validate
+from greater.lifecycle.validate import validated
 from greater.lifecycle.writable import check_outputs
 from greater.models.language_model import LanguageModel
 from greater.models.registry import load_model_config
-from greater.optimizers.base import Budget, OptimizationContext, OptimizationResult, OptimizerConfig
+from greater.optimizers.base import OptimizationContext, OptimizationResult, OptimizerConfig
 from greater.optimizers.registry import build_optimizer, optimizer_class, optimizer_config
 from greater.records import RunInfo
 from greater.tasks import Example, Task, build_task
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 class Prepared:
     """Everything a run needs but the model, checked: what `run` does before minutes of loading weights."""
 
-    cfg: DictConfig
+    cfg: RunConfig
     run_dir: RunDir
     task: Task
     test: list[Example]
@@ -60,8 +62,7 @@ class Prepared:
 def prepare(cfg: DictConfig, launch: Launch = Launch()) -> Prepared:  # noqa: B008 (a frozen value)
     """Resolve a resume, check every setting that can be checked without the model, load the data."""
     resumed = resume.resolve(cfg, list(launch.overrides), multirun=launch.multirun)
-    cfg = resumed.cfg
-    check_config(cfg, launch)
+    cfg = validated(resumed.cfg, search=launch.search)  # typed from here on
     task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
     test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
     method = optimizer_config(cfg.optimizer)
@@ -74,11 +75,6 @@ def prepare(cfg: DictConfig, launch: Launch = Launch()) -> Prepared:  # noqa: B0
         )
     transfer = [load_model_config(name) for name in cfg.evaluation.models]  # unknown names fail before any work
     return Prepared(cfg, run_dir, task, test, method, checkpoint, transfer, resumed.finished)
-
-
-def check_config(cfg: DictConfig, launch: Launch = Launch()) -> None:  # noqa: B008 (a frozen value)
-    """Every setting, checked before anything loads: bounds and the rules between settings (run/validate.py)."""
-    validate(cfg, search=launch.search)
 
 
 def run(cfg: DictConfig, launch: Launch = Launch()) -> float | None:  # noqa: B008 (a frozen value)
@@ -113,9 +109,8 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
     optimizer = build_optimizer(p.method, writer=writer)
     try:
         callbacks.on_run_start(_run_info(cfg, run_dir, start_step, launch))
-        scorer = Scorer(lm, p.task, cfg.task.placement, cfg.max_reasoning_tokens)
         # the search, then the one final pick on dev, for every method (greater.lifecycle.loop)
-        optimized = optimize(optimizer, lm, p.task, _context(cfg, p, scorer, callbacks, lm))
+        optimized = optimize(optimizer, lm, p.task, _context(cfg, p, callbacks, lm))
         compute = {k: round(v, 3) for k, v in sorted(usage.flat().items())}  # optimization only, before the test
         opt_seconds = time.perf_counter() - started
         raise_if_stopped()  # a stop asked for during the last step ends here, before the evaluation
@@ -156,44 +151,42 @@ def evaluate_finished(p: Prepared, launch: Launch, started: float) -> float | No
     return old.dev_acc
 
 
-def prediction_settings(cfg: DictConfig) -> dict[str, Any]:
+def prediction_settings(cfg: RunConfig) -> dict[str, Any]:
     """What decides a test prediction besides the model and the prompt: the key of a sweep's shared files."""
     return {
         "task": resume.plain(cfg.task),
         "seed": cfg.seed,
         "max_reasoning_tokens": cfg.max_reasoning_tokens,
-        "evaluation": {k: resume.plain(cfg.evaluation[k]) for k in ("mode", "max_answer_tokens")},
+        "evaluation": {k: resume.plain(getattr(cfg.evaluation, k)) for k in ("mode", "max_answer_tokens")},
     }
 
 
-def _store(cfg: DictConfig, run_dir: RunDir, launch: Launch, saved: RunResult | None = None) -> PredictionStore:
+def _store(cfg: RunConfig, run_dir: RunDir, launch: Launch, saved: RunResult | None = None) -> PredictionStore:
     sweep_dir = launch.sweep_dir if launch.multirun else None
     return PredictionStore(run_dir, prediction_settings(cfg), sweep_dir, saved)
 
 
-def _context(cfg: DictConfig, p: Prepared, scorer: Scorer, callbacks: CallbackList, lm) -> OptimizationContext:
+def _context(cfg: RunConfig, p: Prepared, callbacks: CallbackList, lm: LanguageModel) -> OptimizationContext:
     ckpt = p.checkpoint
-    return OptimizationContext(
-        train=p.task.train,
-        dev=p.task.dev,
-        initial_prompt=cfg.prompt if cfg.prompt is not None else p.task.initial_prompt,
+    return context_for(
+        lm,
+        p.task,
+        prompt=cfg.prompt,
         placement=cfg.task.placement,
         max_reasoning_tokens=cfg.max_reasoning_tokens,
-        scorer=scorer,
-        callbacks=callbacks,
-        # a resumed run's time budget counts the time it spent before the stop
-        budget=Budget(p.method.budget, ckpt.seconds if ckpt is not None else 0.0),
         seed=cfg.seed,
         run_dir=p.run_dir.path,
+        callbacks=callbacks,
+        budget=p.method.budget,
+        seconds_before=ckpt.seconds if ckpt is not None else 0.0,  # a resumed run's budget counts them
         resume_state=ckpt.state if ckpt is not None else None,
-        usage=lm.usage,
         evaluation=cfg.evaluation,
     )
 
 
-def _run_info(cfg: DictConfig, run_dir: RunDir, start_step: int, launch: Launch) -> RunInfo:
+def _run_info(cfg: RunConfig, run_dir: RunDir, start_step: int, launch: Launch) -> RunInfo:
     return RunInfo(
-        config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+        config=resume.plain(cfg),
         run_dir=str(run_dir.path),
         model=cfg.model.name,
         task=cfg.task.name,
@@ -204,7 +197,7 @@ def _run_info(cfg: DictConfig, run_dir: RunDir, start_step: int, launch: Launch)
 
 
 def _result(
-    cfg, task, optimized: OptimizationResult, rows: list[TestRow], compute, seconds: dict[str, float]
+    cfg: RunConfig, task: Task, optimized: OptimizationResult, rows: list[TestRow], compute, seconds: dict[str, float]
 ) -> RunResult:
     return RunResult(
         task=task.name,

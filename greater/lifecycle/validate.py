@@ -1,9 +1,11 @@
 """Every setting checked before anything loads, in one place.
 
-`validate(cfg)` walks the leaf fields of `RunConfig` and of the chosen method's config dataclass and checks
-the bounds each declares (`setting(..., min=..., above=...)` in greater/config.py), then applies the few rules
-that tie settings together. Each failure is one line that names the key, its value and the fix. Closed sets
-need no check here: the enums refuse a value outside them when Hydra composes.
+`validated(cfg)` is the seam between the command line and the run: it checks the composed DictConfig and
+returns it as the typed `RunConfig` (the method's section as its own config dataclass), which is all the run
+reads from then on. `validate(cfg)` walks the leaf fields of `RunConfig` and of the chosen method's config
+dataclass and checks the bounds each declares (`setting(..., min=..., above=...)` in greater/config.py), then
+applies the few rules that tie settings together. Each failure is one line that names the key, its value and
+the fix. Closed sets need no check here: the enums refuse a value outside them when Hydra composes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ START_EXAMPLE = '"Let\'s think step by step."'  # how a starting prompt is passe
 
 class ConfigError(ValueError):
     """A setting out of its bounds, or settings that do not fit together."""
+
+
+def validated(cfg: DictConfig, search: bool = False) -> RunConfig:
+    """The composed config checked (`validate`) and converted to dataclasses, interpolations resolved."""
+    validate(cfg, search)
+    run = OmegaConf.to_object(cfg)
+    if not isinstance(run, RunConfig):  # a hand-made DictConfig: compose it (greater.compose) instead
+        raise TypeError(f"a run's config is composed on RunConfig's schema; this one is a {type(run).__name__}")
+    return run
 
 
 def validate(cfg: DictConfig, search: bool = False) -> None:

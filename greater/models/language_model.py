@@ -22,8 +22,9 @@ from greater.engine.memory import BatchPlanner
 from greater.engine.passes import Batch, Batching, Passes, generation_batches, left_padded, until_stop
 from greater.engine.prefix_store import PrefixStore
 from greater.models.chat import PLACEMENTS, SLOT, ChatFormat
-from greater.models.sources import resolve_weights
+from greater.models.registry import load_model_config
 from greater.models.system_turn import without_system_turn
+from greater.models.weights import resolve_weights
 from greater.usage import Ledger
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class LanguageModel:
         cls, cfg: ModelConfig, cache_dir: str | Path = DEFAULT_CACHE_DIR, usage: Ledger | None = None
     ) -> LanguageModel:
         check_batching(cfg.batch_size, cfg.batch_tokens)  # before minutes of loading weights
-        attention = getattr(cfg, "attn_implementation", None)
+        attention = cfg.attn_implementation
         check_attention(attention)
         transformers.utils.logging.disable_progress_bar()  # weight-loading bars drown the run's own progress
         device = str(getattr(cfg.device, "value", cfg.device))
@@ -142,10 +143,10 @@ class LanguageModel:
             cfg.system_prompt,
             cfg.batch_size,
             cfg.batch_tokens,
-            loss_batch_size=getattr(cfg, "loss_batch_size", None),
-            reuse_reasoning=getattr(cfg, "reuse_reasoning", False),
-            prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 1024),
-            cpu_kernels=getattr(cfg, "cpu_kernels", True),
+            loss_batch_size=cfg.loss_batch_size,
+            reuse_reasoning=cfg.reuse_reasoning,
+            prefix_cache_mb=cfg.prefix_cache_mb,
+            cpu_kernels=cfg.cpu_kernels,
             usage=usage,
         )
 
@@ -324,3 +325,8 @@ class LanguageModel:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sequence span cross-entropy [B] and exact match [B] for one padded batch."""
         return self.passes.batch_span_losses(batch, sequences, spans)
+
+
+def load_model(name: str = "smollm2-135m", cache_dir: str | Path = DEFAULT_CACHE_DIR) -> LanguageModel:
+    """A model by its config name in conf/model/ (e.g. "smollm2-135m", "gemma2-9b")."""
+    return LanguageModel.from_config(load_model_config(name), cache_dir)

@@ -94,43 +94,6 @@ class OptimizationContext:
     # how the final pick scores dev (`dev_metric`, and for `parsed` the mode and answer length of the test split)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
-    @classmethod
-    def create(
-        cls,
-        lm: LanguageModel,
-        task: Task,
-        *,
-        prompt: str | None = None,
-        placement: str = "after",
-        max_reasoning_tokens: int = 64,
-        seed: int = 0,
-        run_dir: Path | None = None,
-        callbacks: list | None = None,
-        budget: BudgetConfig | None = None,
-        resume_state: dict[str, Any] | None = None,
-        evaluation: EvaluationConfig | None = None,
-    ) -> OptimizationContext:
-        """A context over the task's own splits, for notebooks and tests (the runner builds its own)."""
-        # the scorer is torch's side: composing a config imports this module, and no model code
-        from greater.callbacks.base import CallbackList
-        from greater.engine.rollouts import Scorer
-
-        return cls(
-            train=task.train,
-            dev=task.dev,
-            initial_prompt=prompt if prompt is not None else task.initial_prompt,
-            placement=placement,
-            max_reasoning_tokens=max_reasoning_tokens,
-            scorer=Scorer(lm, task, placement, max_reasoning_tokens),
-            callbacks=callbacks if isinstance(callbacks, CallbackList) else CallbackList(callbacks),
-            budget=Budget(budget or BudgetConfig()),
-            seed=seed,
-            run_dir=Path(run_dir) if run_dir is not None else None,
-            resume_state=resume_state,
-            usage=lm.usage,
-            evaluation=evaluation or EvaluationConfig(),
-        )
-
 
 @dataclass
 class OptimizationResult:

@@ -54,7 +54,7 @@ def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str 
         raise TaskError(str(err)) from None
     normalize = normalizer_for(cfg.answer_type)
     # The reference trains on the gold as its file spells it (sports_understanding's "yes"); else the option's.
-    spelling = None if getattr(cfg, "answer_format", "default") == "reference" else options
+    spelling = None if cfg.answer_format == "reference" else options
     pool = _answerable(_canonical(pool, spelling, normalize), parse, normalize, cfg.name)
     if test_pool is not None:
         test_pool = _answerable(_canonical(test_pool, spelling, normalize), parse, normalize, cfg.name)
@@ -100,15 +100,13 @@ def _hygiene(test: list[Example], seen: list[Example], cfg: TaskConfig) -> tuple
 
 def _in_answer_format(task: Task, cfg: TaskConfig) -> Task:
     """task.answer_format=reference: the authors' extractors and answer forms (experiment=paper_*)."""
-    answer_format = getattr(cfg, "answer_format", "default")
+    answer_format = cfg.answer_format
     if answer_format == "default":
         return task
     if answer_format != "reference":
         raise TaskError(f"unknown task.answer_format '{answer_format}'; use default or reference")
     try:
-        return reference_format(
-            task, task_key(cfg.loader, cfg.name, cfg.extra), str(getattr(cfg, "reference_style", "llama"))
-        )
+        return reference_format(task, task_key(cfg.loader, cfg.name, cfg.extra), str(cfg.reference_style))
     except ValueError as err:
         raise TaskError(str(err)) from None
 

@@ -22,8 +22,8 @@ import torch
 
 from greater.engine.kernels import transformers_kernels
 from greater.engine.prefix_store import PrefixStore
+from greater.lifecycle.context import context_for
 from greater.models.language_model import LanguageModel
-from greater.optimizers.base import OptimizationContext
 from greater.optimizers.greater.candidates import allowed_token_mask
 from greater.optimizers.greater.config import GreaterConfig
 from greater.optimizers.greater.objective import PromptScorer
@@ -40,7 +40,7 @@ def ours_step(
 ) -> tuple[dict[str, dict], StepPlan, PromptScorer]:
     """The engine's step on a fresh scorer (nothing cached), its stages measured at the engine's own
     boundaries. Returns (stages, plan, scorer): the plan drives the other patterns."""
-    context = OptimizationContext.create(lm, task, max_reasoning_tokens=tokens)
+    context = context_for(lm, task, max_reasoning_tokens=tokens)
     stages: dict[str, dict] = {}
     lm.prefixes = empty_store(lm)
     with measure(lm, stages, "prefixes"):  # the questions' chat into the prefix store: once per run
@@ -74,7 +74,7 @@ def without_store(lm: LanguageModel) -> Iterator[None]:
 
 
 def fresh_scorer(lm: LanguageModel, task: Task, opt: GreaterOptimizer, tokens: int) -> PromptScorer:
-    context = OptimizationContext.create(lm, task, max_reasoning_tokens=tokens)
+    context = context_for(lm, task, max_reasoning_tokens=tokens)
     return PromptScorer(context.scorer, task.train, opt.config.control_weight)
 
 
