@@ -2,7 +2,12 @@
 
 Two runs writing one checkpoint.json would each overwrite the other's steps. A second run is refused while
 the holder lives; a lock whose process is gone (killed with -9, the machine rebooted) is stale and taken over
-with a warning. The lock file appears whole or not at all (written aside, then hard-linked into place)."""
+with a warning. The lock file appears whole or not at all (written aside, then hard-linked into place).
+
+Not the `filelock` package: its FileLock (flock) cannot name the holder in the refusal and is unreliable on the
+network file systems cluster runs share, and its SoftFileLock never takes over the lock of a run killed with
+-9. tests/test_faults.py holds the three behaviours it lacks (the holder named, a stale lock taken over,
+another host's lock respected)."""
 
 from __future__ import annotations
 
