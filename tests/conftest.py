@@ -1,8 +1,15 @@
+import os
+
 import pytest
+import torch
 
 from greater.tasks.base import Example, Task
 from tests.reference import assert_same_weights, plain_model
 from tests.tiny import tiny_language_model
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs a worker per core: one torch thread each
+    os.environ["OMP_NUM_THREADS"] = "1"  # the runs tests start in subprocesses too
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
