@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from greater.callbacks import CallbackList, build_callbacks
 from greater.config import ModelConfig
 from greater.engine.rollouts import Scorer
+from greater.evaluation.context import check_context
 from greater.evaluation.metrics import EXACT_MATCH
 from greater.evaluation.store import PredictionStore
 from greater.lifecycle import resume
@@ -27,7 +28,7 @@ from greater.lifecycle.loop import optimize
 from greater.lifecycle.plan import EvaluationPlan, evaluate
 from greater.lifecycle.results import RunResult, TestRow
 from greater.lifecycle.rundir import Checkpoint, RunDir
-from greater.lifecycle.stop import raise_if_stopped, stop_on_signals
+from greater.lifecycle.stop import RunStopped, raise_if_stopped, stop_on_signals
 from greater.lifecycle.validate import validate
 from greater.lifecycle.writable import check_outputs
 from greater.models.language_model import LanguageModel
@@ -106,6 +107,11 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
         usage.add(ckpt.usage)
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir, usage=usage)
     load_seconds = time.perf_counter() - started  # configs, data and the model's weights
+    initial = cfg.prompt if cfg.prompt is not None else p.task.initial_prompt
+    examples = [*p.task.train, *p.task.dev, *p.test]  # past the model's window: one line, before any generation
+    check_context(
+        lm, p.task, examples, initial, cfg.task.placement, cfg.max_reasoning_tokens, cfg.evaluation.max_answer_tokens
+    )
     start_step = ckpt.steps_done + 1 if ckpt is not None else 0  # steps count from 1
     callbacks = build_callbacks(cfg.logger, run_dir.path, start_step=start_step)
     lm.on_generation = callbacks.on_generation
@@ -130,6 +136,9 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
         saved = run_dir.checkpoint_file.exists()
         then = f"continue with resume={run_dir.path}" if saved else "rerun (no step had completed)"
         raise WriterError(f"{err}; once fixed, {then}") from None
+    except RunStopped as stop:
+        log.warning("%s", stop.line(run_dir.path))
+        raise
     except KeyboardInterrupt:
         log.warning("interrupted: the last completed step is saved; continue with resume=%s", run_dir.path)
         raise

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from greater.config import RunConfig, leaves
-from greater.models.sources import check_source  # torch-free: finds the package or directory, loads nothing
+from greater.models.sources import check_device, check_source  # find the package, folder or device; load nothing
 from greater.optimizers.registry import config_classes
 
 START_EXAMPLE = '"Let\'s think step by step."'  # how a starting prompt is passed on the command line
@@ -36,6 +36,7 @@ def validate(cfg: DictConfig, search: bool = False) -> None:
             "never the objective); set task.n_dev, e.g. task.n_dev=20"
         )
     check_source(cfg.model)
+    check_device(cfg.model.device)
 
 
 def check_bounds(cfg: DictConfig) -> None:

@@ -59,11 +59,37 @@ def check_source(cfg: ModelConfig) -> None:
     if cfg.source == "local" and not Path(cfg.path).expanduser().is_dir():
         raise ModelSourceError(f"model.path: directory '{cfg.path}' does not exist; set it to a checkpoint folder")
     if cfg.source == "random":
-
         try:
             shrunk(architecture(cfg.path)["config"], dict(getattr(cfg, "shrink", None) or {}))
         except RandomModelError as err:
             raise ModelSourceError(str(err)) from None
+
+
+DEVICES = "cpu, cuda, cuda:N or auto"  # what model.device takes (mps, xpu, ... where the torch build has them)
+
+
+def check_device(device: str) -> None:
+    """model.device names a device this torch build and machine have; checked before the data and weights
+    load (torch is imported only for a device other than cpu and auto)."""
+    device = str(getattr(device, "value", device))
+    if device in ("cpu", "auto"):
+        return
+    import torch
+
+    fix = f"set model.device to {DEVICES}"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ModelSourceError(f"model.device={device}: torch knows no such device; {fix}") from None
+    kind = parsed.type
+    if kind == "cpu":
+        return
+    backend = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
+    if backend is None or not backend.is_available():
+        why = "no CUDA device is visible" if kind == "cuda" else f"this torch build or machine has no {kind} device"
+        raise ModelSourceError(f"model.device={device}: {why} (torch {torch.__version__}); {fix}")
+    if kind == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ModelSourceError(f"model.device={device}: torch sees {torch.cuda.device_count()} CUDA device(s); {fix}")
 
 
 def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
@@ -78,7 +104,6 @@ def resolve_weights(cfg: ModelConfig, cache_dir: str | Path) -> str:
     if cfg.source == "local":
         return str(Path(cfg.path).expanduser())
     if cfg.source == "random":
-
         shrink, seed = dict(getattr(cfg, "shrink", None) or {}), getattr(cfg, "random_seed", 0)
         return str(random_checkpoint(cfg.path, shrink, seed, str(cfg.dtype), cache))
     require_hub_model(cfg.path, cfg.revision)  # not cached and offline: one line now, not after retries
