@@ -18,8 +18,8 @@ from tests.helpers import ROOT, run_cli
 from tests.test_runner import composed, tiny_models  # noqa: F401  (a fixture)
 
 EDGE_TESTS = {  # a row of the table -> the test that shows it
-    "A CSV, TSV or JSONL file (`task.file`, or the BBH, GSM8K and FOLIO files of `data_dir`) saved with a UTF-8 "
-    "byte-order mark (several spreadsheet programs write one) or with CRLF or CR line endings": (
+    "A CSV, TSV or JSONL file (`task.file`, or the BBH, GSM8K and FOLIO files of `data_dir`; also a `prompt_file=`) "
+    "saved with a UTF-8 byte-order mark (several spreadsheet programs write one) or with CRLF or CR line endings": (
         "test_every_loader_reads_a_byte_order_mark_and_any_line_ending"
     ),
     "Answers that do not fit `task.answer_type`": "test_answers_that_do_not_fit_the_type_are_named_or_dropped",
@@ -81,6 +81,13 @@ def test_every_loader_reads_a_byte_order_mark_and_any_line_ending(tmp_path, bom,
             assert where == [e.where for e in b or []] and all(where)
     rows = load_custom(f"{tmp_path}/saved/d.csv", "question", "answer", "", "")[0]
     assert [e.where.rsplit(" ", 1)[1] for e in rows] == ["2", "4", "5"]  # the lines a record ends on
+
+
+def test_a_prose_file_reads_a_byte_order_mark_and_crlf(tmp_path):
+    from greater import cli
+
+    path = saved_as(tmp_path / "prompt.txt", "First think.\nThen answer.\n")
+    assert cli.file_overrides([f"prompt_file={path}"]) == ['prompt="First think.\nThen answer."']
 
 
 def test_a_spreadsheet_csv_runs_end_to_end(tmp_path, tiny_models):  # noqa: F811

@@ -86,7 +86,8 @@ def check_device(device: str) -> None:
         return
     backend = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
     if backend is None or not backend.is_available():
-        why = "no CUDA device is visible" if kind == "cuda" else f"this torch build or machine has no {kind.upper()} device"
+        why = f"this torch build or machine has no {kind.upper()} device"
+        why = "no CUDA device is visible" if kind == "cuda" else why
         raise ModelSourceError(f"model.device={device}: {why}; {fix}")
     if kind == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
         raise ModelSourceError(f"model.device={device}: torch sees {torch.cuda.device_count()} CUDA device(s); {fix}")
