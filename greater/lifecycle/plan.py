@@ -116,8 +116,7 @@ def _evaluate_missing(
         for new in batches:
             store.add(model_cfg, prompt, new.predictions)
             seconds, done[0] = seconds + new.seconds, done[0] + new.n
-            if done[0] < len(missing):
-                raise_if_stopped()  # the safe point: this batch's predictions are on disk
+            raise_if_stopped()  # the safe point: this batch's predictions are on disk
     lm.on_generation = callbacks.on_generation
     return seconds
 
