@@ -198,6 +198,41 @@ def test_sigterm_during_the_test_split_stops_at_a_batch_and_resumes(tmp_path, mo
     assert not (stopped / "evaluations").exists()  # the in-progress predictions went with the finished run
 
 
+def test_a_zero_shot_run_stopped_during_the_test_split_resumes_without_a_checkpoint(tmp_path, monkeypatch):
+    """zs_cot saves no checkpoint (its search has no state): resume= searches again and evaluates only what
+    the stop left, ending like a run never stopped."""
+    from greater.lifecycle import plan, runner
+    from greater.models.language_model import LanguageModel
+    from tests.test_runner import composed
+
+    monkeypatch.setattr(LanguageModel, "from_config", staticmethod(tiny_from_config))
+    overrides = ("optimizer=zs_cot", "task.n_test=6")
+    runner.run(composed(tmp_path / "whole", *overrides))
+    batches, seen = plan.evaluate_in_batches, []
+
+    def stopped_after_the_first(*args, **kwargs):
+        for result in batches(*args, **kwargs):
+            seen.append(result.n)
+            if len(seen) == 1:
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler only sets the flag
+            yield result
+
+    monkeypatch.setattr(plan, "evaluate_in_batches", stopped_after_the_first)
+    with pytest.raises(RunStopped) as caught:
+        runner.run(composed(tmp_path / "stopped", *overrides))
+    assert caught.value.unit == "evaluation batch" and seen == [2]
+    assert not (tmp_path / "stopped" / "checkpoint.json").exists()
+    runner.run(composed(tmp_path / "stopped", *overrides, f"resume={tmp_path / 'stopped'}"))
+    assert seen == [2, 2, 2]  # the rest only
+
+    def outcome(run_dir):
+        result = json.loads((run_dir / "result.json").read_text())
+        rows = [{k: v for k, v in row.items() if k != "seconds"} for row in result["test"]]
+        return rows, (run_dir / rows[0]["predictions_file"]).read_text()
+
+    assert outcome(tmp_path / "stopped") == outcome(tmp_path / "whole")
+
+
 # ---- a signal in process: the loop's safe point --------------------------------------------------
 class Count(SteppedOptimizer):
     """Steps that count; `kill_at` sends this process a signal in the middle of that step."""

@@ -69,7 +69,8 @@ def prepare(cfg: DictConfig, launch: Launch = Launch()) -> Prepared:  # noqa: B0
     parse_writer(getattr(method, "writer", None))  # a bad writer fails before any model loads
     run_dir = RunDir(resumed.run_dir)
     checkpoint = run_dir.checkpoint(optimizer_class(method.name).name) if resumed.from_checkpoint else None
-    if resumed.from_checkpoint and checkpoint is None and not resumed.finished:
+    stateless = optimizer_class(method.name).stateless  # its search is run again: nothing was saved
+    if resumed.from_checkpoint and checkpoint is None and not resumed.finished and not stateless:
         raise FileNotFoundError(
             f"no checkpoint at {run_dir.checkpoint_file}; resume=<dir> must name a run directory that has one"
         )
