@@ -107,7 +107,7 @@ def read_prose(key: str, path: str) -> str:
     if not file.is_file():
         raise FileNotFoundError(f"{key}={path}: no such file; give the path of a UTF-8 text file holding the text")
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # with or without a byte-order mark; CRLF and CR read as LF
     except UnicodeDecodeError as err:
         raise ValueError(f"{key}={path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
     text = text.removesuffix("\n").removesuffix("\r")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from greater.config import RunConfig, conf_dir
@@ -24,6 +25,7 @@ def register_configs() -> None:
     # Task names hold a "/" (bbh/navigate); run and sweep directories use this to stay one level deep.
     OmegaConf.register_new_resolver("path_safe", lambda text: str(text).replace("/", "-"), replace=True)
     OmegaConf.register_new_resolver("greater_options", lambda: config_groups(conf_dir()), replace=True)
+    OmegaConf.register_new_resolver("greater_run_dir", run_dir, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     shipped = {p.stem for p in (conf_dir() / "optimizer").glob("*.yaml")}
@@ -31,6 +33,15 @@ def register_configs() -> None:
         cs.store(group="optimizer", name=f"{name}{SCHEMA_SUFFIX}", node=config_class)
         if name not in shipped:
             cs.store(group="optimizer", name=name, node=config_class)
+
+
+def run_dir() -> str:
+    """`output_dir`: the job's directory (Hydra's runtime.output_dir); where `--cfg job --resolve`, which
+    runs no job and so has none, prints the directory a run would get (hydra.run.dir)."""
+    hydra = HydraConfig.get()
+    if not OmegaConf.is_missing(hydra.runtime, "output_dir") and hydra.runtime.output_dir:
+        return hydra.runtime.output_dir
+    return str(Path(hydra.run.dir).absolute())
 
 
 def config_groups(conf: Path) -> str:

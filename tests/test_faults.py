@@ -22,14 +22,17 @@ from greater.lifecycle.lock import LOCK_NAME, RunLock, RunLocked
 from greater.lifecycle.loop import optimize
 from greater.lifecycle.stop import RunStopped, stop_on_signals, stop_requested
 from greater.optimizers.loop import Stages, SteppedOptimizer
+from tests.eval_stop_child import OVERRIDES, tiny_from_config
 from tests.fault_child import run as run_in_process
 from tests.helpers import ROOT
 
 CHILD = ROOT / "tests" / "fault_child.py"
+EVAL_CHILD = ROOT / "tests" / "eval_stop_child.py"
 N_STEPS = 3
 FAULT_TESTS = {  # a row of the Faults table -> the test that shows it
     "SIGTERM or SIGINT (Ctrl-C) during a run": "test_sigterm_after_the_first_step_resumes_to_the_same_prompt",
     "A second SIGTERM or SIGINT": "test_a_held_directory_and_a_second_signal",
+    "SIGTERM or SIGINT during the test evaluation": "test_sigterm_during_the_test_split_stops_at_a_batch_and_resumes",
     "kill -9, a power cut, SLURM's SIGKILL after its grace period": "test_kill_9_mid_write_keeps_the_last_checkpoint",
     "Full disk (or a write error) while checkpoint.json is written": "test_a_full_disk_keeps_the_previous_checkpoint",
     "Truncated or damaged checkpoint.json": "test_a_truncated_checkpoint_is_refused_by_name",
@@ -139,6 +142,95 @@ def test_kill_9_mid_write_keeps_the_last_checkpoint(tmp_path):
     proc = subprocess.run([sys.executable, "-c", writer], cwd=ROOT, capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL
     assert load_checkpoint(tmp_path, "m") == {"history": [1], "x": 1}
+
+
+def test_sigterm_during_the_test_split_stops_at_a_batch_and_resumes(tmp_path, monkeypatch):
+    """The first SIGTERM during the test evaluation ends it at the next batch boundary (not after both
+    prompts), the finished batch's predictions kept; resume= evaluates only the rest and ends like a run never
+    stopped: the same test rows and the same predictions."""
+    from greater.lifecycle import runner
+    from greater.models.language_model import LanguageModel
+    from tests.test_runner import composed
+
+    monkeypatch.setattr(LanguageModel, "from_config", staticmethod(tiny_from_config))
+    whole = tmp_path / "whole"
+    runner.run(composed(whole, *OVERRIDES))  # the run never stopped, in this process (the child's code)
+
+    stopped = tmp_path / "stopped"
+    child = subprocess.Popen(
+        [sys.executable, str(EVAL_CHILD), str(stopped), "--pause"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    wait_for_line(child, "test batch 2")  # the first test batch is done; the child pauses a second
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=240)
+    assert child.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "test batch" not in out  # no batch ran after the signal
+    assert not (stopped / "result.json").exists()
+    kept = list((stopped / "evaluations").glob("*.jsonl"))
+    assert len(kept) == 1 and len(kept[0].read_text().splitlines()) == 2  # the finished batch, on disk
+    fault = "SIGTERM or SIGINT during the test evaluation"
+    lines = [line for line in err.splitlines() if line.startswith("SIGTERM")]
+    assert lines == [documented(fault, 0), documented(fault, 1).replace("<dir>", str(stopped))]
+
+    again = subprocess.run(
+        [sys.executable, str(EVAL_CHILD), str(stopped), "--resume"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=240,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    evaluated = [int(line.split()[-1]) for line in again.stdout.splitlines() if line.startswith("test batch")]
+    n_test = json.loads((whole / "result.json").read_text())["test"][0]["n"]
+    assert sum(evaluated) == n_test - 2  # only the examples the stop left
+
+    def outcome(run_dir):
+        result = json.loads((run_dir / "result.json").read_text())
+        rows = [{k: v for k, v in row.items() if k != "seconds"} for row in result["test"]]
+        files = {row["predictions_file"]: (run_dir / row["predictions_file"]).read_text() for row in rows}
+        return result["final_prompt"], rows, files
+
+    assert outcome(stopped) == outcome(whole)
+    assert not (stopped / "evaluations").exists()  # the in-progress predictions went with the finished run
+
+
+def test_a_zero_shot_run_stopped_during_the_test_split_resumes_without_a_checkpoint(tmp_path, monkeypatch):
+    """zs_cot saves no checkpoint (its search has no state): resume= searches again and evaluates only what
+    the stop left, ending like a run never stopped."""
+    from greater.lifecycle import plan, runner
+    from greater.models.language_model import LanguageModel
+    from tests.test_runner import composed
+
+    monkeypatch.setattr(LanguageModel, "from_config", staticmethod(tiny_from_config))
+    overrides = ("optimizer=zs_cot", "task.n_test=6")
+    runner.run(composed(tmp_path / "whole", *overrides))
+    batches, seen = plan.evaluate_in_batches, []
+
+    def stopped_after_the_first(*args, **kwargs):
+        for result in batches(*args, **kwargs):
+            seen.append(result.n)
+            if len(seen) == 1:
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler only sets the flag
+            yield result
+
+    monkeypatch.setattr(plan, "evaluate_in_batches", stopped_after_the_first)
+    with pytest.raises(RunStopped) as caught:
+        runner.run(composed(tmp_path / "stopped", *overrides))
+    assert caught.value.unit == "evaluation batch" and seen == [2]
+    assert not (tmp_path / "stopped" / "checkpoint.json").exists()
+    runner.run(composed(tmp_path / "stopped", *overrides, f"resume={tmp_path / 'stopped'}"))
+    assert seen == [2, 2, 2]  # the rest only
+
+    def outcome(run_dir):
+        result = json.loads((run_dir / "result.json").read_text())
+        rows = [{k: v for k, v in row.items() if k != "seconds"} for row in result["test"]]
+        return rows, (run_dir / rows[0]["predictions_file"]).read_text()
+
+    assert outcome(tmp_path / "stopped") == outcome(tmp_path / "whole")
 
 
 # ---- a signal in process: the loop's safe point --------------------------------------------------

@@ -196,7 +196,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
     from greater.config import ModelConfig
 
     cfg = ModelConfig(name="tiny", source="local", path=str(tmp_path), device="cuda")
-    with pytest.raises(ValueError, match=r"model\.device=cuda .* no CUDA device; set model\.device=cpu"):
+    with pytest.raises(ValueError, match=r"model\.device=cuda: no CUDA device is visible; set model\.device to cpu"):
         LanguageModel.from_config(cfg)
 
 

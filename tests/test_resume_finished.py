@@ -21,15 +21,15 @@ def run_dir(tmp_path, tiny_models):  # noqa: F811
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Every evaluate_prompt call, as (model, test example ids)."""
+    """Every evaluation the plan runs (a batch at a time), as (model, test example ids)."""
     calls = []
-    evaluate = plan.evaluate_prompt
+    evaluate = plan.evaluate_in_batches
 
     def recorded(lm, task, examples, *args, **kwargs):
         calls.append((lm.name, [ex.id for ex in examples]))
         return evaluate(lm, task, examples, *args, **kwargs)
 
-    monkeypatch.setattr(plan, "evaluate_prompt", recorded)
+    monkeypatch.setattr(plan, "evaluate_in_batches", recorded)
     return calls
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,10 @@ def evaluate_prompt(
     cfg: EvaluationConfig,
     max_reasoning_tokens: int,
     placement: str = "after",
+    answer_tokens: int | None = None,
 ) -> EvaluationResult:
+    """The predictions of `prompt` on `examples`; `answer_tokens` is `answer_token_limit`'s, when the caller
+    has it already (it reads every gold answer of the task)."""
     if cfg.mode not in ("generate", "loglik"):
         raise ValueError(f"unknown evaluation.mode '{cfg.mode}'; use generate or loglik")
     started = time.perf_counter()
@@ -98,7 +102,7 @@ def evaluate_prompt(
     if cfg.mode == "generate":
         # The answer is decoded from each reasoning's own cache, after the extractor: the question, prompt and
         # reasoning go through the model once.
-        limit = answer_token_limit(lm, task, cfg.max_answer_tokens)
+        limit = answer_tokens or answer_token_limit(lm, task, cfg.max_answer_tokens)
         reasonings, answers = lm.generate_and_answer(inputs, max_reasoning_tokens, extractor, limit)
         raws, parsed = parsed_answers(lm, task, answers)
     else:
@@ -106,6 +110,26 @@ def evaluate_prompt(
         raws, parsed = answers_after(lm, task, [x + r + extractor for x, r in zip(inputs, reasonings)], cfg)
     predictions = predictions_of(lm, task, examples, reasonings, raws, parsed)
     return EvaluationResult(lm.name, prompt, predictions, time.perf_counter() - started)
+
+
+def evaluate_in_batches(
+    lm: LanguageModel,
+    task: Task,
+    examples: list[Example],
+    prompt: str,
+    cfg: EvaluationConfig,
+    max_reasoning_tokens: int,
+    placement: str = "after",
+) -> Iterator[EvaluationResult]:
+    """`evaluate_prompt`, one generation batch at a time: the batches one call would make (shortest first),
+    so the predictions are the same, and the caller can keep each batch's and stop between them. The batches
+    of the examples a stop left are the ones the whole call would have made of them."""
+    prompt_ids = lm.encode(prompt)
+    lengths = [len(slot.with_prompt(prompt_ids)) for slot in prompt_slots(lm, task, examples, placement)]
+    limit = answer_token_limit(lm, task, cfg.max_answer_tokens)
+    for batch in lm.generation_batches(lengths):
+        chosen = [examples[i] for i in batch]
+        yield evaluate_prompt(lm, task, chosen, prompt, cfg, max_reasoning_tokens, placement, limit)
 
 
 def answers_after(

@@ -6,13 +6,16 @@ Two layers, read together:
 - in a multirun, the sweep's shared files, <sweep dir>/evaluations/<model>_<digest>.jsonl, one per model and
   everything else that decides a prediction (task and split, seed, reasoning length, answer settings,
   prompt): most methods end on the initial prompt at this scale, and a job evaluates it only when no other
-  job of the sweep has.
+  job of the sweep has. A single run keeps the same files in <run dir>/evaluations/ while it evaluates, a
+  batch at a time, so a run stopped mid-evaluation continues from them (resume=); each goes once the run's
+  predictions file of its (model, prompt) is written.
 
 `read_predictions` is the one reader of a predictions file; every file is written whole and atomically.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -58,8 +61,7 @@ class PredictionStore:
         run's own win over the sweep's."""
         key = (model.name, prompt)
         if key not in self._known:
-            shared = self.shared_file(model, prompt)
-            rows = [*(read_predictions(shared) if shared else []), *self._saved(model.name, prompt)[0]]
+            rows = [*read_predictions(self.shared_file(model, prompt)), *self._saved(model.name, prompt)[0]]
             self._known[key] = {p.id: p for p in rows}
         return self._known[key]
 
@@ -73,24 +75,33 @@ class PredictionStore:
         return self._saved(model, prompt)[1]
 
     def add(self, model: Any, prompt: str, predictions: Sequence[Prediction]) -> None:
-        """New predictions: known from now on, and shared with the sweep's other jobs."""
+        """New predictions: known from now on, and on disk (shared with the sweep's other jobs)."""
         known = self.known(model, prompt)
         known.update((p.id, p) for p in predictions)
-        shared = self.shared_file(model, prompt)
-        if shared is not None:
-            write_predictions(shared, list(known.values()))
+        write_predictions(self.shared_file(model, prompt), list(known.values()))
+
+    def finish(self, model: Any, prompt: str) -> None:
+        """The run's predictions file of (model, prompt) is written: a single run's in-progress file goes (a
+        sweep's shared file stays, for its other jobs)."""
+        if self.sweep_dir is not None:
+            return
+        path = self.shared_file(model, prompt)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # other files still in it: it stays
+            path.parent.rmdir()
 
     def write(self, model: str, kind: str, predictions: Sequence[Prediction]) -> str:
         """This run's file of (model, kind); returns its name relative to the run directory."""
         write_predictions(self.run_dir.predictions(model, kind), predictions)
         return self.run_dir.predictions_name(model, kind)
 
-    def shared_file(self, model: Any, prompt: str) -> Path | None:
-        if self.sweep_dir is None:
-            return None
+    def shared_file(self, model: Any, prompt: str) -> Path:
+        """Where the predictions of (model, prompt) are kept as they come: in the sweep directory in a
+        multirun, else in the run's own."""
         key = {"model": _plain(model), **self.settings, "prompt": prompt}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        return self.sweep_dir / SHARED_EVALUATIONS / f"{model.name}_{digest}.jsonl"
+        folder = self.sweep_dir if self.sweep_dir is not None else self.run_dir.path
+        return folder / SHARED_EVALUATIONS / f"{model.name}_{digest}.jsonl"
 
     def _saved(self, model: str, prompt: str) -> tuple[list[Prediction], float]:
         """What this run saved for (model, prompt) before, with the seconds it took."""

@@ -3,7 +3,10 @@
 One plan serves a fresh run (the optimizing model is loaded already) and a finished run resumed with other
 evaluation settings (nothing is loaded until something is missing): the `PredictionStore` says what is
 known, and only the missing (model, prompt, example) triples are evaluated. Transfer models load one at a
-time; one that cannot load (gated, offline, out of memory) is reported and skipped.
+time; one that cannot load (gated, offline, out of memory) is reported and skipped. Each example is checked
+against the model's context window before anything is generated. The evaluation runs a generation batch at
+a time and keeps each batch's predictions (greater.evaluation.store), so a stop (SIGTERM, SIGINT) ends it at
+the next batch boundary and `resume=` evaluates only what is missing.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import torch
 
 from greater.callbacks.base import CallbackList
 from greater.config import ModelConfig, RunConfig
-from greater.evaluation.evaluator import EvaluationResult, evaluate_prompt
+from greater.evaluation.context import check_context
+from greater.evaluation.evaluator import EvaluationResult, evaluate_in_batches
 from greater.evaluation.metrics import test_metric
 from greater.evaluation.store import PredictionStore
 from greater.lifecycle.results import TestRow
+from greater.lifecycle.stop import in_flight, raise_if_stopped
 from greater.models.language_model import LanguageModel
 from greater.tasks import Example, Task
 
@@ -77,20 +82,45 @@ def _evaluate_model(
                 lm = _load(cfg, model_cfg, required)
                 if lm is None:
                     return []
-                lm.on_generation = callbacks.on_generation
+            ev = cfg.evaluation
+            check_context(lm, task, missing, prompt, cfg.task.placement, cfg.max_reasoning_tokens, ev.max_answer_tokens)
             log.info("evaluating the %s prompt on %d test examples with %s", kind, len(missing), lm.name)
-            placement = cfg.task.placement
-            new = evaluate_prompt(lm, task, missing, prompt, cfg.evaluation, cfg.max_reasoning_tokens, placement)
-            store.add(model_cfg, prompt, new.predictions)
-            seconds += new.seconds
+            seconds += _evaluate_missing(plan, task, store, callbacks, model_cfg, lm, prompt, missing)
         known = store.known(model_cfg, prompt)
         res = EvaluationResult(model_cfg.name, prompt, [known[ex.id] for ex in plan.test], seconds)
         row = _row(res, kind, store.write(res.model, kind, res.predictions), test_metric(cfg.evaluation.mode))
+        store.finish(model_cfg, prompt)
         callbacks.on_evaluation_end(row)
         rows.append(row)
     if plan.unchanged:  # not when evaluation.evaluate_initial=false skipped a different initial prompt
         rows.append(TestRow(**{**rows[0].__dict__, "prompt_kind": "initial"}))
     return rows
+
+
+def _evaluate_missing(
+    plan: EvaluationPlan,
+    task: Task,
+    store: PredictionStore,
+    callbacks: CallbackList,
+    model_cfg: ModelConfig,
+    lm: LanguageModel,
+    prompt: str,
+    missing: list[Example],
+) -> float:
+    """Evaluate `missing` a generation batch at a time, each batch's predictions kept as it ends; a stop asked
+    for ends the evaluation at the next batch boundary. Returns the seconds it took."""
+    cfg, seconds, done = plan.cfg, 0.0, [0]
+    lm.on_generation = lambda finished, _: callbacks.on_generation(done[0] + finished, len(missing))
+    batches = evaluate_in_batches(
+        lm, task, missing, prompt, cfg.evaluation, cfg.max_reasoning_tokens, cfg.task.placement
+    )
+    with in_flight("evaluation batch"):
+        for new in batches:
+            store.add(model_cfg, prompt, new.predictions)
+            seconds, done[0] = seconds + new.seconds, done[0] + new.n
+            raise_if_stopped()  # the safe point: this batch's predictions are on disk
+    lm.on_generation = callbacks.on_generation
+    return seconds
 
 
 def _row(res: EvaluationResult, kind: str, predictions_file: str, metric: str) -> TestRow:

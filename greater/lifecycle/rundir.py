@@ -6,6 +6,7 @@
     history.jsonl        one line a step                     (greater.callbacks.jsonl)
     progress.png         accuracy and time by step           (greater.callbacks.plots)
     predictions_<model>_<kind>.jsonl   per-example test predictions (greater.evaluation.store)
+    evaluations/         the test predictions so far, while the run evaluates (greater.evaluation.store)
 
 Files are written whole through `write_atomic` (a temporary file flushed to disk, then a rename), so a kill,
 a power cut or a full disk mid-write keeps the previous version; history.jsonl alone is appended to, a line a
@@ -32,7 +33,7 @@ CHECKPOINT_NAME = "checkpoint.json"
 RESULT_NAME = "result.json"
 HISTORY_NAME = "history.jsonl"
 PLOT_NAME = "progress.png"
-SHARED_EVALUATIONS = "evaluations"  # in a sweep directory: the test predictions its jobs share
+SHARED_EVALUATIONS = "evaluations"  # the test predictions a sweep's jobs share; a run's own while it evaluates
 CHECKPOINT_VERSION = 2
 
 

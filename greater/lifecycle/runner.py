@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from greater.callbacks import CallbackList, build_callbacks
 from greater.config import ModelConfig, RunConfig
+from greater.evaluation.context import check_context
 from greater.evaluation.metrics import EXACT_MATCH
 from greater.evaluation.store import PredictionStore
 from greater.lifecycle import resume
@@ -29,9 +30,10 @@ from greater.lifecycle.loop import optimize
 from greater.lifecycle.plan import EvaluationPlan, evaluate
 from greater.lifecycle.results import RunResult, TestRow
 from greater.lifecycle.rundir import Checkpoint, RunDir
-from greater.lifecycle.stop import raise_if_stopped, stop_on_signals
+from greater.lifecycle.stop import RunStopped, raise_if_stopped, stop_on_signals
 from greater.lifecycle.validate import validated
 from greater.lifecycle.writable import check_outputs
+from greater.models.devices import check_device
 from greater.models.language_model import LanguageModel
 from greater.models.registry import load_model_config
 from greater.optimizers.base import OptimizationContext, OptimizationResult, OptimizerConfig
@@ -63,13 +65,15 @@ def prepare(cfg: DictConfig, launch: Launch = Launch()) -> Prepared:  # noqa: B0
     """Resolve a resume, check every setting that can be checked without the model, load the data."""
     resumed = resume.resolve(cfg, list(launch.overrides), multirun=launch.multirun)
     cfg = validated(resumed.cfg, search=launch.search)  # typed from here on
+    check_device(cfg.model.device)  # a device this torch build lacks: one line, before the data loads
     task = build_task(cfg.task, cfg.data_dir, cfg.seed, cfg.cache_dir)  # data problems fail before the model loads
     test = task.test[: cfg.evaluation.n_test] if cfg.evaluation.n_test else task.test
     method = optimizer_config(cfg.optimizer)
     parse_writer(getattr(method, "writer", None))  # a bad writer fails before any model loads
     run_dir = RunDir(resumed.run_dir)
     checkpoint = run_dir.checkpoint(optimizer_class(method.name).name) if resumed.from_checkpoint else None
-    if resumed.from_checkpoint and checkpoint is None and not resumed.finished:
+    stateless = optimizer_class(method.name).stateless  # its search is run again: nothing was saved
+    if resumed.from_checkpoint and checkpoint is None and not resumed.finished and not stateless:
         raise FileNotFoundError(
             f"no checkpoint at {run_dir.checkpoint_file}; resume=<dir> must name a run directory that has one"
         )
@@ -102,6 +106,11 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
         usage.add(ckpt.usage)
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir, usage=usage)
     load_seconds = time.perf_counter() - started  # configs, data and the model's weights
+    initial = cfg.prompt if cfg.prompt is not None else p.task.initial_prompt
+    examples = [*p.task.train, *p.task.dev, *p.test]  # past the model's window: one line, before any generation
+    check_context(
+        lm, p.task, examples, initial, cfg.task.placement, cfg.max_reasoning_tokens, cfg.evaluation.max_answer_tokens
+    )
     start_step = ckpt.steps_done + 1 if ckpt is not None else 0  # steps count from 1
     callbacks = build_callbacks(cfg.logger, run_dir.path, start_step=start_step)
     lm.on_generation = callbacks.on_generation
@@ -125,6 +134,9 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
         saved = run_dir.checkpoint_file.exists()
         then = f"continue with resume={run_dir.path}" if saved else "rerun (no step had completed)"
         raise WriterError(f"{err}; once fixed, {then}") from None
+    except RunStopped as stop:
+        log.warning("%s", stop.line(run_dir.path))
+        raise
     except KeyboardInterrupt:
         log.warning("interrupted: the last completed step is saved; continue with resume=%s", run_dir.path)
         raise

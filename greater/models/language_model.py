@@ -22,6 +22,7 @@ from greater.engine.memory import BatchPlanner
 from greater.engine.passes import Batch, Batching, Passes, generation_batches, left_padded, until_stop
 from greater.engine.prefix_store import PrefixStore
 from greater.models.chat import PLACEMENTS, SLOT, ChatFormat
+from greater.models.devices import check_device
 from greater.models.registry import load_model_config
 from greater.models.system_turn import without_system_turn
 from greater.models.weights import resolve_weights
@@ -112,8 +113,7 @@ class LanguageModel:
         check_attention(attention)
         transformers.utils.logging.disable_progress_bar()  # weight-loading bars drown the run's own progress
         device = str(getattr(cfg.device, "value", cfg.device))
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"model.device={device} but torch sees no CUDA device; set model.device=cpu")
+        check_device(device)  # one line naming the setting, not torch's own error after the tokenizer loads
         weights = resolve_weights(cfg, cache_dir)
         dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)  # "auto": the checkpoint's own
         common: dict = {"trust_remote_code": cfg.trust_remote_code}
@@ -176,6 +176,17 @@ class LanguageModel:
         """What the passes learned about the batches that fit, measured on the device the model is on now."""
         self._memory.device = self.device
         return self._memory
+
+    @property
+    def max_positions(self) -> int | None:
+        """How many positions the model reads (its context window); None when its config does not say."""
+        config = self.model.config
+        config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+            value = getattr(config, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
 
     @property
     def embedding_matrix(self) -> torch.Tensor:

@@ -128,6 +128,9 @@ class Optimizer:
 
     name: ClassVar[str]
     config_class: ClassVar[type[OptimizerConfig]]
+    # True: the search has nothing to save (zs_cot), so a run stopped after it (during the test evaluation)
+    # has no checkpoint, and resume= searches again and evaluates only the test examples not yet predicted
+    stateless: ClassVar[bool] = False
 
     def __init__(self, config: OptimizerConfig) -> None:
         self.config = config

@@ -23,6 +23,7 @@ class ZeroShotConfig(OptimizerConfig):
 class ZeroShotOptimizer(Optimizer):
     name = "zs_cot"
     config_class = ZeroShotConfig
+    stateless = True  # nothing to checkpoint: the starting prompt is the search's one candidate
 
     def search(self, lm, task, context: OptimizationContext) -> Found:
         prompt = context.initial_prompt

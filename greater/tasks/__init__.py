@@ -8,7 +8,7 @@ from dataclasses import replace
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from greater.config import DEFAULT_CACHE_DIR, TaskConfig, conf_dir
+from greater.config import DEFAULT_CACHE_DIR, AnswerType, TaskConfig, conf_dir
 from greater.tasks.answers import canonical_gold, normalizer_for, parse_choice, parser_for
 from greater.tasks.base import Example, Task
 from greater.tasks.loaders import Pools, load_bbh, load_custom, load_folio, load_gsm8k
@@ -55,10 +55,20 @@ def build_task(cfg: TaskConfig, data_dir: str | None, seed: int, cache_dir: str 
     normalize = normalizer_for(cfg.answer_type)
     # The reference trains on the gold as its file spells it (sports_understanding's "yes"); else the option's.
     spelling = None if cfg.answer_format == "reference" else options
-    pool = _answerable(_canonical(pool, spelling, normalize), parse, normalize, cfg.name)
+    pool, misfit = _answerable(_canonical(pool, spelling, normalize), parse, normalize)
     if test_pool is not None:
-        test_pool = _answerable(_canonical(test_pool, spelling, normalize), parse, normalize, cfg.name)
-    parts = split(pool, test_pool, cfg.n_train, cfg.n_dev, cfg.n_test, cfg.split, seed)
+        test_pool, misfit_test = _answerable(_canonical(test_pool, spelling, normalize), parse, normalize)
+        misfit += misfit_test
+    if misfit and cfg.loader == "custom" and not cfg.skip_bad_rows:  # the user's own file: theirs to fix
+        raise TaskError(misfit_line(misfit, cfg))
+    try:
+        parts = split(pool, test_pool, cfg.n_train, cfg.n_dev, cfg.n_test, cfg.split, seed)
+    except TaskError:
+        if misfit and not cfg.skip_bad_rows:  # "fewer examples than asked for" has this cause: name it
+            raise TaskError(misfit_line(misfit, cfg)) from None
+        raise
+    if misfit:  # a benchmark's known errata (movie_recommendation's one free-text target), or skip_bad_rows
+        log.warning(misfit_line(misfit, cfg, dropped=True))
     test, overlap, dropped = _hygiene(parts.test, parts.train + parts.dev, cfg)
     task = Task(
         name=cfg.name,
@@ -127,18 +137,31 @@ def _canonical(examples: list[Example], options: list[str] | None, normalize) ->
     return [replace(ex, answer=canonical_gold(ex.answer, options, normalize)) for ex in examples]
 
 
-def _answerable(examples: list[Example], parse, normalize, name: str) -> list[Example]:
-    """Drop examples whose gold answer does not read as an answer of the task's type (a data error, such as
-    the one free-text target among movie_recommendation's choices), saying which."""
-    kept, dropped = [], []
+def _answerable(examples: list[Example], parse, normalize) -> tuple[list[Example], list[Example]]:
+    """(kept, misfit): the examples whose gold answer reads as an answer of the task's type, and the others
+    (a data error, such as the one free-text target among movie_recommendation's choices)."""
+    kept, misfit = [], []
     for ex in examples:
         parsed = parse(" " + ex.answer)
-        (kept if parsed is not None and normalize(parsed) == normalize(ex.answer) else dropped).append(ex)
+        (kept if parsed is not None and normalize(parsed) == normalize(ex.answer) else misfit).append(ex)
+    return kept, misfit
+
+
+def misfit_line(misfit: list[Example], cfg: TaskConfig, dropped: bool = False) -> str:
+    """One line on the rows whose answer is not of task.answer_type: how many, and the first with its line;
+    the error's (`dropped` False) says how to fix or skip them."""
+    first = misfit[0]
+    where = first.where or first.id or first.question[:60]
+    answer_type = f"task.answer_type={getattr(cfg.answer_type, 'value', cfg.answer_type)}"
     if dropped:
-        log.warning(
-            "%s: dropped %d example(s) whose gold answer is not of the task's answer type: %s",
-            name,
-            len(dropped),
-            ", ".join(ex.id for ex in dropped[:10]),
+        return (
+            f"{cfg.name}: dropped {len(misfit)} example(s) whose answer is not of {answer_type}; first: {where}: "
+            + repr(first.answer)
         )
-    return kept
+    more = f" (and {len(misfit) - 1} more such row(s))" if len(misfit) > 1 else ""
+    types = ", ".join(t.value for t in AnswerType)
+    return (
+        f"{where}: the answer {first.answer!r} is not of {answer_type}{more}; fix the answers, or set "
+        f"task.answer_type ({types}; with label, task.options) to what they are, or set task.skip_bad_rows=true "
+        "to drop such rows"
+    )

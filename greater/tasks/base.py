@@ -18,6 +18,8 @@ class Example:
     question: str
     answer: str
     id: str = ""  # where it came from, e.g. "causal_judgement.json#17", for reports
+    # the file and line (or hub row) it was read from, e.g. "data.csv line 7"; "" when generated
+    where: str = field(default="", compare=False)
 
 
 @dataclass

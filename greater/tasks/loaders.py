@@ -4,10 +4,12 @@ Hugging Face hub through `datasets` when no directory is given, or a user's own 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,10 @@ class BadRows:
 
     def add(self, number: int, why: str) -> None:
         self.rows.append((number, why))
+
+    def place(self, number: int) -> str:
+        """Where row `number` is, as the user would look it up: "<file> line 7"."""
+        return f"{self.source} {self.unit} {number}"
 
     def check(self) -> None:
         """Raise (default) or warn about the bad rows collected so far."""
@@ -90,7 +96,7 @@ def _convert(rows: Rows, make: Callable[[int, dict[str, Any]], Example], bad: Ba
     out = []
     for number, row in rows:
         try:
-            out.append(make(number, row))
+            out.append(replace(make(number, row), where=bad.place(number)))
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             bad.add(number, _why(err))
     bad.check()
@@ -99,6 +105,11 @@ def _convert(rows: Rows, make: Callable[[int, dict[str, Any]], Example], bad: Ba
 
 def _data_file(data_dir: str, *parts: str) -> Path:
     root = Path(data_dir).expanduser()
+    if root.is_file():
+        raise TaskError(
+            f"data_dir={data_dir} is a file, not a folder; set data_dir= to the folder holding "
+            "bbh/, gsm8k/ and folio/ (e.g. data_dir=../shared/data)"
+        )
     if not root.is_dir():
         raise TaskError(
             f"data directory '{data_dir}' does not exist; set data_dir= to the folder holding "
@@ -113,8 +124,10 @@ def _data_file(data_dir: str, *parts: str) -> Path:
 
 
 def _text(path: Path) -> str:
+    """The file's text: UTF-8 with or without a byte-order mark (spreadsheet programs write one), with every
+    line ending (LF, CRLF, CR) read as LF."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         line = path.read_bytes()[: err.start].count(b"\n") + 1
         raise TaskError(f"{path} line {line}: not UTF-8 text ({err.reason}); save the file as UTF-8") from None
@@ -125,7 +138,8 @@ def _text(path: Path) -> str:
 def _read_jsonl(path: Path, bad: BadRows) -> Rows:
     """The JSON objects of a JSONL file by line number; a line that is not one goes to `bad`."""
     rows = []
-    for number, line in enumerate(_text(path).splitlines(), start=1):
+    # split at LF only: JSON strings may hold U+2028 and the like, which str.splitlines() would split at
+    for number, line in enumerate(_text(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -282,6 +296,9 @@ class _LineNumbers(BadRows):
     def add(self, number: int, why: str) -> None:
         super().add(self._lines[number], why)
 
+    def place(self, number: int) -> str:
+        return super().place(self._lines[number])
+
 
 # ---- a user's own data ----------------------------------------------------------------------------
 FILE_TYPES = (".jsonl", ".csv", ".tsv")
@@ -347,7 +364,8 @@ def _no_usable_row(file: str, rows: Rows, question_field: str, answer_field: str
 def _read_csv(path: Path, bad: BadRows, delimiter: str = ",") -> Rows:
     """Rows by the file line they end on; a row with more or fewer cells than the header goes to `bad`."""
     rows = []
-    reader = csv.DictReader(_text(path).splitlines(keepends=True), delimiter=delimiter, strict=True)
+    # lines split at LF only (as in _read_jsonl): a cell may hold U+2028 and the like
+    reader = csv.DictReader(io.StringIO(_text(path)), delimiter=delimiter, strict=True)
     start = 2  # the line the record being read starts on (the header is line 1)
     try:
         for row in reader:
