@@ -135,3 +135,29 @@ def test_the_best_text_arm_is_the_one_with_the_best_accuracy_on_the_cells_text_a
         job = Job("m", "synthetic/t", arm, seed)
         write_result(records / job.key, "synthetic/t", "m", [("m", "final", 0)], arm, seed, {"m": marks})
     assert best_text_arm(final_rows(records)) == "gepa"  # 75% against 50% on the shared seed 0; all: 37.5 vs 50
+
+
+def test_the_plan_prices_the_pending_primary_jobs_and_what_fits(tmp_path):
+    from recipes.powered_cost import fitting, hours_of
+    from recipes.powered_plan import design_page
+
+    # 9 s a job, 1 s of it scoring 5 questions: at TEST_QUESTIONS questions, 8 + TEST_QUESTIONS / 5 seconds
+    records = tmp_path / "records"
+    for arm in ("greater", "zs_cot"):
+        job = Job("m", "synthetic/t", arm, 0)
+        write_result(records / job.key, "synthetic/t", "m", [("m", "final", 0)], arm, 0, {"m": [1, 0, 1, 0, 1]})
+    minutes = (8 + TEST_QUESTIONS / 5) / 60
+    todo = 5 * len(PRIMARY_SEEDS) - 2  # five primary arms on one task, less the two on record
+    page = design_page({"m": ["synthetic/t"]}, records)
+    assert f"pending jobs need {todo * minutes / 2 / 60:.1f} hours at 2 jobs at once" in page
+    assert f"| zs_cot         | primary   | 1 of {len(PRIMARY_SEEDS)} cells" in page
+    # two jobs at once: 60, 60, 120 and 60 minutes end at 0.5, 1, 2 and 2.5 hours
+    listed = [Job("m", "synthetic/t", arm, 0) for arm in ("greater", "zs_cot", "pe2", "gepa")]
+    cost = {
+        ("m", "greater"): (60.0, ""),
+        ("m", "zs_cot"): (60.0, ""),
+        ("m", "pe2"): (120.0, ""),
+        ("m", "gepa"): (60.0, ""),
+    }
+    assert fitting(listed, cost, hours=2.0) == listed[:3]
+    assert hours_of(listed, cost) == 2.5

@@ -156,13 +156,20 @@ def test_size_rows(tasks_by_model: dict[str, list[str]], records: Path, target: 
             {
                 "test questions": questions,
                 "widest primary sd": round(sd, 1),
-                "minutes, one seed of every primary job": round(per_seed),
+                "minutes, one seed of every primary job": round(per_seed) if per_seed == per_seed else "not measured",
                 "information per hour, vs the full split": round(costs[0] / costs[-1], 2),
                 f"seeds for {target:g} points": seeds,
                 "hours for the primary design": round(hours_of(todo, minutes), 1),
             }
         )
     return out
+
+
+def primary_hours(tasks_by_model: dict[str, list[str]], records: Path) -> float:
+    """Wall hours of the primary arms' pending jobs at TEST_QUESTIONS a job (nan while an arm cannot be priced)."""
+    best = comparisons(records_rows(records))[1]
+    minutes = minutes_table(records, list(tasks_by_model), TEST_QUESTIONS)
+    return hours_of(pending(jobs(tasks_by_model, primary_arms(best), None, best), records), minutes)
 
 
 def cost_rows(tasks_by_model: dict[str, list[str]], records: Path) -> list[dict]:

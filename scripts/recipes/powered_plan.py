@@ -17,6 +17,7 @@ from recipes.powered_cost import (
     fitting,
     minutes_table,
     primary_detectable,
+    primary_hours,
     test_size_rows,
 )
 from recipes.powered_design import (
@@ -55,6 +56,8 @@ def after_hours_rows(tasks_by_model: dict[str, list[str]], records: Path) -> lis
 def test_size_sentence(sizes: list[dict]) -> str:
     """Which test size reaches the target in the fewest hours, against the one the protocol uses."""
     hours = {r["test questions"]: r["hours for the primary design"] for r in sizes}
+    if any(h != h for h in hours.values()):
+        return "No job is measured yet, so no test size can be priced."
     fewest = min(hours, key=lambda n: (hours[n], n))
     chosen = "" if fewest == TEST_QUESTIONS else f" (the protocol's {TEST_QUESTIONS} takes {hours[TEST_QUESTIONS]})"
     return (
@@ -70,7 +73,8 @@ def design_page(tasks_by_model: dict[str, list[str]], records: Path) -> str:
     spread = pd.DataFrame(spread_rows(tasks_by_model, records, TEST_SIZES)).to_markdown(index=False, floatfmt=".1f")
     sizes = test_size_rows(tasks_by_model, records)
     cost = cost_rows(tasks_by_model, records)
-    primary_hours = sum(float(r["hours left"]) for r in cost if r["kind"] == "primary" and r["hours left"] != "none")
+    hours = primary_hours(tasks_by_model, records)
+    priced = "cannot be priced yet" if hours != hours else f"need {hours:.1f} hours at {PARALLEL} jobs at once"
     after = pd.DataFrame(after_hours_rows(tasks_by_model, records)).to_markdown(index=False)
     return f"""# The powered experiment: design (issues 20 and 35)
 
@@ -131,7 +135,7 @@ the spread, so a smaller split loses little power a cell and the machine time it
 Minutes per job from the records (one thread a job, {PARALLEL} jobs at once on the 2-core machine, so they include
 the other job's contention), rescaled to {TEST_QUESTIONS} test questions; an arm not yet measured on a model takes
 the other model's minutes times the two models' ZS-CoT ratio, and an arm measured nowhere GReaTer's. The
-primary design's pending jobs need {primary_hours:.1f} hours at {PARALLEL} jobs at once. Progress per arm:
+primary design's pending jobs {priced}. Progress per arm:
 
 {pd.DataFrame(cost).to_markdown(index=False)}
 
