@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from greater.compare.cells import Cell, by_task, cells_of
+from greater.compare.cells import Cell, by_task, cells_of, paired_cell
 from greater.compare.method_level import (
     ALL_TASKS,
     cluster_interval,
@@ -22,7 +22,14 @@ from greater.compare.method_level import (
     sign_flip_p,
     stratified_mean,
 )
-from greater.compare.power import cells_needed, detectable_difference, pooled_sd, t_test_power
+from greater.compare.power import (
+    cells_needed,
+    decompose,
+    detectable_difference,
+    pooled_sd,
+    question_variance,
+    t_test_power,
+)
 
 TASKS, SEEDS, QUESTIONS = 3, 5, 342
 
@@ -154,6 +161,67 @@ def test_cells_pair_prediction_files_by_task_and_seed(tmp_path):
     )
     b = pd.DataFrame({"task": ["t"], "seed": [0], "predictions": [predictions("b0", [1, 0, 1, 0])]})
     assert cells_of(a, b) == [Cell("t", 0, 4, 1, 1)]
+
+
+def test_cells_of_different_test_sizes_pair_on_the_questions_both_have(tmp_path):
+    # A (342-question style run) answered ids 0-5; B (a shorter evaluation.n_test run) the first 4 of them
+    def predictions(name: str, right: list[int]) -> str:
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"id": str(i), "correct": bool(r)}) + "\n" for i, r in enumerate(right)))
+        return str(path)
+
+    a = pd.DataFrame({"task": ["t"], "seed": [0], "predictions": [predictions("a", [1, 0, 1, 1, 1, 1])]})
+    b = pd.DataFrame({"task": ["t"], "seed": [0], "predictions": [predictions("b", [0, 1, 1, 0])]})
+    # shared ids 0-3: A only on 0 and 3, B only on 1; ids 4 and 5 (A right on both) do not count
+    assert cells_of(a, b) == [Cell("t", 0, 4, 2, 1)]
+    assert cells_of(a, b)[0].difference == 25.0
+
+
+def test_question_variance_is_the_sample_variance_of_the_per_question_differences():
+    a = {str(i): bool(r) for i, r in enumerate([1, 1, 1, 0, 0, 1, 0, 1, 1, 0])}
+    b = {str(i): bool(r) for i, r in enumerate([1, 0, 0, 1, 0, 1, 0, 0, 1, 1])}
+    cell = paired_cell("t", 0, a, b)
+    per_question = [int(a[i]) - int(b[i]) for i in sorted(a)]
+    assert question_variance(cell) == pytest.approx(1e4 * np.var(per_question, ddof=1))
+
+
+def simulated_spread(rng, search_sd: float, questions: int, per_task: int = 100) -> tuple[list[Cell], float]:
+    """Cells whose true differences spread by `search_sd` points between searches, each answered on
+    `questions` questions by two independent arms; also the mean of their true question variances."""
+    cells, noise = [], []
+    for task in range(TASKS):
+        base = 0.3 + 0.1 * task
+        for seed in range(per_task):
+            d = rng.normal(4.0, search_sd) / 100
+            pa, pb = base + d / 2, base - d / 2
+            probs = [pa * (1 - pb), pb * (1 - pa), pa * pb + (1 - pa) * (1 - pb)]
+            only_a, only_b, _ = rng.multinomial(questions, probs)
+            cells.append(Cell(f"t{task}", seed, questions, int(only_a), int(only_b)))
+            noise.append(1e4 * (probs[0] + probs[1] - d * d) / questions)
+    return cells, float(np.mean(noise))
+
+
+def test_decompose_recovers_the_question_noise_and_between_search_spread_it_was_simulated_with():
+    rng = np.random.default_rng(35)
+    cells, noise = simulated_spread(rng, search_sd=8.0, questions=QUESTIONS)
+    parts = decompose(cells)
+    assert parts.total_sd == pytest.approx(pooled_sd(by_task(cells)))
+    assert parts.question_sd**2 == pytest.approx(noise, rel=0.05)
+    assert parts.search_sd == pytest.approx(8.0, rel=0.1)
+    assert parts.total_sd**2 == pytest.approx(parts.question_sd**2 + parts.search_sd**2)
+    # the same searches scored on 100 questions: the spread sd_at predicts from the 342-question cells
+    fewer, _ = simulated_spread(rng, search_sd=8.0, questions=100)
+    assert pooled_sd(by_task(fewer)) == pytest.approx(parts.sd_at(100), rel=0.1)
+    assert parts.sd_at(100) > parts.sd_at(QUESTIONS) == pytest.approx(parts.total_sd, rel=1e-9)
+
+
+def test_decompose_with_no_search_spread_leaves_none_and_needs_two_cells_a_task():
+    rng = np.random.default_rng(7)
+    cells, noise = simulated_spread(rng, search_sd=0.0, questions=QUESTIONS)
+    parts = decompose(cells)
+    assert parts.question_sd**2 == pytest.approx(noise, rel=0.05)
+    assert parts.search_sd < 0.35 * parts.question_sd  # what little is left is the estimate's own noise
+    assert math.isnan(decompose([Cell("t", 0, 10, 3, 1)]).total_sd)
 
 
 def test_the_readme_comparison_example_runs_on_a_folder_of_runs(tmp_path):

@@ -5,14 +5,22 @@ from the spread between cells that the records show, or a prior before they show
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from greater.compare.cells import Cell, by_task, cells_of
-from greater.compare.power import cells_needed, detectable_difference, pooled_sd
-from greater.lifecycle.results import RunResult
-from recipes.powered import ARM_ORDER, ARMS, SEEDS, Job, collect_records
+from greater.compare.power import SpreadParts, cells_needed, decompose, detectable_difference
+from recipes.powered import (
+    ARM_ORDER,
+    PROVISIONAL_TEXT_ARM,
+    TEST_QUESTIONS,
+    TEXT_ARMS,
+    collect_records,
+    primary_arms,
+    seeds_of,
+)
 from recipes.screening import CEILING, keep_reason
 
 TASKS_PER_MODEL = 3
@@ -20,9 +28,11 @@ TEST_PER_SEED = 342  # 400 generated questions less 8 train and 50 dev
 # Before two arms share cells: the between-cell sd of paired differences in the first runs (GReaTer minus
 # random ranking on SmolLM2-135M, 11 cells, docs/results/mini_runs.csv, issue 32), rounded.
 PRIOR_SD = 11.0
-TARGET = 5.0  # points: the difference the next experiments are sized to detect
+# And its question noise: the per-question variance of paired outcomes (points^2), about 3300 in both comparisons
+# measured on SmolLM2 (issue 35), rounded; it sets how the prior spread changes with the test size.
+PRIOR_PER_QUESTION_VAR = 3300.0
+TARGET = 6.0  # points: the difference the primary comparisons are sized to detect (issue 35)
 REFERENCE_ARM = "greater"
-BUDGET_HOURS = 4.0  # the issue's plan: four hours of the 2-core machine, two jobs at a time
 
 
 def screened_tasks(screening_csv: Path) -> dict[str, list[str]]:
@@ -56,125 +66,117 @@ def arm_cells(rows: pd.DataFrame, model: str, arm: str) -> list[Cell]:
     return cells_of(scope[scope.arm == REFERENCE_ARM], scope[scope.arm == arm])
 
 
+def records_rows(records: Path) -> pd.DataFrame | None:
+    """final_rows, or None before the first record."""
+    return final_rows(records) if any(records.rglob("result.json")) else None
+
+
+def best_text_arm(rows: pd.DataFrame | None) -> str:
+    """The text arm of the primary comparison: the one with the best mean test accuracy in the records, over the
+    (model, task, seed) cells every text arm with records shares (all their records where they share none), so
+    no arm wins by having run on easier tasks; PROVISIONAL_TEXT_ARM while no text arm has a record."""
+    text = None if rows is None else rows[rows.arm.isin(TEXT_ARMS)]
+    if text is None or text.empty:
+        return PROVISIONAL_TEXT_ARM
+    cells = [set(zip(g.model, g.task, g.seed)) for _, g in text.groupby("arm")]
+    shared = set.intersection(*cells)
+    if shared:
+        text = text[[c in shared for c in zip(text.model, text.task, text.seed)]]
+    means = text.groupby("arm").acc.mean()
+    return str(means.idxmax())
+
+
+def prior_spread() -> SpreadParts:
+    """The prior between-cell sd at the full test split, split as the measured comparisons split theirs."""
+    noise = PRIOR_PER_QUESTION_VAR / TEST_PER_SEED
+    return SpreadParts(0, PRIOR_SD, math.sqrt(noise), math.sqrt(PRIOR_SD**2 - noise), PRIOR_PER_QUESTION_VAR)
+
+
+def spread_of(cells: list[Cell]) -> tuple[SpreadParts, str]:
+    """A comparison's between-cell spread, split (greater.compare.power.decompose), and where it comes from: the
+    cells where both arms ran, else the prior."""
+    parts = decompose(cells)
+    if parts.total_sd == parts.total_sd:
+        return parts, f"measured on {len(cells)} cells"
+    return prior_spread(), "prior"
+
+
 def between_cell_sd(cells: list[Cell]) -> tuple[float, str]:
-    """The comparison's between-cell sd of paired differences (pooled within tasks) and where it comes from:
-    the cells where both arms ran, else PRIOR_SD."""
-    sd = pooled_sd(by_task(cells))
-    return (sd, f"measured on {len(cells)} cells") if sd == sd else (PRIOR_SD, "prior")
+    """The comparison's between-cell sd of paired differences (pooled within tasks) and its source."""
+    parts, source = spread_of(cells)
+    return parts.total_sd, source
+
+
+def comparison_kind(arm: str, best_text: str, measured: bool) -> str:
+    if arm == best_text:
+        return "primary (best text method)" if measured else "primary (best text method, provisional)"
+    return "primary" if arm in primary_arms(best_text) else "secondary"
+
+
+def comparisons(rows: pd.DataFrame | None) -> tuple[list[str], str, bool]:
+    """The compared arms, primaries first (ARM_ORDER within each), the best text arm and whether records
+    chose it."""
+    best = best_text_arm(rows)
+    measured = rows is not None and bool(rows.arm.isin(TEXT_ARMS).any())
+    primary = [a for a in primary_arms(best) if a != REFERENCE_ARM]
+    return primary + [a for a in ARM_ORDER if a not in primary and a != REFERENCE_ARM], best, measured
 
 
 def comparison_rows(tasks_by_model: dict[str, list[str]], records: Path, target: float = TARGET) -> list[dict]:
-    """Per model and arm, GReaTer against it over the model's tasks: cells planned and done, the between-cell
-    sd, what the planned and the done cells detect, and the cells that detect `target` points."""
-    rows_ = final_rows(records) if any(records.rglob("result.json")) else None
+    """Per comparison (primaries first) and model, GReaTer against the arm over the model's tasks: cells planned
+    and done, the between-cell sd and its split, what the planned and the done cells detect, and the cells that
+    detect `target` points at TEST_QUESTIONS a cell."""
+    rows_ = records_rows(records)
+    arms, best, measured = comparisons(rows_)
     out = []
-    for model, tasks in tasks_by_model.items():
-        for arm in [a for a in ARM_ORDER if a != REFERENCE_ARM]:
+    for arm in arms:
+        for model, tasks in tasks_by_model.items():
             cells = arm_cells(rows_, model, arm) if rows_ is not None else []
-            sd, source = between_cell_sd(cells)
+            parts, source = spread_of(cells)
+            planned_sd = parts.sd_at(TEST_QUESTIONS)  # the cells still to run score TEST_QUESTIONS questions
+            planned = [len(seeds_of(arm, best))] * len(tasks)
             done = [len(d) for d in by_task(cells).values()]
-            needed = cells_needed(sd, len(tasks), target)
+            needed = cells_needed(planned_sd, len(tasks), target)
             out.append(
                 {
                     "model": model,
                     "comparison": f"GReaTer vs {arm}",
-                    "cells planned": len(tasks) * len(SEEDS),
+                    "kind": comparison_kind(arm, best, measured),
+                    "cells planned": sum(planned),
                     "cells done": len(cells),
-                    "between-cell sd": f"{sd:.1f} ({source})",
-                    "detects, planned": _points(detectable_difference(sd, [len(SEEDS)] * len(tasks))),
-                    "detects, done": _points(detectable_difference(sd, done)) if done else "-",
+                    "between-cell sd": f"{parts.total_sd:.1f} ({source})",
+                    "question / search sd": f"{parts.question_sd:.1f} / {parts.search_sd:.1f}",
+                    f"sd at {TEST_QUESTIONS} questions": round(planned_sd, 1),
+                    "detects, planned": points_text(detectable_difference(planned_sd, planned)),
+                    "detects, done": points_text(detectable_difference(parts.total_sd, done)) if done else "-",
                     f"cells for {target:g} points": needed if needed > 0 else "more than 10000",
                 }
             )
     return out
 
 
-def _points(d: float) -> str:
+def spread_rows(tasks_by_model: dict[str, list[str]], records: Path, sizes: tuple[int, ...]) -> list[dict]:
+    """Per comparison with measured cells: its between-cell sd split into question noise and between-search
+    spread, and the sd and cells for TARGET points expected at each test size in `sizes`."""
+    rows_ = records_rows(records)
+    out = []
+    for arm in comparisons(rows_)[0] if rows_ is not None else []:
+        for model, tasks in tasks_by_model.items():
+            cells = arm_cells(rows_, model, arm)
+            parts = decompose(cells)
+            if parts.total_sd != parts.total_sd:
+                continue
+            row = {"model": model, "comparison": f"GReaTer vs {arm}", "cells": len(cells)}
+            row["questions a cell"] = round(sum(c.pairs for c in cells) / len(cells))
+            row |= {"between-cell sd": parts.total_sd, "question sd": parts.question_sd}
+            row |= {"between-search sd": parts.search_sd}
+            for n in sizes:
+                needed = cells_needed(parts.sd_at(n), len(tasks), TARGET)
+                row[f"sd, cells for {TARGET:g} at {n}"] = f"{parts.sd_at(n):.1f}, {needed}"
+            out.append(row)
+    return out
+
+
+def points_text(d: float) -> str:
+    """A detectable difference as the tables show it: one decimal, or none where it cannot be had."""
     return "none" if d != d else f"{d:.1f}"
-
-
-def cost_rows(tasks_by_model: dict[str, list[str]], records: Path, parallel: int = 2) -> list[dict]:
-    """Per arm: jobs with a record, their mean wall minutes (result.json seconds.total, one thread each, measured
-    on whatever machine ran them), and the hours the arm's missing jobs need at `parallel` jobs at once."""
-    rows, whole = [], 0.0
-    for arm in ARM_ORDER:
-        keys = [Job(m, t, arm, s).key for s in SEEDS for m, tasks in tasks_by_model.items() for t in tasks]
-        minutes = [
-            RunResult.read(records / k).seconds["total"] / 60 for k in keys if (records / k / "result.json").exists()
-        ]
-        mean = sum(minutes) / len(minutes) if minutes else None
-        left = len(keys) - len(minutes)
-        whole += len(keys) * mean / 60 / parallel if mean is not None else float("nan")
-        rows.append(
-            {
-                "arm": arm,
-                "records": f"{len(minutes)} / {len(keys)}",
-                "minutes per job": "not measured yet" if mean is None else f"{mean:.1f}",
-                "hours left": "-" if mean is None else f"{left * mean / 60 / parallel:.1f}",
-                "hours, this arm and those before": "-" if whole != whole else f"{whole:.1f}",
-            }
-        )
-    return rows
-
-
-def within_budget(cost: list[dict], hours: float = BUDGET_HOURS) -> str:
-    """A sentence: which arms, in run order, the budget holds, from cost_rows' cumulative hours."""
-    fits = [
-        r["arm"]
-        for r in cost
-        if r["hours, this arm and those before"] not in ("-",) and float(r["hours, this arm and those before"]) <= hours
-    ]
-    measured = [r for r in cost if r["hours, this arm and those before"] != "-"]
-    if not measured:
-        return "no arm is measured yet."
-    if not fits:
-        return f"{hours:g} hours do not hold even the first arm on every model and task."
-    return f"{hours:g} hours hold {', '.join(fits)} on every model and task."
-
-
-def design_page(tasks_by_model: dict[str, list[str]], records: Path) -> str:
-    arms = "\n".join(f"- `{a}`: {ARMS[a].what} (`{' '.join(ARMS[a].overrides)}`)" for a in ARM_ORDER)
-    tasks = "\n".join(f"- {m}: {', '.join(t)}" for m, t in tasks_by_model.items())
-    table = pd.DataFrame(comparison_rows(tasks_by_model, records)).to_markdown(index=False)
-    cost = cost_rows(tasks_by_model, records)
-    costs = pd.DataFrame(cost).to_markdown(index=False)
-    return f"""# The powered experiment: design (issue 20)
-
-Written by `python scripts/powered.py plan` before the runs, and again as records arrive (the between-cell sd
-then comes from the cells both arms ran instead of the prior).
-
-## Protocol
-Per (model, task, seed): 400 generated questions, seed-dependent splits of 8 train (the search), 50 dev (every
-method's final pick, scored with the test parser) and {TEST_PER_SEED} test; 64 reasoning tokens; every method capped
-at 352 training rollouts; GReaTer takes 14 steps (each of the 7 positions of "Let's think step by step." twice).
-Five seeds ({", ".join(map(str, SEEDS))}). Arms, in the order they run (seeds and test size before arms, so a
-stopped experiment still has its main comparisons on every seed):
-
-{arms}
-
-Tasks, from the committed screening (docs/results/screening.md; the kept tasks with the most room between
-chance and ceiling, at most {TASKS_PER_MODEL} per model):
-
-{tasks}
-
-## What it can detect
-The unit of replication is the (task, seed) cell: one search, one final prompt, one test accuracy, paired with
-the other arm's on the same seed's test questions. The comparison's estimate is the mean of the cells' paired
-differences, tasks weighing the same; its power is that of a two-sided t test at alpha 0.05 (power 0.8) with
-the between-cell sd of the paired differences, pooled within tasks: measured on the cells both arms have
-run, else the prior of {PRIOR_SD:g} points (GReaTer vs random ranking's spread in the first 11 cells). The
-question noise of {TEST_PER_SEED} test questions is part of that spread; most of it is between searches.
-Each row is one comparison over the model's tasks; the last column is the number of cells (the same in
-every task) that would detect {TARGET:g} points.
-
-{table}
-
-## Cost, and what fits
-Measured from the records (one thread a job, two jobs at once on the 2-core machine; wall minutes include the
-other job's contention). Jobs run arm by arm in the order above, every seed of an arm before the next arm, so
-the main comparisons (ZS-CoT, GReaTer, random ranking) fill first; `python scripts/powered.py run` continues.
-The last column is the whole design's wall time up to and including each arm at two jobs at a time, from the
-measured means; {within_budget(cost)}
-
-{costs}
-"""

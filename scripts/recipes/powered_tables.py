@@ -27,7 +27,7 @@ from recipes.gradient_summary import read_rows
 from recipes.gradient_summary import table as diagnostic_table
 from recipes.mini_tables import cell, plot_accuracy, plot_compute, splice
 from recipes.powered import ARM_ORDER, ARMS
-from recipes.powered_design import REFERENCE_ARM, arm_cells, between_cell_sd, comparison_rows
+from recipes.powered_design import REFERENCE_ARM, TARGET, arm_cells, between_cell_sd, comparison_rows
 from recipes.powered_design import final_rows as design_final_rows
 
 ALPHA = 0.05
@@ -148,9 +148,10 @@ def _design(rows: pd.DataFrame, records: Path) -> str:
     table = pd.DataFrame(comparison_rows(tasks, records)).to_markdown(index=False)
     return (
         "### What the design can detect, at the level of (task, seed) cells (t test, alpha 0.05, power 0.8)\n\n"
-        "For every planned comparison over a model's tasks: the between-cell sd of GReaTer's paired differences "
-        "(measured where both arms ran, else the prior), the smallest difference the planned and the finished "
-        "cells detect, and the cells needed for 5 points (docs/results/powered/design.md).\n\n" + table
+        "For every planned comparison over a model's tasks, primaries first: the between-cell sd of GReaTer's "
+        "paired differences (measured where both arms ran, else the prior) split into question noise and "
+        "between-search spread, the smallest difference the planned and the finished cells detect, and the cells "
+        f"needed for {TARGET:g} points (docs/results/powered/design.md).\n\n" + table
     )
 
 
