@@ -20,9 +20,11 @@ install: $(BIN)/python
 run: install
 	$(BIN)/python run.py $(ARGS)
 
+# One pytest worker per core of the 2-core machines CI and a first try run on (TEST_WORKERS=0: in-process).
+TEST_WORKERS ?= 2
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 benchmark: install
 	$(BIN)/python scripts/benchmark.py
