@@ -12,6 +12,8 @@ repeats, CPU seconds, tokens, peak memory per stage) and the ratios; with --json
 (full generation, then full forward passes for the answer and the fluency term), as the engine does (answers
 read from the generation's cache, shared prefixes), and as the engine does with reasoning reuse on; and
 checks all three find the same rollouts. Ratios, not absolute times, are what compare across machines.
+`--ranking exact` runs ours as `optimizer.ranking=exact`: its table has the `exact` stage (every proposal's
+loss with the reasoning held fixed) beside the `gradient` stage of the same step.
 
     python scripts/benchmark.py --sweep --json sweep.json --table sweep.md [--skip-reference] [--readme README.md]
 
@@ -97,6 +99,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=True,
         help="ours with the packed linear layers and decode attention (model.cpu_kernels); --no-cpu-kernels: without",
     )
+    parser.add_argument(
+        "--ranking",
+        choices=["gradient", "exact"],
+        default="gradient",
+        help="optimizer.ranking of ours: exact adds the 'exact' stage, timed in the same step as the gradient",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the summary (or the sweep's rows) here")
     parser.add_argument("--sweep", action="store_true", help="the scaling table over the --sweep-* axes")
     grid = Grid()
@@ -156,9 +164,9 @@ def main(argv: list[str] | None = None) -> dict | list[dict]:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     lm, task = load(args)
-    opt = GreaterOptimizer(GreaterConfig())
+    opt = GreaterOptimizer(GreaterConfig(ranking=args.ranking))
     result = run_patterns(lm, task, opt, args.pattern, args.repeats, args.tokens, args.position)
-    shown = {k: getattr(args, k) for k in ("model", "task", "n_train", "tokens", "repeats")}
+    shown = {k: getattr(args, k) for k in ("model", "task", "n_train", "tokens", "repeats", "ranking")}
     summary = summarize(result, lm, shown)
     report(summary)
     if args.json:
