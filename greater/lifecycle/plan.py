@@ -110,7 +110,10 @@ def _load(cfg: Any, model_cfg: Any, required: bool) -> LanguageModel | None:
     """The model; a transfer model (not `required`) that cannot load is reported and skipped: the rows
     already computed are kept."""
     try:
-        return LanguageModel.from_config(model_cfg, cfg.cache_dir)
+        lm = LanguageModel.from_config(model_cfg, cfg.cache_dir)
+        if getattr(cfg, "generation_cache", False):
+            lm.use_generation_cache(cfg.cache_dir, cfg.generation_cache_mb)
+        return lm
     except (OSError, ValueError, ImportError, RuntimeError) as err:
         if required:
             raise
