@@ -180,6 +180,15 @@ def test_an_unreadable_cache_warns_once_and_the_run_goes_on(tmp_path, caplog):
     assert lm.generate(inputs, 8) == tiny_language_model(seed=0).generate(inputs, 8)
 
 
+def test_a_file_that_is_not_a_cache_warns_and_the_run_goes_on(tmp_path, caplog):
+    (tmp_path / FILE).write_bytes(b"not a database, " * 100)
+    lm = cached_lm(tmp_path)
+    assert lm.generations.failed and any("clear" in r.message for r in caplog.records)
+    assert lm.generate([lm.encode("a")], 6) == tiny_language_model(seed=0).generate([lm.encode("a")], 6)
+    assert clear(tmp_path) == 0 and not (tmp_path / FILE).exists()  # clearing deletes the damaged file
+    assert not cached_lm(tmp_path).generations.failed
+
+
 @pytest.mark.parametrize("setting", ["generation_cache", "generation_cache_mb"])
 def test_the_settings_are_declared_once_and_free_on_resume(setting):
     from greater.config import Resume, resume_policy

@@ -99,7 +99,11 @@ class GenerationCache:
         self.max_bytes, self.identity = max_bytes, identity
         self.failed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = _connect(self.path)
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = _connect(self.path)
+        except sqlite3.Error as error:  # e.g. not a database: the run goes on without the cache
+            self._fail(error)
 
     @classmethod
     def under(cls, cache_dir: str | Path, max_mb: int, identity: str) -> GenerationCache:
@@ -171,7 +175,8 @@ class GenerationCache:
         )
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
 
 
 class _write:
@@ -214,7 +219,12 @@ def clear(cache_dir: str | Path) -> int:
     path = Path(cache_dir).expanduser() / FILE
     if not path.exists():
         return 0
-    db = _connect(path)
+    try:
+        db = _connect(path)
+    except sqlite3.DatabaseError:  # not a database (a damaged file): delete it and its journal
+        for part in (path, path.with_name(f"{FILE}-wal"), path.with_name(f"{FILE}-shm")):
+            part.unlink(missing_ok=True)
+        return 0
     try:
         with _write(db):
             (count,) = db.execute("SELECT COUNT(*) FROM generations").fetchone()
