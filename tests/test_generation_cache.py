@@ -194,3 +194,39 @@ def test_the_settings_are_declared_once_and_free_on_resume(setting):
     from greater.config import Resume, resume_policy
 
     assert resume_policy(setting) == Resume.free
+
+
+@pytest.mark.slow
+@needs_tokenizer
+def test_a_run_reads_an_earlier_runs_generations_and_ends_with_the_same_result(tmp_path):
+    """Off, on with an empty cache, on again: the same prompts and accuracies; the third run reads what the
+    second wrote, counts it as the same rollouts, and says so in result.json's compute."""
+    import json
+
+    from tests.helpers import run_cli
+    from tests.test_random_models import TINY_OVERRIDE
+
+    results = {}
+    for name, on in (("off", False), ("cold", True), ("warm", True)):
+        out = tmp_path / name
+        args = [
+            "model=llama3.2-1b",
+            "model.source=random",
+            "model.device=cpu",
+            TINY_OVERRIDE,
+            "task.n_train=3",
+            "task.n_dev=3",
+            "task.n_test=4",
+        ]
+        args += ["optimizer.n_steps=2", "optimizer.n_groups=2", "optimizer.group_size=2", "max_reasoning_tokens=6"]
+        args += ["logger.plots=false", "threads=1", f"cache_dir={tmp_path / 'cache'}", f"output_dir={out}"]
+        proc = run_cli([*args, f"generation_cache={str(on).lower()}"])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[name] = json.loads((out / "result.json").read_text())
+    same = ("final_prompt", "dev_acc")
+    for name in ("cold", "warm"):
+        assert {k: results[name][k] for k in same} == {k: results["off"][k] for k in same}
+        assert [r["acc"] for r in results[name]["test"]] == [r["acc"] for r in results["off"]["test"]]
+        assert results[name]["compute"]["task.rollouts"] == results["off"]["compute"]["task.rollouts"]
+    assert "task.cache_hits" not in results["off"]["compute"] and "task.cache_hits" not in results["cold"]["compute"]
+    assert results["warm"]["compute"]["task.cache_hits"] > 0 and "task.cache_misses" not in results["warm"]["compute"]
