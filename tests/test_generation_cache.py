@@ -230,3 +230,6 @@ def test_a_run_reads_an_earlier_runs_generations_and_ends_with_the_same_result(t
         assert results[name]["compute"]["task.rollouts"] == results["off"]["compute"]["task.rollouts"]
     assert "task.cache_hits" not in results["off"]["compute"] and "task.cache_hits" not in results["cold"]["compute"]
     assert results["warm"]["compute"]["task.cache_hits"] > 0 and "task.cache_misses" not in results["warm"]["compute"]
+    assert [r["cache_hits"] for r in results["off"]["test"]] == [None, None]  # the test split, outside compute
+    assert [r["cache_hits"] for r in results["cold"]["test"]] == [0, 0]
+    assert [r["cache_hits"] for r in results["warm"]["test"]] == [4, 4]

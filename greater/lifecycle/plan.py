@@ -70,6 +70,7 @@ def _evaluate_model(
     for kind, prompt in plan.prompts.items():
         missing = store.missing(model_cfg, prompt, plan.test)
         seconds = store.saved_seconds(model_cfg.name, prompt)
+        hits = None
         if missing:
             if lm is None:
                 lm = _load(cfg, model_cfg, required)
@@ -78,12 +79,15 @@ def _evaluate_model(
                 lm.on_generation = callbacks.on_generation
             log.info("evaluating the %s prompt on %d test examples with %s", kind, len(missing), lm.name)
             placement = cfg.task.placement
+            cached = getattr(lm, "generations", None) is not None  # the generation cache is on
+            before = lm.usage.of(lm.role).cache_hits if cached else 0
             new = evaluate_prompt(lm, task, missing, prompt, cfg.evaluation, cfg.max_reasoning_tokens, placement)
+            hits = lm.usage.of(lm.role).cache_hits - before if cached else None
             store.add(model_cfg, prompt, new.predictions)
             seconds += new.seconds
         known = store.known(model_cfg, prompt)
         res = EvaluationResult(model_cfg.name, prompt, [known[ex.id] for ex in plan.test], seconds)
-        row = _row(res, kind, store.write(res.model, kind, res.predictions), test_metric(cfg.evaluation.mode))
+        row = _row(res, kind, store.write(res.model, kind, res.predictions), test_metric(cfg.evaluation.mode), hits)
         callbacks.on_evaluation_end(row)
         rows.append(row)
     if plan.unchanged:  # not when evaluation.evaluate_initial=false skipped a different initial prompt
@@ -91,7 +95,7 @@ def _evaluate_model(
     return rows
 
 
-def _row(res: EvaluationResult, kind: str, predictions_file: str, metric: str) -> TestRow:
+def _row(res: EvaluationResult, kind: str, predictions_file: str, metric: str, cache_hits: int | None) -> TestRow:
     return TestRow(
         model=res.model,
         prompt_kind=kind,
@@ -103,6 +107,7 @@ def _row(res: EvaluationResult, kind: str, predictions_file: str, metric: str) -
         seconds=round(res.seconds, 2),
         predictions_file=predictions_file,
         metric=metric,
+        cache_hits=cache_hits,
     )
 
 
