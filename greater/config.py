@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-DEFAULT_CACHE_DIR = "~/.cache/greater"  # converted models and downloaded data sets
+DEFAULT_CACHE_DIR = "~/.cache/greater"  # converted models, downloaded data sets, the generation cache
 DEFAULT_INITIAL_PROMPT = "Use proper logical reasoning and think step by step. Finally give the actual correct answer."
 DEFAULT_EXTRACTOR = "Therefore, the final answer is"
 
@@ -274,6 +274,13 @@ class RunConfig:
     # where bbh/, gsm8k/, folio/ live (e.g. ../shared/data); None: the hub
     data_dir: str | None = setting(None, resume=Resume.free)
     cache_dir: str = setting(DEFAULT_CACHE_DIR, resume=Resume.free)
+    # Keep greedy generations on disk (<cache_dir>/generations.sqlite), keyed by the model's weights, the input
+    # tokens and the decoding settings, so a later run (another arm of a cell, a re-evaluation) reads them
+    # instead of decoding them again: the same tokens. Off by default: a first run has nothing to reuse and
+    # would only write. `python -m greater.engine.generation_cache clear` empties it.
+    generation_cache: bool = setting(False, resume=Resume.free)
+    # its size cap in MB: past it, the least recently used generations go
+    generation_cache_mb: int = setting(1024, min=1, resume=Resume.free)
     # evaluate or start from this prompt instead of task.initial_prompt
     prompt: str | None = setting(None, resume=Resume.fixed)
     # null: a fresh run, except in a multirun job, where it is auto; auto: continue from checkpoint.json in

@@ -24,6 +24,12 @@ class Usage:
     generations: int = 0
     calls: int = 0  # batched passes (an endpoint's requests)
     rollouts: int = 0  # (prompt, example) reasonings generated to score prompts
+    # Greedy generations read from the generation cache on disk instead of decoded, and those decoded and
+    # written to it (greater.engine.generation_cache; counted only while it is on). A read one is still counted
+    # above as the work it stands for (generations, tokens, rollouts): budgets and compute tables do not depend
+    # on what earlier runs left there; `seconds` is the time really spent.
+    cache_hits: int = 0
+    cache_misses: int = 0
     seconds: float = 0.0
     cost: float = 0.0  # what an endpoint reported it cost
 

@@ -18,6 +18,7 @@ from transformers import GenerationConfig
 
 from greater.engine import kv
 from greater.engine.decode import Answer, Decoded, Tail, continuation_losses, greedy_decode
+from greater.engine.generation_cache import Generation, GenerationCache
 from greater.engine.losses import span_cross_entropy
 from greater.engine.memory import BatchPlanner, run_with_backoff
 
@@ -71,6 +72,34 @@ def until_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:
     return tokens
 
 
+def _generation(decoded: Decoded, row: int) -> Generation:
+    """Row `row` of a decoded batch, as the generation cache keeps it."""
+    return Generation(
+        decoded.tokens[row],
+        decoded.tail_losses[row] if decoded.tail_losses is not None else None,
+        decoded.tail_exact[row] if decoded.tail_exact is not None else None,
+        decoded.answers[row] if decoded.answers is not None else None,
+    )
+
+
+def _merged(todo: list[int], fresh: Decoded | None, held: list[Generation | None], ends: list) -> Decoded:
+    """Every row in input order: held[i] where the cache had it, else row todo.index(i) of `fresh`."""
+    at = {i: k for k, i in enumerate(todo)}
+    rows = [g if g is not None else _generation(fresh, at[i]) for i, g in enumerate(held)]
+    accepted = [fresh.accepted[at[i]] if i in at else 0 for i in range(len(held))]
+    kind = type(ends[0]) if held and ends[0] is not None else None
+    read_ends = sum(len(e.tokens) for i, e in enumerate(ends) if i not in at and e is not None)
+    return Decoded(
+        [r.tokens for r in rows],
+        accepted,
+        fresh.decode_steps if fresh is not None else 0,
+        [r.loss for r in rows] if kind is Tail else None,
+        [r.exact for r in rows] if kind is Tail else None,
+        (fresh.tail_tokens if fresh is not None else 0) + read_ends,
+        [r.answer for r in rows] if kind is Answer else None,
+    )
+
+
 @dataclass(frozen=True)
 class Passes:
     engine: kv.Engine
@@ -79,6 +108,7 @@ class Passes:
     count: Callable[..., None]  # count(what, amount=1): the model's usage, under its current role
     on_generation: Callable[[int, int], None] | None = None  # told (done, total) after each generated batch
     planner: BatchPlanner | None = None  # the model's memory of what batches fit, kept across calls
+    generations: GenerationCache | None = None  # greedy rows kept on disk across runs (None: off)
 
     def _backoff(self, fn, items, batch_size: int, kind: str, length):
         return run_with_backoff(fn, items, batch_size, self.planner, kind, length)
@@ -96,7 +126,46 @@ class Passes:
         tails: list[Tail] | list[Answer] | None = None,
         prefix_lengths: list[int] | None = None,
     ) -> Decoded:
-        """Greedy decoding of every input, batched by similar length, counted; results in input order."""
+        """Greedy decoding of every input, batched by similar length, counted; results in input order. With
+        the generation cache, rows it holds are read from it and only the others are decoded (and kept)."""
+        if self.generations is None:
+            return self._greedy(inputs, max_new_tokens, drafts, tails, prefix_lengths)
+        return self._greedy_cached(inputs, max_new_tokens, drafts, tails, prefix_lengths)
+
+    def _greedy_cached(self, inputs, max_new_tokens: int, drafts, tails, prefix_lengths) -> Decoded:
+        """`greedy` through the generation cache. A row read from it is counted as the work it stands for
+        (a generation, its tokens generated and forwarded; no pass), so budgets and compute tables do not
+        depend on what an earlier run left there; `cache_hits` and `cache_misses` say which rows were read."""
+        cache, started = self.generations, time.perf_counter()
+        ends = tails if tails is not None else [None] * len(inputs)
+        keys = [cache.key(x, max_new_tokens, self.stop_ids, end) for x, end in zip(inputs, ends)]
+        found = cache.get(keys)
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        own = time.perf_counter() - started  # the cache's own time (the decoding counts its time itself)
+        fresh = None
+        if todo:
+
+            def rows(values: list | None) -> list | None:
+                return None if values is None else [values[i] for i in todo]
+
+            fresh = self._greedy(rows(inputs), max_new_tokens, rows(drafts), rows(tails), rows(prefix_lengths))
+            writing = time.perf_counter()
+            cache.put({keys[i]: _generation(fresh, k) for k, i in enumerate(todo)})
+            own += time.perf_counter() - writing
+            self.count("cache_misses", len(todo))
+        hits = [i for i in range(len(inputs)) if keys[i] in found]
+        if hits:
+            self.count("cache_hits", len(hits))
+            self.count("generations", len(hits))
+            for i in hits:
+                got, end = found[keys[i]], ends[i]
+                self.count("tokens_generated", len(got.tokens) + len(got.answer or []))
+                self.count("tokens_forwarded", len(inputs[i]) + (len(end.tokens) if end is not None else 0))
+        self.count("seconds", own)
+        return _merged(todo, fresh, [found.get(k) for k in keys], ends)
+
+    def _greedy(self, inputs, max_new_tokens: int, drafts, tails, prefix_lengths) -> Decoded:
+        """Greedy decoding of every input, without the generation cache."""
         drafts = drafts or [[] for _ in inputs]
         parts: list[Decoded] = []
         order: list[int] = []  # the input of each row of the concatenated parts

@@ -77,6 +77,7 @@ def _evaluate_model(
     for kind, prompt in plan.prompts.items():
         missing = store.missing(model_cfg, prompt, plan.test)
         seconds = store.saved_seconds(model_cfg.name, prompt)
+        hits = None
         if missing:
             if lm is None:
                 lm = _load(cfg, model_cfg, required)
@@ -85,10 +86,13 @@ def _evaluate_model(
             ev = cfg.evaluation
             check_context(lm, task, missing, prompt, cfg.task.placement, cfg.max_reasoning_tokens, ev.max_answer_tokens)
             log.info("evaluating the %s prompt on %d test examples with %s", kind, len(missing), lm.name)
+            cached = lm.generations is not None  # the generation cache is on: count what it served
+            before = lm.usage.of(lm.role).cache_hits if cached else 0
             seconds += _evaluate_missing(plan, task, store, callbacks, model_cfg, lm, prompt, missing)
+            hits = lm.usage.of(lm.role).cache_hits - before if cached else None
         known = store.known(model_cfg, prompt)
         res = EvaluationResult(model_cfg.name, prompt, [known[ex.id] for ex in plan.test], seconds)
-        row = _row(res, kind, store.write(res.model, kind, res.predictions), test_metric(cfg.evaluation.mode))
+        row = _row(res, kind, store.write(res.model, kind, res.predictions), test_metric(cfg.evaluation.mode), hits)
         store.finish(model_cfg, prompt)
         callbacks.on_evaluation_end(row)
         rows.append(row)
@@ -123,7 +127,7 @@ def _evaluate_missing(
     return seconds
 
 
-def _row(res: EvaluationResult, kind: str, predictions_file: str, metric: str) -> TestRow:
+def _row(res: EvaluationResult, kind: str, predictions_file: str, metric: str, cache_hits: int | None) -> TestRow:
     return TestRow(
         model=res.model,
         prompt_kind=kind,
@@ -135,6 +139,7 @@ def _row(res: EvaluationResult, kind: str, predictions_file: str, metric: str) -
         seconds=round(res.seconds, 2),
         predictions_file=predictions_file,
         metric=metric,
+        cache_hits=cache_hits,
     )
 
 
@@ -142,7 +147,10 @@ def _load(cfg: RunConfig, model_cfg: ModelConfig, required: bool) -> LanguageMod
     """The model; a transfer model (not `required`) that cannot load is reported and skipped: the rows
     already computed are kept."""
     try:
-        return LanguageModel.from_config(model_cfg, cfg.cache_dir)
+        lm = LanguageModel.from_config(model_cfg, cfg.cache_dir)
+        if getattr(cfg, "generation_cache", False):
+            lm.use_generation_cache(cfg.cache_dir, cfg.generation_cache_mb)
+        return lm
     except (OSError, ValueError, ImportError, RuntimeError) as err:
         if required:
             raise

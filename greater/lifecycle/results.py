@@ -38,6 +38,9 @@ class TestRow:
     seconds: float
     predictions_file: str | None = None  # per-example predictions, relative to the run directory
     metric: str = PARSED  # what `acc` counts: parsed (generate mode) or loglik (loglik mode)
+    # generations this evaluation read from the generation cache (greater.engine.generation_cache) instead of
+    # decoding; None: the cache was off or nothing was evaluated (result.json's compute covers optimization only)
+    cache_hits: int | None = None
 
 
 @dataclass

@@ -105,6 +105,8 @@ def optimize_and_evaluate(p: Prepared, launch: Launch, started: float) -> float 
     if ckpt is not None:  # the work done before the stop counts toward the budget and the reported compute
         usage.add(ckpt.usage)
     lm = LanguageModel.from_config(cfg.model, cfg.cache_dir, usage=usage)
+    if getattr(cfg, "generation_cache", False):
+        lm.use_generation_cache(cfg.cache_dir, cfg.generation_cache_mb)
     load_seconds = time.perf_counter() - started  # configs, data and the model's weights
     initial = cfg.prompt if cfg.prompt is not None else p.task.initial_prompt
     examples = [*p.task.train, *p.task.dev, *p.test]  # past the model's window: one line, before any generation

@@ -17,8 +17,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from greater.config import DEFAULT_CACHE_DIR, ModelConfig
 from greater.engine import kv
 from greater.engine.decode import Answer, Tail
+from greater.engine.generation_cache import GenerationCache
 from greater.engine.kernels import CpuKernels, use_cpu_kernels
 from greater.engine.memory import BatchPlanner
+from greater.engine.model_identity import model_identity
 from greater.engine.passes import Batch, Batching, Passes, generation_batches, left_padded, until_stop
 from greater.engine.prefix_store import PrefixStore
 from greater.models.chat import PLACEMENTS, SLOT, ChatFormat
@@ -103,6 +105,9 @@ class LanguageModel:
         self.role = "task"
         # Told (done, total) after each generated batch; the runner points it at the callbacks.
         self.on_generation: Callable[[int, int], None] | None = None
+        # Greedy rows kept on disk across runs (greater.engine.generation_cache); None: off. See
+        # `use_generation_cache`.
+        self.generations: GenerationCache | None = None
 
     @classmethod
     def from_config(
@@ -149,6 +154,13 @@ class LanguageModel:
             cpu_kernels=cfg.cpu_kernels,
             usage=usage,
         )
+
+    def use_generation_cache(self, cache_dir: str | Path, max_mb: int) -> GenerationCache:
+        """Read greedy generations from, and keep them in, `<cache_dir>/generations.sqlite` (at most about
+        `max_mb` MB): the same tokens as decoding them. Hashes the weights once (about 0.5 s per 500 MB)."""
+        identity = model_identity(self.model, packed_kernels=self.kernels.packed_layers > 0)
+        self.generations = GenerationCache.under(cache_dir, max_mb, identity)
+        return self.generations
 
     @contextmanager
     def acting_as(self, role: str) -> Iterator[None]:
@@ -239,7 +251,9 @@ class LanguageModel:
     def passes(self) -> Passes:
         """The engine's batched passes under the model's current settings (built per call, holding nothing)."""
         batching = Batching(self.batch_size, self.batch_tokens, self.loss_batch_size, self.check_every)
-        return Passes(self.engine, self.stop_ids, batching, self.count, self.on_generation, self.memory)
+        return Passes(
+            self.engine, self.stop_ids, batching, self.count, self.on_generation, self.memory, self.generations
+        )
 
     @torch.no_grad()
     def generate(

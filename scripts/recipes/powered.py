@@ -37,8 +37,11 @@ TEST_QUESTIONS = 200
 
 # The protocol in miniature: 8 training examples for the search, 50 dev for every method's final pick (parsed, as
 # test is scored), the rest of 400 generated questions (342) as the test split, of which the first TEST_QUESTIONS
-# are scored; 64 reasoning tokens; one thread a job.
+# are scored; 64 reasoning tokens; one thread a job. The generation cache on disk: every arm of a cell reads the
+# greedy reasonings another arm already generated (the initial prompt on dev and test, the same prompts in the dev
+# pools); the same tokens, counted as the same work (greater.engine.generation_cache).
 PROTOCOL = [
+    "generation_cache=true",
     "task.synthetic_size=400",
     "task.n_train=8",
     "task.n_dev=50",
