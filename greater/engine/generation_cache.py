@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from greater.config import DEFAULT_CACHE_DIR
+
 log = logging.getLogger(__name__)
 
 FILE = "generations.sqlite"
@@ -202,8 +204,6 @@ def clear(cache_dir: str | Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m greater.engine.generation_cache {info,clear} [cache_dir]` (default: ~/.cache/greater)."""
-    from greater.config import DEFAULT_CACHE_DIR
-
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] not in ("info", "clear") or len(args) > 2:
         print("usage: python -m greater.engine.generation_cache {info,clear} [cache_dir]", file=sys.stderr)
