@@ -19,6 +19,7 @@ from recipes.gradient_summary import (
     average_ranks,
     best_in_top,
     nested_bootstrap,
+    pair_links,
     read_rows,
     spearman,
     summarize,
@@ -209,6 +210,32 @@ def test_best_in_top_and_the_summary_of_rows():
     assert s[f"{accuracy}_rho"] == pytest.approx(spearman([4, 3, 2, 1], [0.25, 0, 0, -0.25]))
     assert s[f"{gradient}_top3"] == 1.0
     assert "gradient -> held" in table({("m", "t"): data})
+
+
+def test_the_random_control_is_the_null_not_one_draw():
+    """The control averages many seeded orders: its rho is about 0 and its top-1-in-top-3 rate about 3/n (a
+    uniformly random best lands in the second side's best 3 of n distinct values), whatever the pair's data;
+    a link that orders the candidates perfectly is still +1."""
+    n = 25
+    rows = [
+        {
+            "prompt_ids": "1",
+            "predicted": k,
+            "held": k,
+            "regenerated": (7 * k) % n,
+            "regenerated_acc": 0.5,
+            "base_acc": 0.5,
+        }
+        for k in range(n)
+    ]
+    links = pair_links(rows, "pair-0")
+    gradient, held, _ = (name for name, _, _ in LINKS)
+    assert links.rho[gradient] == pytest.approx(1.0)
+    for name in (gradient, held):
+        assert abs(links.control[name]) < 0.05
+        assert links.control_hit[name] == pytest.approx(3 / n, abs=0.05)
+    again = pair_links(rows, "pair-0")  # seeded (the accuracy link is NaN here: a constant drop)
+    assert [again.control[k] for k in (gradient, held)] == [links.control[k] for k in (gradient, held)]
 
 
 # ---- resume -------------------------------------------------------------------------------------

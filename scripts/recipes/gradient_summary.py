@@ -5,7 +5,8 @@ GReaTer's step rests on three links, each read per (prompt, position) pair over 
 fixed; (2) that held change orders them as the change once the reasoning is regenerated under the new
 prompt; (3) the regenerated loss change orders them as the (negated) change in training accuracy. Per pair:
 the Spearman correlation of each link, whether the first side's best is among the second side's best 3, and
-the same for a seeded random order (the control). Per (model, task): the means over pairs with a 95%
+the same for seeded random orders of the candidates (the control: the mean over CONTROL_ORDERS of them,
+so its expectation is exactly the null's, not one draw's luck). Per (model, task): the means over pairs with a 95%
 bootstrap interval that resamples prompts, then pairs within them (pairs on one prompt are not independent).
 Pure Python on the CSV's rows, so the page is recomputed from the file alone."""
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,8 +96,11 @@ def best_in_top(first: list[float], second: list[float], top: int = TOP) -> bool
     return sum(x < second[best] for x in second) < top
 
 
+CONTROL_ORDERS = 200  # random orders per pair: one draw's rho has an sd of about 1/sqrt(candidates), 0.2
+
+
 def random_order(n: int, seed: str) -> list[float]:
-    """The control: a seeded random order of the same candidates."""
+    """One seeded random order of the same candidates."""
     rng = random.Random(seed)
     return [rng.random() for _ in range(n)]
 
@@ -111,19 +116,20 @@ class PairLinks:
     prompt: str
     n_candidates: int
     rho: dict[str, float]
-    control: dict[str, float]
+    control: dict[str, float]  # the mean over CONTROL_ORDERS random orders
     hit: dict[str, bool]
-    control_hit: dict[str, bool]
+    control_hit: dict[str, float]  # the share of the random orders whose best is in the top 3
 
 
 def pair_links(rows: list[dict], key: str) -> PairLinks:
-    """One pair's statistics for every link (`key` seeds the random control)."""
-    control = random_order(len(rows), f"control-{key}")
+    """One pair's statistics for every link (`key` seeds the random controls)."""
+    controls = [random_order(len(rows), f"control-{key}-{k}") for k in range(CONTROL_ORDERS)]
     rho, ctrl, hit, ctrl_hit = {}, {}, {}, {}
     for name, a, b in LINKS:
         first, second = [side(r, a) for r in rows], [side(r, b) for r in rows]
-        rho[name], ctrl[name] = spearman(first, second), spearman(control, second)
-        hit[name], ctrl_hit[name] = best_in_top(first, second), best_in_top(control, second)
+        rho[name], hit[name] = spearman(first, second), best_in_top(first, second)
+        ctrl[name] = statistics.fmean(spearman(c, second) for c in controls)
+        ctrl_hit[name] = statistics.fmean(best_in_top(c, second) for c in controls)
     return PairLinks(rows[0]["prompt_ids"], len(rows), rho, ctrl, hit, ctrl_hit)
 
 
