@@ -32,7 +32,7 @@ SECONDARY_SEEDS = tuple(range(5))
 # Issue 35: a job scores the first 200 of its seed's 342 test questions. Question noise (sd about 3 points at 342)
 # is the smaller part of the between-cell spread (7-11), so 200 questions cost little power per cell (the same 33
 # cells reach 6 points) and save a third of a ZS-CoT job; 100 would need a 12th seed (design page). Records from
-# before (the first 43) hold all 342; a cell pairs two arms on the questions both scored.
+# before (the first 44) hold all 342; a cell pairs two arms on the questions both scored.
 TEST_QUESTIONS = 200
 
 # The protocol in miniature: 8 training examples for the search, 50 dev for every method's final pick (parsed, as

@@ -84,9 +84,9 @@ then comes from the cells both arms ran instead of the prior).
 ## Protocol
 Per (model, task, seed): 400 generated questions, seed-dependent splits of 8 train (the search), 50 dev (every
 method's final pick, scored with the test parser) and {TEST_PER_SEED} test, of which a job scores the first
-{TEST_QUESTIONS} (`evaluation.n_test={TEST_QUESTIONS}`; the 43 records from before issue 35 scored all {TEST_PER_SEED},
-and a cell pairs two arms on the questions both scored); 64 reasoning tokens; every method capped at 352
-training rollouts; GReaTer takes 14 steps (each of the 7 positions of "Let's think step by step." twice).
+{TEST_QUESTIONS} (`evaluation.n_test={TEST_QUESTIONS}`; the 44 records of the earlier protocol scored all
+{TEST_PER_SEED}, and a cell pairs two arms on the questions both scored); 64 reasoning tokens; every method capped at
+352 training rollouts; GReaTer takes 14 steps (each of the 7 positions of "Let's think step by step." twice).
 
 The primary comparisons are GReaTer against ZS-CoT, random ranking, exact ranking and the best text method
 (the text arm, of PE2, GEPA and APO with a writer, with the best mean test accuracy on the cells they share in
